@@ -1,0 +1,26 @@
+# Two entry points for newcomers: `make demo` (install everything + run the seed example)
+# and `make test` (run the test suite). Everything else is a helper of those two.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint-rtl clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	cd examples && ../$(PY) seed_example.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint-rtl:
+	verilator --lint-only -Wall -Irtl rtl/*.sv --top-module dsf_engine
+
+clean:
+	rm -rf build examples/work .pytest_cache

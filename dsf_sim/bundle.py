@@ -1,0 +1,212 @@
+"""`QInput` and `Bundle`: the seed's Keras-level API.
+
+A Bundle is one engine job group plus the firmware work after it: core (conv | dense) with
+quantised weights/bias and an activation quantiser, optional residual add (+ quantiser), optional
+pool (+ quantiser), optional flatten, optional softmax. It is a normal Keras layer, so models train
+with `compile/fit`; the integer reference model reads its configuration and weights.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .errors import ModelError
+from .quant import QSpec, parse_quantizer
+from .tf_setup import keras, tf
+
+_ids = itertools.count()
+
+
+def _two(v, name, where):
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+        return (int(v[0]), int(v[1]))
+    raise ModelError(where, name, v, "an int or a pair of ints")
+
+
+def QInput(shape, batch_size, hw, int_bits=0, name=None):
+    """Model input quantised to `quantized_bits(X_BITS, int_bits, False, True, 1)`.
+
+    Returns the quantised tensor; its `.raw` is the Keras `Input` to pass to `QModel(inputs=...)`.
+    """
+    import qkeras
+
+    where = f"QInput({name or ''})"
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= hw.XN_MAX:
+        raise ModelError(where, "batch_size", batch_size, f"1..{hw.XN_MAX} (max_batch_size)")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (1, 3):
+        raise ModelError(where, "shape", shape, "(H, W, C) or (features,)")
+    qtext = f"quantized_bits({hw.X_BITS},{int_bits},False,True,1)"
+    spec = parse_quantizer(qtext, where)
+    name = name or f"input_{next(_ids)}"
+    raw = keras.Input(shape=shape, batch_size=batch_size, name=name)
+    qlayer = qkeras.QActivation(qtext, name=f"{name}_quant")
+    qlayer._dsf_is_input_quant = True
+    qlayer._dsf_qtext = qtext
+    q = qlayer(raw)
+    q.raw = raw
+    q._dsf_spec = spec
+    return q
+
+
+class Bundle(keras.layers.Layer):
+    """core → act → [add → act] → [pool → act] → [flatten] → [softmax]."""
+
+    def __init__(self, core, add=None, pool=None, flatten=False, softmax=False, **kwargs):
+        import qkeras
+
+        super().__init__(**kwargs)
+        self.idx = None  # position in the model, set by QModel
+        where = f"Bundle({self.name})"
+        if not isinstance(core, dict) or core.get("type") not in ("conv", "dense"):
+            raise ModelError(where, "core['type']", None if not isinstance(core, dict)
+                             else core.get("type"), "'conv' or 'dense'")
+        self.core_cfg = dict(core)
+        self.add_cfg = dict(add) if add is not None else None
+        self.pool_cfg = dict(pool) if pool is not None else None
+        self.flatten = bool(flatten)
+        self.softmax = bool(softmax)
+
+        c = self.core_cfg
+        self.kq = parse_quantizer(c.get("kernel_quantizer"), f"{where} kernel_quantizer")
+        if not self.kq.signed:
+            raise ModelError(where, "kernel_quantizer", c.get("kernel_quantizer"),
+                             "a signed quantizer (keep_negative=True)")
+        self.use_bias = bool(c.get("use_bias", True))
+        self.bq = parse_quantizer(c.get("bias_quantizer"), f"{where} bias_quantizer") \
+            if self.use_bias else None
+        self.act = parse_quantizer(c.get("act_str"), f"{where} core act_str")
+        if c["type"] == "conv":
+            self.kernel_size = _two(c.get("kernel_size", (3, 3)), "kernel_size", where)
+            self.strides = _two(c.get("strides", (1, 1)), "strides", where)
+            self.padding = c.get("padding", "same")
+            if self.padding not in ("same", "valid"):
+                raise ModelError(where, "padding", self.padding, "'same' or 'valid'")
+            filters = c.get("filters")
+            if not isinstance(filters, int) or filters < 1:
+                raise ModelError(where, "filters", filters, "a positive int")
+            for n, v in (("kernel_size", self.kernel_size), ("strides", self.strides)):
+                if min(v) < 1:
+                    raise ModelError(where, n, v, ">= 1")
+            self.core_layer = qkeras.QConv2D(
+                filters, self.kernel_size, strides=self.strides, padding=self.padding,
+                kernel_quantizer=c["kernel_quantizer"],
+                bias_quantizer=c.get("bias_quantizer") if self.use_bias else None,
+                use_bias=self.use_bias, name=f"{self.name}_conv")
+            self.filters = filters
+        else:
+            units = c.get("units")
+            if not isinstance(units, int) or units < 1:
+                raise ModelError(where, "units", units, "a positive int")
+            self.kernel_size, self.strides, self.padding = (1, 1), (1, 1), "same"
+            self.core_layer = qkeras.QDense(
+                units, kernel_quantizer=c["kernel_quantizer"],
+                bias_quantizer=c.get("bias_quantizer") if self.use_bias else None,
+                use_bias=self.use_bias, name=f"{self.name}_dense")
+            self.filters = units
+        self.core_act = qkeras.QActivation(c["act_str"], name=f"{self.name}_act")
+
+        self.add_spec = None
+        if self.add_cfg is not None:
+            self.add_spec = parse_quantizer(self.add_cfg.get("act_str"), f"{where} add act_str")
+            self.add_layer = keras.layers.Add(name=f"{self.name}_add")
+            self.add_act = qkeras.QActivation(self.add_cfg["act_str"], name=f"{self.name}_add_act")
+
+        self.pool_spec = None
+        if self.pool_cfg is not None:
+            p = self.pool_cfg
+            if p.get("type") not in ("max", "avg"):
+                raise ModelError(where, "pool['type']", p.get("type"), "'max' or 'avg'")
+            self.pool_size = _two(p.get("size", (2, 2)), "pool size", where)
+            self.pool_strides = _two(p.get("strides", self.pool_size), "pool strides", where)
+            self.pool_padding = p.get("padding", "valid")
+            if self.pool_padding not in ("same", "valid"):
+                raise ModelError(where, "pool padding", self.pool_padding, "'same' or 'valid'")
+            if min(self.pool_size) < 1 or min(self.pool_strides) < 1:
+                raise ModelError(where, "pool size/strides", (self.pool_size, self.pool_strides),
+                                 ">= 1")
+            self.pool_spec = parse_quantizer(p.get("act_str"), f"{where} pool act_str")
+            cls = keras.layers.MaxPooling2D if p["type"] == "max" else keras.layers.AveragePooling2D
+            self.pool_layer = cls(self.pool_size, self.pool_strides, self.pool_padding,
+                                  name=f"{self.name}_pool")
+            self.pool_act = qkeras.QActivation(p["act_str"], name=f"{self.name}_pool_act")
+        self.flatten_layer = keras.layers.Flatten(name=f"{self.name}_flatten")
+        self.softmax_layer = keras.layers.Activation("softmax", name=f"{self.name}_softmax")
+
+    # ------------------------------------------------------------------ Keras
+    @property
+    def out_spec(self) -> QSpec:
+        """Quantiser of the tensor this bundle hands to the next one."""
+        if self.pool_spec is not None:
+            return self.pool_spec
+        if self.add_spec is not None:
+            return self.add_spec
+        return self.act
+
+    def stages(self, x, x_skip=None):
+        """Float forward pass returning every stage (used by call and by the exactness check)."""
+        s = {}
+        if self.core_cfg["type"] == "dense" and len(x.shape) != 2:
+            raise ModelError(f"Bundle({self.name})", "dense input rank", len(x.shape),
+                             "2 (flatten the previous bundle)")
+        if self.core_cfg["type"] == "conv" and len(x.shape) != 4:
+            raise ModelError(f"Bundle({self.name})", "conv input rank", len(x.shape),
+                             "4 (N, H, W, C)")
+        y = self.core_layer(x)
+        s["core_bias"] = y
+        y = self.core_act(y)
+        s["act"] = y
+        if self.add_cfg is not None:
+            if x_skip is None:
+                raise ModelError(f"Bundle({self.name})", "skip input", None,
+                                 "a tensor (call Bundle(...)(x, x_skip) when add= is given)")
+            y = self.add_layer([y, x_skip])
+            s["add_raw"] = y
+            y = self.add_act(y)
+            s["add"] = y
+        if self.pool_cfg is not None:
+            y = self.pool_layer(y)
+            s["pool_raw"] = y
+            y = self.pool_act(y)
+            s["pool"] = y
+        if self.flatten:
+            y = self.flatten_layer(y)
+        s["out"] = y
+        if self.softmax:
+            y = self.softmax_layer(y)
+            s["softmax"] = y
+        return s
+
+    def call(self, x, x_skip=None):
+        s = self.stages(x, x_skip)
+        return s["softmax"] if self.softmax else s["out"]
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(core=self.core_cfg, add=self.add_cfg, pool=self.pool_cfg,
+                   flatten=self.flatten, softmax=self.softmax)
+        return cfg
+
+    # ------------------------------------------------------------------ integer weights
+    def int_weights(self):
+        """(kernel int array, bias int array or None) after quantisation, exact or raising."""
+        kernel = self.core_layer.kernel
+        kq = self.core_layer.kernel_quantizer_internal
+        kf = np.array(kq(kernel), dtype=np.float64)
+        K = kf * 2.0 ** self.kq.frac
+        Ki = np.round(K).astype(np.int64)
+        if not np.array_equal(K, Ki):
+            raise ModelError(f"Bundle({self.name})", "quantized kernel", "non-integer * 2^frac",
+                             "exact integers (check kernel_quantizer alpha/scale)")
+        B = None
+        if self.use_bias:
+            bqz = self.core_layer.bias_quantizer_internal
+            bf = np.array(bqz(self.core_layer.bias), dtype=np.float64) * 2.0 ** self.bq.frac
+            B = np.round(bf).astype(np.int64)
+            if not np.array_equal(bf, B):
+                raise ModelError(f"Bundle({self.name})", "quantized bias", "non-integer * 2^frac",
+                                 "exact integers")
+        return Ki, B

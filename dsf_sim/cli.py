@@ -1,0 +1,145 @@
+"""`dsf` command line: export, verify, info.
+
+A model file either defines `build(hw) -> QModel` (and optionally `HARDWARE = {...}` kwargs), or is a
+seed-style script that builds `model` and `hw` at top level (its export/verify calls are skipped).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+def _strip_seed_calls(src: str) -> str:
+    """Remove top-level export_inference / verify_inference calls from a seed-style script."""
+    tree = ast.parse(src)
+    keep = []
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            f = node.value.func
+            if isinstance(f, ast.Attribute) and f.attr in ("export_inference", "verify_inference",
+                                                           "summary", "fit"):
+                continue
+        keep.append(node)
+    tree.body = keep
+    return ast.unparse(tree)
+
+
+def load_model(path: str, hw_json: str | None = None):
+    """Return (model, hw) from a model file (see module docstring)."""
+    from .hardware import Hardware
+
+    if not os.path.exists(path):
+        raise SystemExit(f"dsf: model file {path!r} does not exist")
+    with open(path) as f:
+        src = f.read()
+    g = {"__name__": "__dsf_model__", "__file__": os.path.abspath(path)}
+    code = compile(src, path, "exec")
+    tree_has_build = any(isinstance(n, ast.FunctionDef) and n.name == "build"
+                         for n in ast.parse(src).body)
+    if tree_has_build:
+        exec(code, g)
+        hw = Hardware.from_json(hw_json) if hw_json else Hardware(**g.get("HARDWARE", {}))
+        return g["build"](hw), hw
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:  # seed scripts write hw.export() files into cwd
+        os.chdir(tmp)
+        try:
+            exec(compile(_strip_seed_calls(src), path, "exec"), g)
+        finally:
+            os.chdir(cwd)
+    if "model" not in g or "hw" not in g:
+        raise SystemExit(f"dsf: {path} defines neither build(hw) nor top-level `model` and `hw`")
+    hw = Hardware.from_json(hw_json) if hw_json else g["hw"]
+    return g["model"], hw
+
+
+def cmd_export(args):
+    model, hw = load_model(args.model, args.hw)
+    os.makedirs(args.out, exist_ok=True)
+    hw.export(args.out)
+    ex = model.export_inference(x=model.random_input, hw=hw, out_dir=args.out)
+    print(f"exported {len(ex.bundles)} bundles to {args.out}: "
+          f"{', '.join(sorted(os.path.basename(p) for p in ex.files if '/' not in p))}")
+    for be in ex.bundles:
+        m = be.mapping
+        print(f"  bundle {be.idx}: {m.kind} engine kernel {m.KH}x{m.KW} image "
+              f"{m.XN}x{m.H.size_e}x{m.W.size_e}x{m.CI_E} -> CO {m.CO}: "
+              f"{m.CP} pass(es) x {m.IT} iteration(s)")
+    return 0
+
+
+def cmd_verify(args):
+    model, hw = load_model(args.model, args.hw)
+    res = model.verify_inference(SIM=args.sim, seed=args.seed, out_dir=args.out)
+    print(json.dumps(res, indent=1, default=str) if isinstance(res, dict) else res)
+    return 0
+
+
+def _version(cmd):
+    exe = shutil.which(cmd[0])
+    if not exe:
+        return "not found"
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except Exception as e:  # pragma: no cover - informative only
+        return f"error: {e}"
+
+
+def cmd_info(args):
+    from importlib import metadata
+
+    rows = {"python": sys.version.split()[0]}
+    for pkg in ("dsf_sim", "numpy", "numba", "simpy", "tensorflow", "tf-keras", "qkeras",
+                "pyverilator-mm", "matplotlib"):
+        try:
+            rows[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            rows[pkg] = "not installed"
+    rows["verilator"] = _version(["verilator", "--version"])
+    rows["iverilog"] = _version(["iverilog", "-V"])
+    rows["yosys"] = _version(["yosys", "-V"])
+    rows["gcc"] = _version(["gcc", "--version"])
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        w = max(map(len, rows))
+        for k, v in rows.items():
+            print(f"{k:<{w}}  {v}")
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="dsf", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("export", help="export a model's engine inputs and expected vectors")
+    p.add_argument("model")
+    p.add_argument("--out", default="vectors")
+    p.add_argument("--hw", help="hardware.json (default: the model file's own)")
+    p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("verify", help="run a model on a simulator, check every level bit-exactly")
+    p.add_argument("model")
+    p.add_argument("--sim", default="verilator", choices=["verilator", "model"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None)
+    p.add_argument("--hw")
+    p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("info", help="versions of the tools dsf_sim uses")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_info)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:  # our errors are ValueErrors with a full message
+        print(f"dsf: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Export a QModel for the engine: DRAM image, firmware descriptors and expected vectors.
+
+Files (in `out_dir`):
+  config_fw.h   hardware defines + one `dsf_bundle_t` descriptor per bundle (firmware input)
+  weights.bin   per bundle: every job's weights stream (header + rows, order it→p), then the
+                bias block (CO words of B_BITS, padded to whole beats)
+  input.bin     bundle 0's pixel streams, one per pass (header + pixel columns)
+  expected.bin  final integer output (int32 little-endian, NHWC or NF)
+  expected_softmax.bin (float64) when the last bundle has softmax
+  b<ii>/in_p<p>.bin       packed pixel stream of pass p (= producer's "next-bundle input")
+  b<ii>/raw_it<t>_p<p>.bin engine output stream (data bytes) of job (it, p)
+  b<ii>/out.bin           bundle output after all post-processing (int32)
+  manifest.json           shapes, fracs, offsets and file list (makes the binaries decodable)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import HardwareError, MismatchError, ModelError
+from .layout import (engine_job_reference, pack_output_job, pack_pixels_job, pack_weights_job,
+                     pack_words)
+from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core, plan_dim
+from .reference import run_reference
+
+
+@dataclass
+class JobData:
+    it: int
+    p: int
+    geom: object
+    co_lo: int
+    co_hi: int
+    weights: np.ndarray      # beats
+    pixels: np.ndarray       # beats
+    raw: np.ndarray          # engine sums [XN, XL*ROWS, XW, CO_PRL]
+    raw_stream: np.ndarray   # output data beats
+
+
+@dataclass
+class BundleExport:
+    idx: int
+    mapping: CoreMapping
+    ref: object
+    jobs: list = field(default_factory=list)
+    w_offset: int = 0
+    b_offset: int = 0
+    bias: np.ndarray | None = None
+
+
+@dataclass
+class Export:
+    hw: object
+    out_dir: str
+    bundles: list
+    refs: list
+    files: dict
+
+    @property
+    def expected(self):
+        return self.refs[-1].out
+
+
+def _fits_x(spec, hw):
+    if spec.signed:
+        return spec.lo >= -(1 << (hw.X_BITS - 1)) and spec.hi <= (1 << (hw.X_BITS - 1)) - 1
+    return spec.hi <= (1 << hw.X_BITS) - 1
+
+
+def _check_overflow(b, m: CoreMapping, We, in_spec, hw):
+    """Prove every engine partial sum fits Y_BITS and every firmware sum fits the CPU ints."""
+    lo, hi = in_spec.lo, in_spec.hi
+    ymax = (1 << (hw.Y_BITS - 1)) - 1
+    cmax = (1 << (hw.CPU_INT_BITS - 1)) - 1
+    pos = np.maximum(We * lo, We * hi)
+    neg = np.minimum(We * lo, We * hi)
+    full_pos = np.zeros(m.CO, dtype=np.int64)
+    full_neg = np.zeros(m.CO, dtype=np.int64)
+    for p in range(m.CP):
+        c0, c1 = m.pass_channels(p)
+        sp = pos[:, :, c0:c1].sum(axis=(0, 1, 2))
+        sn = neg[:, :, c0:c1].sum(axis=(0, 1, 2))
+        full_pos += sp
+        full_neg += sn
+        worst = int(max(sp.max(), -sn.min() - 1))
+        if worst > ymax:
+            co = int(np.argmax(np.maximum(sp, -sn - 1)))
+            raise HardwareError(
+                f"bundle {b.idx} ({b.name}) pass {p} channel {co}: accumulator overflow risk, "
+                f"worst-case partial sum", worst,
+                f"<= {ymax} for bits_sum={hw.Y_BITS} (raise bits_sum or lower ram_weights_depth)")
+    worst = int(max(full_pos.max(), -full_neg.min()))
+    if worst * 4 > cmax:  # bias/add alignment shifts headroom checked again below
+        raise HardwareError(f"bundle {b.idx} ({b.name}): firmware sum", worst,
+                            f"<= {cmax // 4} for target_cpu_int_bits={hw.CPU_INT_BITS}")
+
+
+def _stage_spec_fields(spec):
+    if spec is None:
+        return 0, 0, 0, -1
+    return spec.frac, spec.lo, spec.hi, spec.slope_shift
+
+
+def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw) -> dict:
+    f_core = r.stages["core"][1]
+    f_s = r.stages["core_bias"][1]
+    d = dict(kind=0 if m.kind == "conv" else 1, src=src, skip=-1 if skip is None else skip)
+    shp = r.in_int.shape
+    if m.kind == "conv":
+        d.update(n=shp[0], h=shp[1], w=shp[2], ci=shp[3])
+    else:
+        d.update(n=shp[0], h=1, w=1, ci=shp[1])
+    d.update(co=m.CO, out_h=m.H.out, out_w=m.W.out, sh=m.H.s, sw=m.W.s,
+             xn_e=m.XN, xh_e=m.H.size_e, xw_e=m.W.size_e, ci_e=m.CI_E, kh_e=m.KH, kw_e=m.KW,
+             cm=m.CM, cp=m.CP, co_prl=m.CO_PRL, it=m.IT, t_h=m.H.t, t_w=m.W.t,
+             r0_h=m.H.r0, r0_w=m.W.r0, x_signed=int(m.x_signed),
+             f_core=f_core, use_bias=int(b.use_bias), f_bias=b.bq.frac if b.use_bias else 0,
+             f_s=f_s)
+    d["act_frac"], d["act_lo"], d["act_hi"], d["act_slope"] = _stage_spec_fields(b.act)
+    d["add"] = int(b.add_spec is not None)
+    d["f_skip"] = skip_frac if skip is not None else 0
+    d["f_t"] = r.stages["add_raw"][1] if "add_raw" in r.stages else 0
+    d["add_frac"], d["add_lo"], d["add_hi"], d["add_slope"] = _stage_spec_fields(b.add_spec)
+    if b.pool_spec is not None:
+        y_before = r.stages["add" if b.add_spec is not None else "act"][0]
+        ph = plan_dim(y_before.shape[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
+        pw = plan_dim(y_before.shape[2], b.pool_size[1], b.pool_strides[1], b.pool_padding)
+        d.update(pool=1 if b.pool_cfg["type"] == "max" else 2, pool_kh=b.pool_size[0],
+                 pool_kw=b.pool_size[1], pool_sh=b.pool_strides[0], pool_sw=b.pool_strides[1],
+                 pool_pt=ph.pt, pool_pl=pw.pt, pool_oh=ph.out, pool_ow=pw.out)
+    else:
+        d.update(pool=0, pool_kh=0, pool_kw=0, pool_sh=0, pool_sw=0, pool_pt=0, pool_pl=0,
+                 pool_oh=0, pool_ow=0)
+    d["pool_frac"], d["pool_lo"], d["pool_hi"], d["pool_slope"] = _stage_spec_fields(b.pool_spec)
+    d["flatten"], d["softmax"] = int(b.flatten), int(b.softmax)
+    out = r.out
+    d["out_size"] = int(out.size)
+    d["out_frac"] = r.out_frac
+    d["w_offset"], d["b_offset"] = be.w_offset, be.b_offset
+    return d
+
+
+DESCRIPTOR_FIELDS = (
+    "kind", "src", "skip", "n", "h", "w", "ci", "co", "out_h", "out_w", "sh", "sw",
+    "xn_e", "xh_e", "xw_e", "ci_e", "kh_e", "kw_e", "cm", "cp", "co_prl", "it",
+    "t_h", "t_w", "r0_h", "r0_w", "x_signed",
+    "f_core", "use_bias", "f_bias", "f_s", "act_frac", "act_lo", "act_hi", "act_slope",
+    "add", "f_skip", "f_t", "add_frac", "add_lo", "add_hi", "add_slope",
+    "pool", "pool_kh", "pool_kw", "pool_sh", "pool_sw", "pool_pt", "pool_pl", "pool_oh",
+    "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "flatten", "softmax",
+    "out_size", "out_frac", "w_offset", "b_offset",
+)
+
+
+def config_fw_h(hw, descs, sizes) -> str:
+    lines = ["/* Generated by dsf_sim export_inference -- do not edit. */",
+             "#ifndef DSF_CONFIG_FW_H", "#define DSF_CONFIG_FW_H", "#include <stdint.h>", "",
+             "/* ---- hardware (same names as config_hw.svh) ---- */", hw.config_c_defines(),
+             "/* ---- model ---- */", f"#define N_BUNDLES {len(descs)}"]
+    for k, v in sizes.items():
+        lines.append(f"#define {k} {v}")
+    lines += ["", "typedef struct {"]
+    lines += [f"  int64_t {f};" for f in DESCRIPTOR_FIELDS]
+    lines += ["} dsf_bundle_t;", "", "#ifdef DSF_DEFINE_BUNDLES",
+              "static const dsf_bundle_t dsf_bundles[N_BUNDLES] = {"]
+    for d in descs:
+        body = ", ".join(f".{f}={int(d[f])}" for f in DESCRIPTOR_FIELDS)
+        lines.append(f"  {{{body}}},")
+    lines += ["};", "#endif", "", "#endif", ""]
+    return "\n".join(lines)
+
+
+def export_model(model, x_float, hw, out_dir, check=True) -> Export:
+    refs = run_reference(model, x_float, check=check)
+    os.makedirs(out_dir, exist_ok=True)
+    specs = {-1: model.input_spec_q}
+    for b in model.bundles:
+        specs[b.idx] = b.out_spec
+    fracs = {-1: refs[0].in_frac}
+    for r in refs:
+        fracs[r.idx] = r.out_frac
+
+    weights_chunks, offset = [], 0
+    exports = []
+    for b, r in zip(model.bundles, refs):
+        src, skip = model.bundle_sources[b.idx]
+        in_spec = specs[src]
+        if not _fits_x(in_spec, hw):
+            raise HardwareError(f"bundle {b.idx} ({b.name}) input quantizer {in_spec.text!r} "
+                                f"range", (in_spec.lo, in_spec.hi),
+                                f"fits bits_input={hw.X_BITS} "
+                                f"({'signed' if in_spec.signed else 'unsigned'})")
+        K, B = b.int_weights()
+        kmin, kmax = -(1 << (hw.K_BITS - 1)), (1 << (hw.K_BITS - 1)) - 1
+        if b.kq.lo < kmin or b.kq.hi > kmax:
+            raise HardwareError(f"bundle {b.idx} ({b.name}) kernel_quantizer {b.kq.text!r} range",
+                                (b.kq.lo, b.kq.hi), f"{kmin}..{kmax} for bits_weights={hw.K_BITS}")
+        if B is not None and (b.bq.lo < -(1 << (hw.B_BITS - 1)) or b.bq.hi >= 1 << (hw.B_BITS - 1)):
+            raise HardwareError(f"bundle {b.idx} ({b.name}) bias_quantizer {b.bq.text!r} range",
+                                (b.bq.lo, b.bq.hi), f"fits bits_bias={hw.B_BITS} signed")
+        m = map_core(b, r.in_int.shape, in_spec.signed, hw)
+        r.mapping = m
+        We = lower_weights(m, K)
+        _check_overflow(b, m, We, in_spec, hw)
+        xe = lower_input(m, r.in_int)
+        be = BundleExport(b.idx, m, r, w_offset=offset, bias=B)
+        ysum = np.zeros((m.XN, xe.shape[1], m.W.size_e, m.CO), dtype=np.int64)
+        pix_cache = {}
+        for it, p in m.jobs():
+            c0, c1 = m.pass_channels(p)
+            o0, o1 = m.iter_channels(it)
+            g = m.geometry(p)
+            if p not in pix_cache:
+                pix_cache[p] = pack_pixels_job(hw, g, xe[..., c0:c1])[0]
+            wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1])
+            raw = engine_job_reference(hw, g, xe[..., c0:c1], We[:, :, c0:c1, o0:o1])
+            data, _, _ = pack_output_job(hw, g, raw)
+            be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], raw, data))
+            ysum[..., o0:o1] += raw[:, : xe.shape[1], :, : o1 - o0]
+            weights_chunks.append(wb.reshape(-1))
+            offset += wb.size
+        be.b_offset = offset
+        if B is not None:
+            nw = -(-m.CO * hw.B_BITS // hw.AXI_WIDTH) * hw.AXI_WIDTH // hw.B_BITS
+            bw = np.zeros(nw, dtype=np.int64)
+            bw[: m.CO] = B
+            chunk = pack_words(bw, hw.B_BITS)
+            weights_chunks.append(chunk)
+            offset += chunk.size
+        core = crop_output(m, ysum)
+        if not np.array_equal(core, r.stages["core"][0]):
+            idx = tuple(int(v) for v in np.argwhere(core != r.stages["core"][0])[0])
+            raise MismatchError(f"bundle {b.idx}: engine jobs summed over passes differ from the "
+                                f"direct convolution at {idx}")
+        exports.append(be)
+
+    # ---------------------------------------------------------------- files
+    files = {}
+
+    def write(rel, arr):
+        p = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        np.ascontiguousarray(arr).tofile(p)
+        files[rel] = p
+
+    write("weights.bin", np.concatenate(weights_chunks).astype(np.uint8) if weights_chunks
+          else np.zeros(0, np.uint8))
+    write("input.bin", np.concatenate([exports[0].jobs[p].pixels.reshape(-1)
+                                       for p in range(exports[0].mapping.CP)]))
+    write("expected.bin", refs[-1].out.astype("<i4"))
+    if refs[-1].softmax is not None:
+        write("expected_softmax.bin", refs[-1].softmax.astype("<f8"))
+    manifest = {"hardware": hw.to_dict(), "bundles": []}
+    descs = []
+    for b, be in zip(model.bundles, exports):
+        r, m = be.ref, be.mapping
+        d = f"b{b.idx:02d}"
+        for j in be.jobs:
+            if j.it == 0:
+                write(f"{d}/in_p{j.p}.bin", j.pixels)
+            write(f"{d}/raw_it{j.it}_p{j.p}.bin", j.raw_stream)
+        write(f"{d}/out.bin", r.out.astype("<i4"))
+        src, skip = model.bundle_sources[b.idx]
+        desc = _descriptor(b, m, r, src, skip, fracs[skip] if skip is not None else 0, be, hw)
+        descs.append(desc)
+        manifest["bundles"].append({
+            "idx": b.idx, "name": b.name, "src": src, "skip": skip,
+            "in_shape": list(r.in_int.shape), "in_frac": r.in_frac,
+            "out_shape": list(r.out.shape), "out_frac": r.out_frac,
+            "stages": {k: {"shape": list(v[0].shape), "frac": v[1]} for k, v in r.stages.items()},
+            "descriptor": desc,
+            "jobs": [{"it": j.it, "p": j.p, "co": [j.co_lo, j.co_hi], "geometry": {
+                "KH": j.geom.KH, "KW": j.geom.KW, "CM": j.geom.CM, "XN": j.geom.XN,
+                "XH": j.geom.XH, "XW": j.geom.XW, "x_signed": j.geom.x_signed}}
+                for j in be.jobs],
+        })
+    sizes = {"WEIGHTS_BYTES": offset, "INPUT_BYTES": os.path.getsize(files["input.bin"]),
+             "OUTPUT_WORDS": int(refs[-1].out.size)}
+    manifest["sizes"] = sizes
+    with open(os.path.join(out_dir, "config_fw.h"), "w") as f:
+        f.write(config_fw_h(hw, descs, sizes))
+    files["config_fw.h"] = os.path.join(out_dir, "config_fw.h")
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    files["manifest.json"] = os.path.join(out_dir, "manifest.json")
+    return Export(hw, out_dir, exports, refs, files)

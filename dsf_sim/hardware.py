@@ -1,0 +1,317 @@
+"""`Hardware`: one accelerator configuration, its derived widths, and its exports.
+
+Every other layer (RTL, firmware, cycle model, reference model) reads its sizes from here, so the
+header field list and all derived widths are computed in exactly one place.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+from .errors import HardwareError
+
+
+def clog2v(v: int) -> int:
+    """Bits needed to hold the non-negative value `v` (at least 1, never a zero-width field)."""
+    v = int(v)
+    if v < 0:
+        raise ValueError(f"clog2v: value {v} must be >= 0")
+    return max(1, v.bit_length())
+
+
+def _pair(name, v):
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise HardwareError(name, v, "an int or a pair (H, W)")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+_ARGS = (
+    "processing_elements", "frequency_mhz", "bits_input", "bits_weights", "bits_sum", "bits_bias",
+    "max_batch_size", "max_channels_in", "max_kernel_size", "max_image_size", "ram_weights_depth",
+    "ram_edges_depth", "axi_width", "target_cpu_int_bits", "async_resetn", "valid_prob",
+    "ready_prob", "data_dir",
+)
+
+# Header beat fields, LSB first (docs/architecture.md §2). Width functions take the Hardware.
+HEADER_FIELDS = (
+    ("KH2", lambda h: clog2v(h.KH_MAX // 2)),
+    ("KW2", lambda h: clog2v(h.KW_MAX // 2)),
+    ("CM_M1", lambda h: clog2v(h.RAM_WEIGHTS_DEPTH - 1)),
+    ("XW_M1", lambda h: clog2v(h.XW_MAX - 1)),
+    ("XL_M1", lambda h: clog2v(h.XL_MAX - 1)),
+    ("XN_M1", lambda h: clog2v(h.XN_MAX - 1)),
+    ("WROWS_M1", lambda h: clog2v(h.RAM_WEIGHTS_DEPTH - 1)),
+    ("X_SIGNED", lambda h: 1),
+)
+
+
+@dataclass
+class Hardware:
+    """A ROWS x COLS engine configuration (argument names follow the DeepSoCFlow seed)."""
+
+    processing_elements: tuple = (8, 96)
+    frequency_mhz: float = 250
+    bits_input: int = 4
+    bits_weights: int = 4
+    bits_sum: int = 16
+    bits_bias: int = 16
+    max_batch_size: int = 64
+    max_channels_in: int = 2048
+    max_kernel_size: object = 13
+    max_image_size: object = 512
+    ram_weights_depth: int = 20
+    ram_edges_depth: int = 288
+    axi_width: int = 64
+    target_cpu_int_bits: int = 32
+    async_resetn: bool = True
+    valid_prob: float = 0.1
+    ready_prob: float = 0.1
+    data_dir: str = "vectors"
+    header_fields: list = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._validate()
+        self._derive()
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self):
+        pe = self.processing_elements
+        if not isinstance(pe, (list, tuple)) or len(pe) != 2:
+            raise HardwareError("processing_elements", pe, "a pair (ROWS, COLS)")
+        rows, cols = int(pe[0]), int(pe[1])
+        if not 1 <= rows <= 256:
+            raise HardwareError("processing_elements[0] (ROWS)", rows, "1..256")
+        if not 1 <= cols <= 1024:
+            raise HardwareError("processing_elements[1] (COLS)", cols, "1..1024")
+        self.processing_elements = (rows, cols)
+        if not (isinstance(self.frequency_mhz, (int, float)) and 0 < self.frequency_mhz <= 5000):
+            raise HardwareError("frequency_mhz", self.frequency_mhz, "0 < f <= 5000")
+        for name in ("bits_input", "bits_weights"):
+            if getattr(self, name) not in (1, 2, 4, 8):
+                raise HardwareError(name, getattr(self, name), "one of 1, 2, 4, 8")
+        if self.bits_bias not in (8, 16, 32):
+            raise HardwareError("bits_bias", self.bits_bias, "one of 8, 16, 32")
+        prod_bits = self.bits_input + 1 + self.bits_weights
+        if not (isinstance(self.bits_sum, int) and prod_bits <= self.bits_sum <= 32):
+            raise HardwareError("bits_sum", self.bits_sum,
+                                f"{prod_bits}..32 (must hold one product of "
+                                f"{self.bits_input + 1}-bit x {self.bits_weights}-bit)")
+        for name, lo, hi in (("max_batch_size", 1, 1 << 16), ("max_channels_in", 1, 1 << 16),
+                             ("ram_weights_depth", 1, 1 << 20), ("ram_edges_depth", 1, 1 << 20)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not lo <= v <= hi:
+                raise HardwareError(name, v, f"an integer in {lo}..{hi}")
+        kh, kw = _pair("max_kernel_size", self.max_kernel_size)
+        for n, k in (("max_kernel_size (KH)", kh), ("max_kernel_size (KW)", kw)):
+            if k < 1 or k % 2 == 0 or k > 63:
+                raise HardwareError(n, k, "an odd integer in 1..63")
+        if kh // 2 > rows:
+            raise HardwareError("max_kernel_size (KH)", kh,
+                                f"KH//2 <= ROWS = {rows} (halo rows must fit the array)")
+        if kw > cols:
+            raise HardwareError("max_kernel_size (KW)", kw, f"<= COLS = {cols}")
+        if self.ram_weights_depth < kh:
+            raise HardwareError("ram_weights_depth", self.ram_weights_depth,
+                                f">= KH_MAX = {kh} (one input channel of the tallest kernel)")
+        xh, xw = _pair("max_image_size", self.max_image_size)
+        for n, v in (("max_image_size (H)", xh), ("max_image_size (W)", xw)):
+            if not 1 <= v <= 1 << 16:
+                raise HardwareError(n, v, "1..65536")
+        if self.axi_width not in (32, 64, 128, 256, 512, 1024):
+            raise HardwareError("axi_width", self.axi_width, "one of 32, 64, 128, 256, 512, 1024")
+        if self.target_cpu_int_bits not in (32, 64):
+            raise HardwareError("target_cpu_int_bits", self.target_cpu_int_bits, "32 or 64")
+        for name in ("valid_prob", "ready_prob"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0 < v <= 1):
+                raise HardwareError(name, v, "0 < p <= 1")
+        if not isinstance(self.async_resetn, bool):
+            raise HardwareError("async_resetn", self.async_resetn, "True or False")
+        if not isinstance(self.data_dir, str) or not self.data_dir:
+            raise HardwareError("data_dir", self.data_dir, "a non-empty path string")
+
+    def _derive(self):
+        self.ROWS, self.COLS = self.processing_elements
+        self.X_BITS, self.K_BITS = self.bits_input, self.bits_weights
+        self.Y_BITS, self.B_BITS = self.bits_sum, self.bits_bias
+        self.Y_OUT_BITS = max(8, 1 << (self.Y_BITS - 1).bit_length())
+        self.XN_MAX = self.max_batch_size
+        self.CI_MAX = self.max_channels_in
+        self.KH_MAX, self.KW_MAX = _pair("max_kernel_size", self.max_kernel_size)
+        self.XH_MAX, self.XW_MAX = _pair("max_image_size", self.max_image_size)
+        self.XL_MAX = -(-max(self.XH_MAX, self.XN_MAX) // self.ROWS)
+        self.RAM_WEIGHTS_DEPTH = self.ram_weights_depth
+        self.RAM_EDGES_DEPTH = self.ram_edges_depth
+        self.AXI_WIDTH = self.axi_width
+        self.AXI_BYTES = self.axi_width // 8
+        self.PR_MAX = self.ROWS + 2 * (self.KH_MAX // 2)
+        self.PB_MAX = -(-self.PR_MAX * self.X_BITS // self.AXI_WIDTH)
+        self.WB = -(-self.COLS * self.K_BITS // self.AXI_WIDTH)
+        self.OB_MAX = -(-self.ROWS * self.COLS * self.Y_OUT_BITS // self.AXI_WIDTH)
+        self.CPU_INT_BITS = self.target_cpu_int_bits
+        self.header_fields = [(n, f(self)) for n, f in HEADER_FIELDS]
+        total = sum(w for _, w in self.header_fields)
+        if total > self.AXI_WIDTH:
+            raise HardwareError("axi_width", self.AXI_WIDTH,
+                                f">= {total} bits needed by the header beat "
+                                f"({', '.join(f'{n}:{w}' for n, w in self.header_fields)})")
+        self.HEADER_BITS = total
+
+    # ------------------------------------------------------------------ helpers
+    def header_width(self, name: str) -> int:
+        return dict(self.header_fields)[name]
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.ROWS * self.COLS
+
+    def derived(self) -> dict:
+        """Every upper-case derived parameter (what the RTL and firmware see)."""
+        d = {k: v for k, v in vars(self).items() if k.isupper()}
+        d.update({f"W_{n}": w for n, w in self.header_fields})
+        return d
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in _ARGS}
+        d["processing_elements"] = list(self.processing_elements)
+        for k in ("max_kernel_size", "max_image_size"):
+            if isinstance(d[k], tuple):
+                d[k] = list(d[k])
+        return d
+
+    def export_json(self, path: str | None = None) -> str:
+        s = json.dumps(self.to_dict(), indent=2)
+        if path:
+            with open(path, "w") as f:
+                f.write(s + "\n")
+        return s
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Hardware":
+        unknown = set(d) - set(_ARGS)
+        if unknown:
+            raise HardwareError("hardware json keys", sorted(unknown), f"a subset of {list(_ARGS)}")
+        d = dict(d)
+        d["processing_elements"] = tuple(d.get("processing_elements", (8, 96)))
+        for k in ("max_kernel_size", "max_image_size"):
+            if isinstance(d.get(k), list):
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path_or_text: str) -> "Hardware":
+        """Accepts a path to hardware.json or the JSON text itself."""
+        if os.path.exists(path_or_text):
+            with open(path_or_text) as f:
+                text = f.read()
+        else:
+            text = path_or_text
+        return cls.from_dict(json.loads(text))
+
+    def __eq__(self, other):
+        return isinstance(other, Hardware) and self.to_dict() == other.to_dict()
+
+    # ------------------------------------------------------------------ exports
+    def _svh_defines(self) -> list[str]:
+        d = self.derived()
+        names = ["ROWS", "COLS", "X_BITS", "K_BITS", "Y_BITS", "Y_OUT_BITS", "B_BITS", "KH_MAX",
+                 "KW_MAX", "XN_MAX", "XH_MAX", "XW_MAX", "XL_MAX", "CI_MAX", "RAM_WEIGHTS_DEPTH",
+                 "RAM_EDGES_DEPTH", "AXI_WIDTH", "PR_MAX", "PB_MAX", "WB", "OB_MAX", "HEADER_BITS"]
+        names += [f"W_{n}" for n, _ in self.header_fields]
+        out = [f"`define {n:<18} {d[n]}" for n in names]
+        # short aliases used by the RTL (W_CM == width of CM_M1, ...)
+        for n, _ in self.header_fields:
+            if n.endswith("_M1"):
+                out.append(f"`define W_{n[:-3]:<16} {d['W_' + n]}")
+        return out
+
+    def config_hw_svh(self) -> str:
+        lines = ["// Generated by dsf_sim.Hardware.export() -- do not edit.",
+                 "`ifndef DSF_CONFIG_HW_SVH", "`define DSF_CONFIG_HW_SVH"]
+        lines += self._svh_defines()
+        lines.append(f"`define FREQ_MHZ           {self.frequency_mhz}")
+        if self.async_resetn:
+            lines.append("`define ASYNC_RESETN")
+        lines.append("`endif")
+        return "\n".join(lines) + "\n"
+
+    def config_tb_svh(self) -> str:
+        return "\n".join([
+            "// Generated by dsf_sim.Hardware.export() -- testbench settings.",
+            "`ifndef DSF_CONFIG_TB_SVH", "`define DSF_CONFIG_TB_SVH",
+            f"`define VALID_PROB  {self.valid_prob!r}",
+            f"`define READY_PROB  {self.ready_prob!r}",
+            f"`define VALID_THRESH 32'd{prob_threshold(self.valid_prob)}",
+            f"`define READY_THRESH 32'd{prob_threshold(self.ready_prob)}",
+            f"`define CLK_PERIOD_NS {1000.0 / self.frequency_mhz:.4f}",
+            f"`define DATA_DIR \"{os.path.abspath(self.data_dir)}\"",
+            "`endif", ""])
+
+    def config_hw_tcl(self) -> str:
+        d = self.derived()
+        lines = ["# Generated by dsf_sim.Hardware.export() -- parameters for Vivado/Genus flows."]
+        for n in ("ROWS", "COLS", "X_BITS", "K_BITS", "Y_BITS", "Y_OUT_BITS", "B_BITS",
+                  "AXI_WIDTH", "RAM_WEIGHTS_DEPTH", "RAM_EDGES_DEPTH", "KH_MAX", "KW_MAX"):
+            lines.append(f"set {n} {d[n]}")
+        lines.append(f"set FREQ_MHZ {self.frequency_mhz}")
+        lines.append(f"set CLK_PERIOD_NS {1000.0 / self.frequency_mhz:.4f}")
+        return "\n".join(lines) + "\n"
+
+    def config_c_defines(self) -> str:
+        """The hardware part of config_fw.h (same names as config_hw.svh)."""
+        d = self.derived()
+        out = []
+        for n in sorted(d):
+            out.append(f"#define {n} {d[n]}")
+        out.append(f"#define FREQ_MHZ {self.frequency_mhz}")
+        off = 0
+        for n, w in self.header_fields:
+            out.append(f"#define HDR_{n}_LSB {off}")
+            out.append(f"#define HDR_{n}_BITS {w}")
+            off += w
+        return "\n".join(out) + "\n"
+
+    def export(self, out_dir: str = ".") -> dict:
+        """Write config_hw.svh, config_hw.tcl, config_tb.svh and hardware.json into out_dir."""
+        os.makedirs(out_dir, exist_ok=True)
+        files = {
+            "config_hw.svh": self.config_hw_svh(),
+            "config_hw.tcl": self.config_hw_tcl(),
+            "config_tb.svh": self.config_tb_svh(),
+            "hardware.json": self.export_json() + "\n",
+        }
+        paths = {}
+        for name, text in files.items():
+            p = os.path.join(out_dir, name)
+            with open(p, "w") as f:
+                f.write(text)
+            paths[name] = p
+        return paths
+
+    def export_vivado_tcl(self, board: str = "zcu104", out_dir: str = ".") -> str:
+        """Board-level Vivado script stub; the full flow is gated on an equivalence certificate."""
+        boards = {"zcu104": "xczu7ev-ffvc1156-2-e", "zcu102": "xczu9eg-ffvb1156-2-e",
+                  "pynq-z2": "xc7z020clg400-1"}
+        if board not in boards:
+            raise HardwareError("board", board, f"one of {sorted(boards)}")
+        os.makedirs(out_dir, exist_ok=True)
+        p = os.path.join(out_dir, "vivado_flow.tcl")
+        with open(p, "w") as f:
+            f.write("# Generated by dsf_sim -- Vivado project for the dsf engine\n"
+                    f"set PART {boards[board]}\nset BOARD {board}\nsource config_hw.tcl\n"
+                    "create_project dsf_engine ./vivado -part $PART -force\n"
+                    "add_files [glob ../rtl/*.sv] config_hw.svh\n"
+                    "set_property top dsf_engine [current_fileset]\n")
+        return p
+
+
+def prob_threshold(p: float) -> int:
+    """xorshift32 draw threshold for probability p (docs §5): draw iff state < threshold."""
+    if p >= 1:
+        return (1 << 32) - 1
+    return int(math.floor(p * (1 << 32)))

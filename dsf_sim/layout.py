@@ -1,0 +1,296 @@
+"""Engine stream layouts (docs/architecture.md §2–§3) and their exact inverses.
+
+One job = one (bundle, pass, iteration). These functions are the single Python definition of the
+bytes the engine sees and produces; the firmware (C) and the RTL implement the same layouts and the
+tests round-trip every packer through its inverse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import HardwareError
+
+
+# ----------------------------------------------------------------------------- bit packing
+def pack_words(words: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement words -> bytes, LSB-first; last axis is the word axis.
+
+    The last axis length times `bits` must be a multiple of 8.
+    """
+    words = np.asarray(words, dtype=np.int64)
+    n = words.shape[-1]
+    if (n * bits) % 8:
+        raise ValueError(f"pack_words: {n} words x {bits} bits is not a whole number of bytes")
+    if bits >= 8:
+        nbytes = bits // 8
+        u = (words & ((1 << bits) - 1)).astype(np.uint64)
+        out = np.zeros(words.shape[:-1] + (n, nbytes), dtype=np.uint8)
+        for b in range(nbytes):
+            out[..., b] = (u >> np.uint64(8 * b)) & np.uint64(0xFF)
+        return out.reshape(words.shape[:-1] + (n * nbytes,))
+    per = 8 // bits
+    u = (words & ((1 << bits) - 1)).astype(np.uint8).reshape(words.shape[:-1] + (n // per, per))
+    out = np.zeros(u.shape[:-1], dtype=np.uint8)
+    for i in range(per):
+        out |= (u[..., i] << (i * bits)).astype(np.uint8)
+    return out
+
+
+def unpack_words(data: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
+    """Inverse of `pack_words`: bytes (last axis) -> int64 words."""
+    data = np.asarray(data, dtype=np.uint8)
+    if bits >= 8:
+        nbytes = bits // 8
+        d = data.reshape(data.shape[:-1] + (-1, nbytes)).astype(np.uint64)
+        u = np.zeros(d.shape[:-1], dtype=np.uint64)
+        for b in range(nbytes):
+            u |= d[..., b] << np.uint64(8 * b)
+        v = u.astype(np.int64)
+    else:
+        per = 8 // bits
+        parts = [((data >> (i * bits)) & ((1 << bits) - 1)) for i in range(per)]
+        v = np.stack(parts, axis=-1).reshape(data.shape[:-1] + (-1,)).astype(np.int64)
+    if signed:
+        v = np.where(v >= (1 << (bits - 1)), v - (1 << bits), v)
+    return v
+
+
+def wrap_signed(v: np.ndarray, bits: int) -> np.ndarray:
+    """Wrap integers to `bits`-bit two's complement (what an accumulator register does)."""
+    v = np.asarray(v, dtype=np.int64)
+    m = 1 << bits
+    return ((v + (m >> 1)) % m) - (m >> 1)
+
+
+# ----------------------------------------------------------------------------- job geometry
+@dataclass(frozen=True)
+class JobGeometry:
+    """Shape of one engine job: kernel KH x KW over CM input channels of an XN x XH x XW image."""
+
+    KH: int
+    KW: int
+    CM: int
+    XN: int
+    XH: int
+    XW: int
+    x_signed: bool
+
+    def XL(self, hw) -> int:
+        return -(-self.XH // hw.ROWS)
+
+    @property
+    def P_H(self) -> int:
+        return self.KH // 2
+
+    @property
+    def P_W(self) -> int:
+        return self.KW // 2
+
+    def CO_PRL(self, hw) -> int:
+        return hw.COLS // self.KW
+
+    def PR(self, hw) -> int:
+        return hw.ROWS + 2 * self.P_H
+
+    def PB(self, hw) -> int:
+        return -(-self.PR(hw) * hw.X_BITS // hw.AXI_WIDTH)
+
+    def OB(self, hw) -> int:
+        return -(-hw.ROWS * self.CO_PRL(hw) * hw.Y_OUT_BITS // hw.AXI_WIDTH)
+
+    def header_fields(self, hw) -> dict:
+        return dict(KH2=self.P_H, KW2=self.P_W, CM_M1=self.CM - 1, XW_M1=self.XW - 1,
+                    XL_M1=self.XL(hw) - 1, XN_M1=self.XN - 1, WROWS_M1=self.CM * self.KH - 1,
+                    X_SIGNED=int(bool(self.x_signed)))
+
+    def check(self, hw, where="job"):
+        """Raise a named error if this job cannot run on `hw`."""
+        lim = [("KH", self.KH, 1, hw.KH_MAX), ("KW", self.KW, 1, min(hw.KW_MAX, hw.COLS)),
+               ("CM", self.CM, 1, hw.RAM_WEIGHTS_DEPTH // self.KH), ("XN", self.XN, 1, hw.XN_MAX),
+               ("XW", self.XW, 1, hw.XW_MAX), ("XL", self.XL(hw), 1, hw.XL_MAX)]
+        for name, v, lo, hi in lim:
+            if not lo <= v <= hi:
+                raise HardwareError(f"{where}: {name}", v, f"{lo}..{hi} on this hardware")
+        for name, v in (("KH", self.KH), ("KW", self.KW)):
+            if v % 2 == 0:
+                raise HardwareError(f"{where}: {name}", v, "odd")
+
+    # beats per job, used by firmware sizing and the cycle model
+    def weight_beats(self, hw) -> int:
+        return 1 + self.CM * self.KH * hw.WB
+
+    def pixel_beats(self, hw) -> int:
+        return 1 + self.XN * self.XL(hw) * self.XW * self.CM * self.PB(hw)
+
+    def output_beats(self, hw) -> int:
+        return self.XN * self.XL(hw) * self.XW * self.OB(hw)
+
+    def mac_beats(self, hw) -> int:
+        return self.XN * self.XL(hw) * self.XW * self.CM * self.KH
+
+
+# ----------------------------------------------------------------------------- header
+def pack_header(hw, **fields) -> np.ndarray:
+    """One header beat (uint8[AXI_BYTES]) from named fields, LSB-first in HEADER_FIELDS order."""
+    value, off = 0, 0
+    for name, width in hw.header_fields:
+        v = int(fields.pop(name))
+        if not 0 <= v < (1 << width):
+            raise HardwareError(f"header field {name}", v, f"0..{(1 << width) - 1} ({width} bits)")
+        value |= v << off
+        off += width
+    if fields:
+        raise ValueError(f"pack_header: unknown fields {sorted(fields)}")
+    return np.frombuffer(value.to_bytes(hw.AXI_BYTES, "little"), dtype=np.uint8).copy()
+
+
+def unpack_header(hw, beat: np.ndarray) -> dict:
+    value = int.from_bytes(bytes(np.asarray(beat, dtype=np.uint8)), "little")
+    out, off = {}, 0
+    for name, width in hw.header_fields:
+        out[name] = (value >> off) & ((1 << width) - 1)
+        off += width
+    return out
+
+
+def job_header(hw, geom: JobGeometry) -> np.ndarray:
+    return pack_header(hw, **geom.header_fields(hw))
+
+
+def _keep_for(nbits_last: int, hw) -> np.ndarray:
+    keep = np.zeros(hw.AXI_BYTES, dtype=bool)
+    keep[: -(-nbits_last // 8)] = True
+    return keep
+
+
+def _stream_keep(hw, n_beats: int, last_beat_bits: int) -> np.ndarray:
+    keep = np.ones((n_beats, hw.AXI_BYTES), dtype=bool)
+    keep[-1] = _keep_for(last_beat_bits, hw)
+    return keep
+
+
+# ----------------------------------------------------------------------------- weights
+def weights_ram_rows(hw, geom: JobGeometry, w: np.ndarray) -> np.ndarray:
+    """w[KH, KW, CM, co<=CO_PRL] -> RAM rows [CM*KH, COLS] (row ci*KH+kh, column g*KW+k)."""
+    KH, KW, CM = geom.KH, geom.KW, geom.CM
+    co_prl = geom.CO_PRL(hw)
+    if w.shape[:3] != (KH, KW, CM) or w.shape[3] > co_prl:
+        raise ValueError(f"weights shape {w.shape} does not fit job {geom} (CO_PRL={co_prl})")
+    rows = np.zeros((CM, KH, hw.COLS), dtype=np.int64)
+    co = w.shape[3]
+    # column c = g*KW + k  <- w[kh, k, ci, g]
+    t = np.transpose(w, (2, 0, 3, 1)).reshape(CM, KH, co * KW)  # [ci, kh, g*KW+k]
+    rows[:, :, : co * KW] = t
+    return rows.reshape(CM * KH, hw.COLS)
+
+
+def pack_weights_job(hw, geom: JobGeometry, w: np.ndarray):
+    """-> (beats uint8[1+CM*KH*WB, AXI_BYTES], keep bool[...]) including the header beat."""
+    rows = weights_ram_rows(hw, geom, np.asarray(w, dtype=np.int64))
+    words_per_row = hw.WB * hw.AXI_WIDTH // hw.K_BITS
+    padded = np.zeros((rows.shape[0], words_per_row), dtype=np.int64)
+    padded[:, : hw.COLS] = rows
+    body = pack_words(padded, hw.K_BITS).reshape(-1, hw.AXI_BYTES)
+    beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
+    last_bits = hw.COLS * hw.K_BITS - (hw.WB - 1) * hw.AXI_WIDTH
+    return beats, _stream_keep(hw, len(beats), last_bits)
+
+
+def unpack_weights_job(hw, geom: JobGeometry, beats: np.ndarray) -> np.ndarray:
+    """Inverse of pack_weights_job -> w[KH, KW, CM, CO_PRL]."""
+    KH, KW, CM = geom.KH, geom.KW, geom.CM
+    body = np.asarray(beats[1:], dtype=np.uint8).reshape(CM * KH, hw.WB * hw.AXI_BYTES)
+    rows = unpack_words(body, hw.K_BITS)[:, : hw.COLS]
+    co_prl = geom.CO_PRL(hw)
+    t = rows[:, : co_prl * KW].reshape(CM, KH, co_prl, KW)
+    return np.transpose(t, (1, 3, 0, 2))
+
+
+# ----------------------------------------------------------------------------- pixels
+def pixel_columns(hw, geom: JobGeometry, x: np.ndarray) -> np.ndarray:
+    """x[XN, XH, XW, CM] -> pixel columns [XN, XL, XW, CM, PR] with halo and zero fill."""
+    XN, XH, XW, CM = x.shape
+    if (XN, XH, XW, CM) != (geom.XN, geom.XH, geom.XW, geom.CM):
+        raise ValueError(f"pixels shape {x.shape} does not match job {geom}")
+    XL, P, R = geom.XL(hw), geom.P_H, hw.ROWS
+    xp = np.zeros((XN, XL * R + 2 * P, XW, CM), dtype=np.int64)
+    xp[:, P:P + XH] = x
+    idx = np.arange(XL)[:, None] * R + np.arange(R + 2 * P)[None, :]  # [XL, PR]
+    cols = xp[:, idx]  # [XN, XL, PR, XW, CM]
+    return np.transpose(cols, (0, 1, 3, 4, 2))
+
+
+def pack_pixels_job(hw, geom: JobGeometry, x: np.ndarray):
+    """-> (beats uint8[1+XN*XL*XW*CM*PB, AXI_BYTES], keep) including the header beat."""
+    cols = pixel_columns(hw, geom, np.asarray(x, dtype=np.int64))
+    PR, PB = geom.PR(hw), geom.PB(hw)
+    words_per_col = PB * hw.AXI_WIDTH // hw.X_BITS
+    flat = cols.reshape(-1, PR)
+    padded = np.zeros((flat.shape[0], words_per_col), dtype=np.int64)
+    padded[:, :PR] = flat
+    body = pack_words(padded, hw.X_BITS).reshape(-1, hw.AXI_BYTES)
+    beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
+    last_bits = PR * hw.X_BITS - (PB - 1) * hw.AXI_WIDTH
+    return beats, _stream_keep(hw, len(beats), last_bits)
+
+
+def unpack_pixels_job(hw, geom: JobGeometry, beats: np.ndarray) -> np.ndarray:
+    """Inverse of pack_pixels_job -> x[XN, XH, XW, CM]."""
+    XL, PR, PB = geom.XL(hw), geom.PR(hw), geom.PB(hw)
+    body = np.asarray(beats[1:], dtype=np.uint8)
+    body = body.reshape(geom.XN, XL, geom.XW, geom.CM, PB * hw.AXI_BYTES)
+    cols = unpack_words(body, hw.X_BITS, signed=geom.x_signed)[..., :PR]
+    P, R = geom.P_H, hw.ROWS
+    inner = cols[..., P:P + R]  # [XN, XL, XW, CM, R]
+    x = np.transpose(inner, (0, 1, 4, 2, 3)).reshape(geom.XN, XL * R, geom.XW, geom.CM)
+    return x[:, : geom.XH]
+
+
+# ----------------------------------------------------------------------------- engine maths
+def engine_job_reference(hw, geom: JobGeometry, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The engine's raw sums for one job: [XN, XL*ROWS, XW, CO_PRL], wrapped at Y_BITS.
+
+    'same' stride-1 correlation over the image zero-filled to XL*ROWS rows (rows >= XH are
+    computed too, exactly as the array does, and discarded by the firmware).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    XL, R = geom.XL(hw), hw.ROWS
+    PH, PW = geom.P_H, geom.P_W
+    xp = np.zeros((geom.XN, XL * R + 2 * PH, geom.XW + 2 * PW, geom.CM), dtype=np.int64)
+    xp[:, PH:PH + geom.XH, PW:PW + geom.XW] = x
+    co_prl = geom.CO_PRL(hw)
+    wf = np.zeros((geom.KH, geom.KW, geom.CM, co_prl), dtype=np.int64)
+    wf[..., : w.shape[3]] = w
+    y = np.zeros((geom.XN, XL * R, geom.XW, co_prl), dtype=np.int64)
+    for kh in range(geom.KH):
+        for kw in range(geom.KW):
+            y += xp[:, kh:kh + XL * R, kw:kw + geom.XW, :] @ wf[kh, kw]
+    return wrap_signed(y, hw.Y_BITS)
+
+
+# ----------------------------------------------------------------------------- output
+def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
+    """y[XN, XL*ROWS, XW, CO_PRL] -> (data uint8[n, AXI_BYTES], keep bool[n, AXI_BYTES], last bool[n])."""
+    XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
+    y = np.asarray(y, dtype=np.int64).reshape(geom.XN, XL, R, geom.XW, co_prl)
+    pk = np.transpose(y, (0, 1, 3, 2, 4)).reshape(-1, R * co_prl)  # packet words r*CO_PRL+g
+    words_per_packet = OB * hw.AXI_WIDTH // hw.Y_OUT_BITS
+    padded = np.zeros((pk.shape[0], words_per_packet), dtype=np.int64)
+    padded[:, : R * co_prl] = pk
+    data = pack_words(padded, hw.Y_OUT_BITS).reshape(-1, hw.AXI_BYTES)
+    keep = np.ones((pk.shape[0], OB, hw.AXI_BYTES), dtype=bool)
+    keep[:, -1] = _keep_for(R * co_prl * hw.Y_OUT_BITS - (OB - 1) * hw.AXI_WIDTH, hw)
+    last = np.zeros(len(data), dtype=bool)
+    last[-1] = True
+    return data, keep.reshape(-1, hw.AXI_BYTES), last
+
+
+def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray) -> np.ndarray:
+    """Inverse of pack_output_job -> y[XN, XL*ROWS, XW, CO_PRL]."""
+    XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
+    d = np.asarray(data, dtype=np.uint8).reshape(geom.XN, XL, geom.XW, OB * hw.AXI_BYTES)
+    words = unpack_words(d, hw.Y_OUT_BITS)[..., : R * co_prl].reshape(geom.XN, XL, geom.XW, R, co_prl)
+    return np.transpose(words, (0, 1, 3, 2, 4)).reshape(geom.XN, XL * R, geom.XW, co_prl)

@@ -1,0 +1,102 @@
+"""`QModel`: a Keras functional model of Bundles that knows how to export itself to the engine."""
+from __future__ import annotations
+
+import numpy as np
+
+from .bundle import Bundle
+from .errors import ModelError
+from .tf_setup import keras
+
+
+class QModel(keras.Model):
+    """Functional Keras model (`QModel(inputs=x_in.raw, outputs=x)`) plus the dsf graph view."""
+
+    def __init__(self, inputs, outputs, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._build_graph()
+
+    # ------------------------------------------------------------------ graph
+    def _build_graph(self):
+        self.bundles = [layer for layer in self.layers if isinstance(layer, Bundle)]
+        if not self.bundles:
+            raise ModelError("QModel", "bundles", 0, ">= 1 Bundle between input and output")
+        quant_inputs = [layer for layer in self.layers
+                        if getattr(layer, "_dsf_is_input_quant", False)]
+        self.input_quant_layer = None
+        for i, b in enumerate(self.bundles):
+            b.idx = i
+        self.bundle_sources = {}
+        index = {id(b): b.idx for b in self.bundles}
+        for b in self.bundles:
+            node = b._inbound_nodes[-1]
+            args = list(node.call_args) + list(node.call_kwargs.values())
+            tensors = [a for a in args if a is not None and hasattr(a, "_keras_history")]
+            srcs = []
+            for t in tensors:
+                layer = t._keras_history.layer
+                if id(layer) in index:
+                    srcs.append(index[id(layer)])
+                elif layer in quant_inputs:
+                    srcs.append(-1)
+                    self.input_quant_layer = layer
+                else:
+                    raise ModelError(f"Bundle({b.name})", "input producer", layer.name,
+                                     "a QInput or another Bundle")
+            if not srcs or len(srcs) > 2:
+                raise ModelError(f"Bundle({b.name})", "number of inputs", len(srcs), "1 or 2")
+            if (len(srcs) == 2) != (b.add_spec is not None):
+                raise ModelError(f"Bundle({b.name})", "inputs", len(srcs),
+                                 "2 exactly when add= is given, else 1")
+            self.bundle_sources[b.idx] = (srcs[0], srcs[1] if len(srcs) == 2 else None)
+        if self.input_quant_layer is None:
+            raise ModelError("QModel", "inputs", None, "the .raw of a QInput")
+        from .quant import parse_quantizer
+        self.input_spec_q = parse_quantizer(self.input_quant_layer._dsf_qtext,
+                                            "QInput quantizer")
+        for b in self.bundles:
+            if b.softmax and b.idx != len(self.bundles) - 1:
+                raise ModelError(f"Bundle({b.name})", "softmax", True, "only on the last bundle")
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.inputs[0].shape[0])
+
+    @property
+    def random_input(self) -> np.ndarray:
+        """A fixed-seed random float input in the input quantiser's range."""
+        spec = self.input_spec_q
+        rng = np.random.default_rng(0)
+        shape = tuple(int(s) for s in self.inputs[0].shape)
+        lo, hi = spec.lo * 2.0 ** -spec.frac, spec.hi * 2.0 ** -spec.frac
+        return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+    def compile(self, *args, **kwargs):
+        if not args and "optimizer" not in kwargs:
+            kwargs["optimizer"] = "adam"
+            kwargs.setdefault("loss", "mse")
+        return super().compile(*args, **kwargs)
+
+    # ------------------------------------------------------------------ integer model
+    def reference(self, x, check=True):
+        """Integer reference results for input x (list of reference.BundleRef)."""
+        from .reference import run_reference
+        return run_reference(self, x, check=check)
+
+    def export_inference(self, x=None, hw=None, out_dir=None, check=True):
+        """Run float + integer forward passes, compare them, and write the engine's inputs.
+
+        Writes config_fw.h, weights.bin, input.bin, expected.bin and per-bundle vectors to
+        `out_dir` (default `hw.data_dir`). Returns the export.Export description.
+        """
+        from .export import export_model
+        if hw is None:
+            raise ModelError("export_inference", "hw", None, "a dsf_sim.Hardware")
+        if x is None:
+            x = self.random_input
+        return export_model(self, np.asarray(x, dtype=np.float32), hw,
+                            out_dir or hw.data_dir, check=check)
+
+    def verify_inference(self, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, **kwargs):
+        """Run the exported model on a simulator and check every level bit-exactly."""
+        from .verify import verify
+        return verify(self, SIM=SIM, SIM_PATH=SIM_PATH, seed=seed, out_dir=out_dir, **kwargs)

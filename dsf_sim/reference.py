@@ -1,0 +1,188 @@
+"""Bit-exact integer reference model of a QModel (the single source of truth for every value).
+
+For each bundle it computes the integer tensor after every stage, with its binary point, and
+(optionally) checks each one equals the QKeras float tensor x 2^frac exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import MismatchError
+from .lowering import CoreMapping, conv_reference, plan_dim
+from .quant import requantize, shift_align
+
+
+@dataclass
+class BundleRef:
+    """Integer results of one bundle. `stages[name] = (int array, frac)`."""
+
+    idx: int
+    name: str
+    in_frac: int
+    in_int: np.ndarray
+    stages: dict = field(default_factory=dict)
+    softmax: np.ndarray | None = None
+    mapping: CoreMapping | None = None
+
+    @property
+    def out(self):
+        return self.stages["out"][0]
+
+    @property
+    def out_frac(self):
+        return self.stages["out"][1]
+
+
+def pool_reference(x, size, strides, padding, kind):
+    """Integer max/avg pool with TF's padding rule; avg returns (sum, count) for exact rounding."""
+    n, h, w, c = x.shape
+    ph = plan_dim(h, size[0], strides[0], padding)
+    pw = plan_dim(w, size[1], strides[1], padding)
+    H = max((ph.out - 1) * ph.s + size[0], h + ph.pt)
+    W = max((pw.out - 1) * pw.s + size[1], w + pw.pt)
+    xp = np.zeros((n, H, W, c), dtype=np.int64)
+    valid = np.zeros((1, H, W, 1), dtype=np.int64)
+    xp[:, ph.pt:ph.pt + h, pw.pt:pw.pt + w] = x
+    valid[:, ph.pt:ph.pt + h, pw.pt:pw.pt + w] = 1
+    big = np.iinfo(np.int64).min
+    acc = np.full((n, ph.out, pw.out, c), big if kind == "max" else 0, dtype=np.int64)
+    cnt = np.zeros((1, ph.out, pw.out, 1), dtype=np.int64)
+    for a in range(size[0]):
+        for b in range(size[1]):
+            sl = (slice(None), slice(a, a + (ph.out - 1) * ph.s + 1, ph.s),
+                  slice(b, b + (pw.out - 1) * pw.s + 1, pw.s), slice(None))
+            v, m = xp[sl], valid[sl]
+            if kind == "max":
+                acc = np.maximum(acc, np.where(m > 0, v, big))
+            else:
+                acc = acc + v * m
+            cnt = cnt + m
+    return acc, cnt
+
+
+def bundle_integer(b, x_int, in_frac, skip=None) -> BundleRef:
+    """All integer stages of bundle `b` given its integer input (and skip = (int, frac))."""
+    r = BundleRef(b.idx, b.name, in_frac, x_int)
+    K, B = b.int_weights()
+    f_core = in_frac + b.kq.frac
+    if b.core_cfg["type"] == "conv":
+        y = conv_reference(x_int, K, b.strides, b.padding)
+    else:
+        y = np.asarray(x_int, dtype=np.int64) @ K
+    r.stages["core"] = (y, f_core)
+    f_s = f_core
+    if B is not None:
+        f_s = max(f_core, b.bq.frac)
+        y = shift_align(y, f_core, f_s) + shift_align(B, b.bq.frac, f_s)
+    r.stages["core_bias"] = (y, f_s)
+    y = requantize(y, f_s, b.act)
+    f = b.act.frac
+    r.stages["act"] = (y, f)
+    if b.add_spec is not None:
+        s_int, s_frac = skip
+        if s_int.shape != y.shape:
+            raise MismatchError(f"bundle {b.idx}: residual add shapes differ: {y.shape} vs "
+                                f"skip {s_int.shape}")
+        f_t = max(f, s_frac)
+        y = shift_align(y, f, f_t) + shift_align(s_int, s_frac, f_t)
+        r.stages["add_raw"] = (y, f_t)
+        y = requantize(y, f_t, b.add_spec)
+        f = b.add_spec.frac
+        r.stages["add"] = (y, f)
+    if b.pool_spec is not None:
+        acc, cnt = pool_reference(y, b.pool_size, b.pool_strides, b.pool_padding,
+                                  b.pool_cfg["type"])
+        if b.pool_cfg["type"] == "max":
+            r.stages["pool_raw"] = (acc, f)
+            y = requantize(acc, f, b.pool_spec)
+        else:
+            y = requantize(acc, f, b.pool_spec, count=cnt)
+        f = b.pool_spec.frac
+        r.stages["pool"] = (y, f)
+    if b.flatten:
+        y = y.reshape(y.shape[0], -1)
+    r.stages["out"] = (y, f)
+    if b.softmax:
+        z = y.astype(np.float64) * 2.0 ** -f
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        r.softmax = e / e.sum(axis=-1, keepdims=True)
+    return r
+
+
+def input_integer(model, x_float):
+    """Quantise the float model input with the QInput quantiser -> (int array, frac)."""
+    spec = model.input_spec_q
+    q = np.array(model.input_quant_layer(np.asarray(x_float, dtype=np.float32)), dtype=np.float64)
+    xi = q * 2.0 ** spec.frac
+    xr = np.round(xi).astype(np.int64)
+    if not np.array_equal(xi, xr):
+        raise MismatchError("input quantiser output is not an integer multiple of 2^-frac")
+    return xr, spec.frac
+
+
+def _first_diff(a, b):
+    d = np.argwhere(a != b)
+    i = tuple(int(v) for v in d[0])
+    return i, a[i], b[i], len(d)
+
+
+def check_against_float(model, refs, x_float, softmax_tol=1e-5):
+    """Compare every integer stage with the QKeras float graph; raise on the first mismatch."""
+    from .tf_setup import tf
+
+    floats = {-1: tf.constant(np.asarray(x_float, dtype=np.float32))}
+    floats[-1] = model.input_quant_layer(floats[-1])
+    checked = 0
+    for b, r in zip(model.bundles, refs):
+        src, skip = model.bundle_sources[b.idx]
+        xf = floats[src]
+        sk = floats[skip] if skip is not None else None
+        st = b.stages(xf, sk)
+        # core without bias, computed with the same quantised kernel
+        kq = b.core_layer.kernel_quantizer_internal(b.core_layer.kernel)
+        if b.core_cfg["type"] == "conv":
+            core = tf.nn.conv2d(xf, kq, (1,) + tuple(b.strides) + (1,), b.padding.upper())
+        else:
+            core = tf.matmul(xf, kq)
+        st = dict(st)
+        st["core"] = core
+        for name, (yi, frac) in r.stages.items():
+            if name not in st:
+                continue
+            fv = np.array(st[name], dtype=np.float64) * 2.0 ** frac
+            if fv.shape != yi.shape or not np.array_equal(fv, yi.astype(np.float64)):
+                if fv.shape != yi.shape:
+                    raise MismatchError(f"bundle {b.idx} ({b.name}) stage '{name}': shape "
+                                        f"float {fv.shape} vs int {yi.shape}")
+                i, a, c, n = _first_diff(fv, yi.astype(np.float64))
+                raise MismatchError(
+                    f"bundle {b.idx} ({b.name}) stage '{name}' (frac {frac}): {n} mismatches; "
+                    f"first at index {i}: QKeras float*2^{frac} = {a}, integer = {c}")
+            checked += 1
+        if b.softmax:
+            sf = np.array(st["softmax"], dtype=np.float64)
+            err = np.max(np.abs(sf - r.softmax))
+            if err > softmax_tol:
+                raise MismatchError(f"bundle {b.idx} softmax differs by {err} > tol {softmax_tol}")
+            checked += 1
+        floats[b.idx] = st["out"]
+    return checked
+
+
+def run_reference(model, x_float, check=True):
+    """Integer forward pass of `model` on `x_float` -> list of BundleRef (one per bundle)."""
+    x_int, f_in = input_integer(model, x_float)
+    outs = {-1: (x_int, f_in)}
+    refs = []
+    for b in model.bundles:
+        src, skip = model.bundle_sources[b.idx]
+        xi, fi = outs[src]
+        r = bundle_integer(b, xi, fi, outs[skip] if skip is not None else None)
+        refs.append(r)
+        outs[b.idx] = (r.out, r.out_frac)
+    if check:
+        check_against_float(model, refs, x_float)
+    return refs
