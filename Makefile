@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	cd examples && ../$(PY) seed_example.py
+	mkdir -p build/demo && cd build/demo && ../../$(PY) ../../examples/seed_example.py
+	@echo "demo outputs in build/demo (config_hw.svh, vectors/config_fw.h, vectors/weights.bin, ...)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

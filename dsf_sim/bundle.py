@@ -180,6 +180,23 @@ class Bundle(keras.layers.Layer):
             s["softmax"] = y
         return s
 
+    def __call__(self, x, x_skip=None, *args, **kwargs):
+        # validate before Keras/autograph wrap our errors into staging errors
+        where = f"Bundle({self.name})"
+        if self.add_cfg is not None and x_skip is None:
+            raise ModelError(where, "skip input", None,
+                             "a tensor (call Bundle(...)(x, x_skip) when add= is given)")
+        if self.add_cfg is None and x_skip is not None:
+            raise ModelError(where, "skip input", "a tensor", "None when add= is not given")
+        rank = len(getattr(x, "shape", ()))
+        want = 4 if self.core_cfg["type"] == "conv" else 2
+        if rank != want:
+            raise ModelError(where, f"{self.core_cfg['type']} input rank", rank,
+                             f"{want} ({'N, H, W, C' if want == 4 else 'flatten the previous bundle'})")
+        if x_skip is None:
+            return super().__call__(x, *args, **kwargs)
+        return super().__call__(x, x_skip, *args, **kwargs)
+
     def call(self, x, x_skip=None):
         s = self.stages(x, x_skip)
         return s["softmax"] if self.softmax else s["out"]

@@ -6,6 +6,8 @@
 //  * drain: m_axis_tdata = dr[AXI_WIDTH-1:0]; each accepted beat shifts dr right by AXI_WIDTH.
 //    The FIFO head moves into the drain in any cycle where the drain is empty or its last beat is
 //    being accepted (so packets leave back-to-back).
+// Wide packet/row registers are legitimately cleared with '0 (> 8k bits for big arrays).
+// verilator lint_off WIDTHCONCAT
 module dsf_output #(
   parameter int ROWS = 4,
   parameter int COLS = 8,

@@ -6,6 +6,8 @@
 //    beat is a header again.
 //  * The consumer sees slot rd (slot_full, slot_hdr, slot_data) and frees it with `release_slot`
 //    (clears full[rd], toggles rd at that edge).
+// Wide packet/row registers are legitimately cleared with '0 (> 8k bits for big arrays).
+// verilator lint_off WIDTHCONCAT
 module dsf_pixel_streamer #(
   parameter int ROWS = 4,
   parameter int X_BITS = 4,

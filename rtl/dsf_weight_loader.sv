@@ -6,6 +6,8 @@
 //  * The compute side reads bank rd_bank (bank_ready = full[rd_bank]) with a 1-cycle registered read
 //    and frees it with `release_bank` (clears full[rd_bank], toggles rd_bank at that edge; the read
 //    issued in that same cycle still returns the old bank's row).
+// Wide packet/row registers are legitimately cleared with '0 (> 8k bits for big arrays).
+// verilator lint_off WIDTHCONCAT
 module dsf_weight_loader #(
   parameter int COLS = 8,
   parameter int K_BITS = 4,

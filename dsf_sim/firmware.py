@@ -1,0 +1,352 @@
+"""Build the C firmware for an export, drive it through ctypes, and check every level.
+
+`run_firmware(export_dir, engine)` runs the firmware's command stream against any engine
+implementation `engine(job_info, weights_bytes, pixel_bytes) -> output_bytes` (functional: the
+engine output of one job appears when its output DMA completes), then compares every packed input
+stream, every raw engine output stream, every bundle output and the final output with the export's
+expected files. The first difference raises `MismatchError` naming bundle / pass / iteration and
+the index with both values.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DsfError, MismatchError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FW_DIR = os.path.join(ROOT, "firmware")
+BUILD_DIR = os.path.join(ROOT, "build", "fw")
+FW_SOURCES = ("dsf_fw.c", "dsf_fw_hal.c")
+FW_HEADERS = ("dsf_fw.h",)
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"]
+
+CMD_ERROR, CMD_DMA, CMD_WAIT, CMD_DONE = -1, 1, 2, 3
+CH_PIXELS, CH_WEIGHTS, CH_OUTPUT = 0, 1, 2
+CH_NAMES = ("pixels", "weights", "output")
+
+
+class FirmwareError(DsfError):
+    """The firmware reported an error, deadlocked, or could not be built."""
+
+
+class DsfCmd(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int32), ("channel", ctypes.c_int32),
+                ("addr", ctypes.c_uint64), ("bytes", ctypes.c_uint64),
+                ("bundle", ctypes.c_int32), ("it", ctypes.c_int32), ("p", ctypes.c_int32),
+                ("job", ctypes.c_int32)]
+
+    def as_dict(self) -> dict:
+        if self.kind == CMD_DMA:
+            return dict(cmd="dma", ch=self.channel, chan=CH_NAMES[self.channel], addr=self.addr,
+                        bytes=self.bytes, bundle=self.bundle, it=self.it, p=self.p, job=self.job)
+        if self.kind == CMD_WAIT:
+            return dict(cmd="wait", ch=self.channel, chan=CH_NAMES[self.channel],
+                        bundle=self.bundle, it=self.it, p=self.p, job=self.job)
+        return dict(cmd="done" if self.kind == CMD_DONE else "error")
+
+
+# ----------------------------------------------------------------------------- build / load
+def _fw_hash(export_dir: str) -> str:
+    h = hashlib.sha256()
+    for name in FW_SOURCES + FW_HEADERS:
+        with open(os.path.join(FW_DIR, name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read())
+    with open(os.path.join(export_dir, "config_fw.h"), "rb") as f:
+        h.update(b"config_fw.h\0" + f.read())
+    h.update(" ".join(CFLAGS).encode())
+    return h.hexdigest()[:16]
+
+
+def build_firmware(export_dir: str, cc: str = "gcc") -> str:
+    """Compile firmware/ against `export_dir/config_fw.h` into a cached shared library."""
+    export_dir = os.path.abspath(export_dir)
+    out_dir = os.path.join(BUILD_DIR, _fw_hash(export_dir))
+    lib = os.path.join(out_dir, "libdsf_fw.so")
+    if os.path.exists(lib):
+        return lib
+    os.makedirs(out_dir, exist_ok=True)
+    # copy config_fw.h next to the library so the cache entry is self-describing
+    with open(os.path.join(export_dir, "config_fw.h")) as f:
+        cfg = f.read()
+    with open(os.path.join(out_dir, "config_fw.h"), "w") as f:
+        f.write(cfg)
+    tmp = lib + f".tmp{os.getpid()}"
+    cmd = [cc, *CFLAGS, f"-I{out_dir}", f"-I{FW_DIR}",
+           *[os.path.join(FW_DIR, s) for s in FW_SOURCES], "-lm", "-o", tmp]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise FirmwareError(f"firmware build failed ({' '.join(cmd)}):\n{r.stderr}")
+    os.replace(tmp, lib)
+    return lib
+
+
+_U64, _I32 = ctypes.c_uint64, ctypes.c_int
+
+
+def load_firmware(lib_path: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(lib_path)
+    sig = {
+        "dsf_fw_dram_required": (_U64, []),
+        "dsf_fw_init": (None, [ctypes.c_void_p, _U64]),
+        "dsf_fw_next": (_I32, [ctypes.POINTER(DsfCmd)]),
+        "dsf_fw_dma_done": (None, [_I32, _U64]),
+        "dsf_fw_error_msg": (ctypes.c_char_p, []),
+        "dsf_fw_weights_offset": (_U64, []), "dsf_fw_input_offset": (_U64, []),
+        "dsf_fw_output_offset": (_U64, []), "dsf_fw_softmax_offset": (_U64, []),
+        "dsf_fw_raw_offset": (_U64, []), "dsf_fw_raw_bytes": (_U64, []),
+        "dsf_fw_acc_offset": (_U64, []), "dsf_fw_tmp_offset": (_U64, []),
+        "dsf_fw_n_bundles": (_I32, []), "dsf_fw_n_passes": (_I32, [_I32]),
+        "dsf_fw_n_iterations": (_I32, [_I32]), "dsf_fw_total_jobs": (_I32, []),
+        "dsf_fw_debug_out_offset": (_U64, [_I32]), "dsf_fw_debug_out_words": (_U64, [_I32]),
+        "dsf_fw_debug_pix_offset": (_U64, [_I32, _I32]),
+        "dsf_fw_debug_pix_bytes": (_U64, [_I32, _I32]),
+        "dsf_fw_debug_bundles_done": (_I32, []),
+        "dsf_rhe_div": (ctypes.c_int64, [ctypes.c_int64, ctypes.c_int64]),
+        "dsf_requant": (ctypes.c_int64, [ctypes.c_int64, _I32, _I32, ctypes.c_int64,
+                                         ctypes.c_int64, _I32, ctypes.c_int64]),
+        "dsf_fw_cmd_json": (_I32, [ctypes.POINTER(DsfCmd), ctypes.c_char_p, _I32]),
+    }
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def memory_map(lib) -> dict:
+    """Named DRAM offsets of a loaded firmware (see firmware/README.md)."""
+    nb = lib.dsf_fw_n_bundles()
+    return {
+        "total": lib.dsf_fw_dram_required(), "weights": lib.dsf_fw_weights_offset(),
+        "input": lib.dsf_fw_input_offset(), "output": lib.dsf_fw_output_offset(),
+        "softmax": lib.dsf_fw_softmax_offset(), "raw": lib.dsf_fw_raw_offset(),
+        "raw_bytes": lib.dsf_fw_raw_bytes(), "acc": lib.dsf_fw_acc_offset(),
+        "tmp": lib.dsf_fw_tmp_offset(),
+        "bundle_out": [lib.dsf_fw_debug_out_offset(b) for b in range(nb)],
+        "bundle_pix": [[lib.dsf_fw_debug_pix_offset(b, p) for p in range(lib.dsf_fw_n_passes(b))]
+                       for b in range(nb)],
+    }
+
+
+# ----------------------------------------------------------------------------- engines
+def _hardware(export_dir):
+    from .hardware import Hardware
+    with open(os.path.join(export_dir, "manifest.json")) as f:
+        return Hardware.from_dict(json.load(f)["hardware"])
+
+
+def geometry_from_header(hw, beat):
+    """JobGeometry of a stream from its header beat (XH = XL*ROWS: bottom fill rows are zeros)."""
+    from .layout import JobGeometry, unpack_header
+    h = unpack_header(hw, beat)
+    return JobGeometry(KH=2 * h["KH2"] + 1, KW=2 * h["KW2"] + 1, CM=h["CM_M1"] + 1,
+                       XN=h["XN_M1"] + 1, XH=(h["XL_M1"] + 1) * hw.ROWS, XW=h["XW_M1"] + 1,
+                       x_signed=bool(h["X_SIGNED"]))
+
+
+def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -> bytes:
+    """Functional engine: decode both streams with dsf_sim.layout, compute, pack the output."""
+    from .layout import (engine_job_reference, pack_output_job, unpack_pixels_job,
+                         unpack_weights_job)
+    hw = job_info["hw"]
+    wb = np.frombuffer(weights_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+    xb = np.frombuffer(pixel_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+    g = geometry_from_header(hw, xb[0])
+    gw = geometry_from_header(hw, wb[0])
+    if gw.CM * gw.KH != g.CM * g.KH:
+        raise FirmwareError(f"job {job_info['key']}: weights header WROWS {gw.CM * gw.KH} != "
+                            f"pixels header CM*KH {g.CM * g.KH}")
+    x = unpack_pixels_job(hw, g, xb)
+    w = unpack_weights_job(hw, g, wb)
+    y = engine_job_reference(hw, g, x, w)
+    return pack_output_job(hw, g, y)[0].tobytes()
+
+
+# ----------------------------------------------------------------------------- run
+@dataclass
+class FirmwareRun:
+    export_dir: str
+    memory_map: dict
+    commands: list                                  # dicts: dma / wait / done, plus "event" dicts
+    output: np.ndarray                              # final int32 output (flat)
+    softmax: np.ndarray | None
+    bundle_outputs: list                            # int32 flat per bundle
+    packed_inputs: list                             # [bundle][pass] -> bytes
+    raw_streams: dict = field(default_factory=dict)  # (bundle, it, p) -> bytes
+
+    def dump_jsonl(self, path: str, include_events: bool = True):
+        with open(path, "w") as f:
+            for c in self.commands:
+                if include_events or c.get("cmd") != "event":
+                    f.write(json.dumps(c) + "\n")
+
+
+def _drive(lib, dram, hw, engine, max_steps=10_000_000):
+    """Run the state machine to DONE. Completion policy (functional harness):
+    WAIT(weights) / WAIT(pixels): the transfer completes (the engine consumed it);
+    WAIT(output): the job's engine output is computed from its weights and pixels, written to the
+    output buffer, then the job's pixel transfer (if still open) and the output transfer complete.
+    """
+    cmds, raw = [], {}
+    open_dma = {}          # ch -> cmd dict
+    streams = {}           # job key -> {"w": bytes, "x": bytes}
+    cmd = DsfCmd()
+    for _ in range(max_steps):
+        k = lib.dsf_fw_next(ctypes.byref(cmd))
+        c = cmd.as_dict()
+        if k == CMD_ERROR:
+            raise FirmwareError(f"firmware error: {lib.dsf_fw_error_msg().decode()}")
+        cmds.append(c)
+        if k == CMD_DONE:
+            if open_dma:
+                raise FirmwareError(f"firmware DONE with DMA in flight: {open_dma}")
+            return cmds, raw
+        if k == CMD_DMA:
+            ch = c["ch"]
+            if ch in open_dma:
+                raise FirmwareError(f"firmware started channel {ch} while busy: {c}")
+            key = (c["bundle"], c["it"], c["p"])
+            a, n = c["addr"], c["bytes"]
+            if a + n > dram.size:
+                raise FirmwareError(f"DMA outside DRAM: {c}")
+            if ch == CH_WEIGHTS:
+                streams.setdefault(key, {})["w"] = dram[a:a + n].tobytes()
+            elif ch == CH_PIXELS:
+                streams.setdefault(key, {})["x"] = dram[a:a + n].tobytes()
+            open_dma[ch] = c
+            continue
+        # WAIT
+        ch = c["ch"]
+        if ch not in open_dma:
+            raise FirmwareError(f"firmware waits on idle channel {ch}: {c}")
+        done = []
+        if ch == CH_OUTPUT:
+            oc = open_dma[ch]
+            key = (oc["bundle"], oc["it"], oc["p"])
+            s = streams.pop(key, {})
+            if "w" not in s or "x" not in s:
+                raise FirmwareError(f"deadlock: output of job {key} awaited before its "
+                                    f"{'weights' if 'w' not in s else 'pixels'} were sent")
+            info = dict(hw=hw, key=key, bundle=key[0], it=key[1], p=key[2], job=oc["job"])
+            out = bytes(engine(info, s["w"], s["x"]))
+            raw[key] = out
+            n = min(len(out), oc["bytes"])
+            dram[oc["addr"]:oc["addr"] + n] = np.frombuffer(out[:n], dtype=np.uint8)
+            px = open_dma.get(CH_PIXELS)
+            if px is not None and (px["bundle"], px["it"], px["p"]) == key:
+                done.append((CH_PIXELS, px["bytes"]))
+            done.append((CH_OUTPUT, len(out)))
+        else:
+            done.append((ch, open_dma[ch]["bytes"]))
+        for dch, nbytes in done:
+            d = open_dma.pop(dch)
+            cmds.append(dict(cmd="event", ch=dch, chan=CH_NAMES[dch], bytes=nbytes,
+                             bundle=d["bundle"], it=d["it"], p=d["p"], job=d["job"]))
+            lib.dsf_fw_dma_done(dch, nbytes)
+    raise FirmwareError(f"firmware did not finish in {max_steps} steps")
+
+
+def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
+                 softmax_tol: float = 1e-9, jsonl: str | None = None) -> FirmwareRun:
+    """Build + run the firmware for `export_dir` with `engine`; compare every level if `check`."""
+    export_dir = os.path.abspath(export_dir)
+    hw = _hardware(export_dir)
+    lib = load_firmware(build_firmware(export_dir))
+    mm = memory_map(lib)
+    dram = np.zeros(mm["total"], dtype=np.uint8)
+    wts = np.fromfile(os.path.join(export_dir, "weights.bin"), dtype=np.uint8)
+    inp = np.fromfile(os.path.join(export_dir, "input.bin"), dtype=np.uint8)
+    dram[mm["weights"]:mm["weights"] + wts.size] = wts
+    dram[mm["input"]:mm["input"] + inp.size] = inp
+    lib.dsf_fw_init(dram.ctypes.data_as(ctypes.c_void_p), dram.size)
+    cmds, raw = _drive(lib, dram, hw, engine)
+    nb = lib.dsf_fw_n_bundles()
+    outs, pix = [], []
+    for b in range(nb):
+        o, n = mm["bundle_out"][b], lib.dsf_fw_debug_out_words(b)
+        outs.append(dram[o:o + 4 * n].view("<i4").copy())
+        pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
+                    for p, a in enumerate(mm["bundle_pix"][b])])
+    sm = None
+    with open(os.path.join(export_dir, "manifest.json")) as f:
+        manifest = json.load(f)
+    if manifest["bundles"][-1]["descriptor"]["softmax"]:
+        n = manifest["sizes"]["OUTPUT_WORDS"]
+        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
+    run = FirmwareRun(export_dir, mm, cmds, outs[-1].copy(), sm, outs, pix, raw)
+    if jsonl:
+        run.dump_jsonl(jsonl)
+    if check:
+        compare_run(run, hw, manifest, softmax_tol)
+    return run
+
+
+# ----------------------------------------------------------------------------- comparison
+def _first_diff_flat(exp, got):
+    d = np.flatnonzero(exp != got)
+    i = int(d[0])
+    return i, exp.flat[i], got.flat[i], len(d)
+
+
+def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9):
+    """Compare in dataflow order: per bundle packed inputs, raw job streams, output; then final."""
+    from .layout import unpack_words
+    d = run.export_dir
+    for bm in manifest["bundles"]:
+        b = bm["idx"]
+        bdir = os.path.join(d, f"b{b:02d}")
+        for p, got in enumerate(run.packed_inputs[b]):
+            exp = np.fromfile(os.path.join(bdir, f"in_p{p}.bin"), dtype=np.uint8)
+            g = np.frombuffer(got, dtype=np.uint8)
+            if exp.size != g.size:
+                raise MismatchError(f"bundle {b} pass {p} packed input: {g.size} bytes, expected "
+                                    f"{exp.size}")
+            if not np.array_equal(exp, g):
+                i, e, v, n = _first_diff_flat(exp, g)
+                raise MismatchError(f"bundle {b} pass {p} packed input: {n} bytes differ; first at "
+                                    f"byte {i} (beat {i // hw.AXI_BYTES}): expected {e}, firmware "
+                                    f"{v}")
+        for jm in bm["jobs"]:
+            it, p = jm["it"], jm["p"]
+            key = (b, it, p)
+            exp = np.fromfile(os.path.join(bdir, f"raw_it{it}_p{p}.bin"), dtype=np.uint8)
+            if key not in run.raw_streams:
+                raise MismatchError(f"bundle {b} pass {p} iteration {it}: no engine output")
+            g = np.frombuffer(run.raw_streams[key], dtype=np.uint8)
+            if exp.size != g.size:
+                raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {g.size} "
+                                    f"bytes, expected {exp.size}")
+            if not np.array_equal(exp, g):
+                ew, gw = unpack_words(exp, hw.Y_OUT_BITS), unpack_words(g, hw.Y_OUT_BITS)
+                i, e, v, n = _first_diff_flat(ew, gw)
+                raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {n} words "
+                                    f"differ; first at word {i}: expected {e}, engine {v}")
+        exp = np.fromfile(os.path.join(bdir, "out.bin"), dtype="<i4")
+        got = run.bundle_outputs[b]
+        if exp.size != got.size:
+            raise MismatchError(f"bundle {b} output: {got.size} words, expected {exp.size}")
+        if not np.array_equal(exp, got):
+            i, e, v, n = _first_diff_flat(exp, got)
+            idx = np.unravel_index(i, tuple(bm["out_shape"]))
+            raise MismatchError(f"bundle {b} output: {n} values differ; first at flat index {i} "
+                                f"{tuple(int(t) for t in idx)}: expected {e}, firmware {v}")
+    exp = np.fromfile(os.path.join(d, "expected.bin"), dtype="<i4")
+    if not np.array_equal(exp, run.output):
+        i, e, v, n = _first_diff_flat(exp, run.output)
+        raise MismatchError(f"final output: {n} values differ; first at {i}: expected {e}, "
+                            f"firmware {v}")
+    sp = os.path.join(d, "expected_softmax.bin")
+    if os.path.exists(sp):
+        exp = np.fromfile(sp, dtype="<f8")
+        if run.softmax is None or run.softmax.shape != exp.shape:
+            raise MismatchError("final softmax missing or wrong size")
+        err = float(np.max(np.abs(exp - run.softmax)))
+        if err > softmax_tol:
+            raise MismatchError(f"final softmax differs by {err} > tol {softmax_tol}")
+    return True

@@ -1,0 +1,581 @@
+/* dsf_sim firmware runtime (C99). Compile with -I<export_dir> so "config_fw.h" is the export's.
+ * Layouts: docs/architecture.md §2-§3; integer semantics: dsf_sim/quant.py, dsf_sim/reference.py;
+ * stride lowering: dsf_sim/lowering.py. Design and memory map: firmware/README.md.
+ */
+#define DSF_DEFINE_BUNDLES
+#include "config_fw.h"
+#include "dsf_fw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ALIGN 64u
+
+/* ------------------------------------------------------------------------------------------
+ * little helpers: unaligned little-endian loads/stores through memcpy (no aliasing UB)
+ * ---------------------------------------------------------------------------------------- */
+static int64_t ld64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
+static void st64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
+static int32_t ld32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static void st32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t pow2(int s) { return (int64_t)1 << s; }
+
+/* ------------------------------------------------------------------------------------------
+ * exact integer maths (== dsf_sim/quant.py)
+ * ---------------------------------------------------------------------------------------- */
+int64_t dsf_rhe_div(int64_t num, int64_t den) {
+  /* floor division semantics (numpy floor_divide), den > 0 */
+  int64_t q = num / den, r = num % den;
+  if (r < 0) { q -= 1; r += den; }
+  if (2 * r > den || (2 * r == den && (q & 1))) q += 1;
+  return q;
+}
+
+static int64_t clip(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope,
+                    int64_t count) {
+  int sh = frac - f_in;
+  int64_t num = sh > 0 ? v * pow2(sh) : v;
+  int64_t den = sh < 0 ? count * pow2(-sh) : count;
+  if (slope >= 0) { /* quantized_relu with negative slope 2^-slope */
+    if (v < 0) return clip(dsf_rhe_div(num, den * pow2(slope)), lo, 0);
+    return clip(dsf_rhe_div(num, den), 0, hi);
+  }
+  return clip(dsf_rhe_div(num, den), lo, hi);
+}
+
+static int64_t shl(int64_t v, int s) { return v * pow2(s); } /* exact left shift, s >= 0 */
+
+/* ------------------------------------------------------------------------------------------
+ * per-bundle geometry derived from the descriptor
+ * ---------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t xl, pr, pb, ob, hr;   /* row blocks, pixel column words/beats, out beats/packet, XL*ROWS */
+  int64_t cm_last;              /* channels of the last pass */
+  int64_t out_job_bytes;        /* engine output bytes of one job */
+  int64_t acc_words;            /* XN_e * XL*ROWS * XW_e * CO */
+  int64_t tmp_words;            /* XN_e * out_h * out_w * CO */
+} geo_t;
+
+static geo_t geo(int b) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  geo_t g;
+  g.xl = cdiv(d->xh_e, ROWS);
+  g.hr = g.xl * ROWS;
+  g.pr = ROWS + 2 * (d->kh_e / 2);
+  g.pb = cdiv(g.pr * X_BITS, AXI_WIDTH);
+  g.ob = cdiv((int64_t)ROWS * d->co_prl * Y_OUT_BITS, AXI_WIDTH);
+  g.cm_last = d->ci_e - (d->cp - 1) * d->cm;
+  g.out_job_bytes = d->xn_e * g.xl * d->xw_e * g.ob * AXI_BYTES;
+  g.acc_words = d->xn_e * g.hr * d->xw_e * d->co;
+  g.tmp_words = d->xn_e * d->out_h * d->out_w * d->co;
+  return g;
+}
+
+static int64_t pass_cm(int b, int p) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  int64_t lo = (int64_t)p * d->cm, hi = lo + d->cm;
+  if (hi > d->ci_e) hi = d->ci_e;
+  return hi - lo;
+}
+
+static uint64_t pix_bytes(int b, int p) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  geo_t g = geo(b);
+  return (uint64_t)(1 + d->xn_e * g.xl * d->xw_e * pass_cm(b, p) * g.pb) * AXI_BYTES;
+}
+
+static uint64_t wjob_bytes(int b, int p) {
+  return (uint64_t)(1 + pass_cm(b, p) * dsf_bundles[b].kh_e * WB) * AXI_BYTES;
+}
+
+static uint64_t wjob_offset(int b, int it, int p) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  uint64_t per_it = 0, before = 0;
+  int q;
+  for (q = 0; q < d->cp; q++) {
+    per_it += wjob_bytes(b, q);
+    if (q < p) before += wjob_bytes(b, q);
+  }
+  return (uint64_t)d->w_offset + (uint64_t)it * per_it + before;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * memory map (computed from the descriptors; identical in dsf_fw_dram_required and init)
+ * ---------------------------------------------------------------------------------------- */
+typedef struct {
+  uint64_t weights, input, out[N_BUNDLES], pix[N_BUNDLES], raw, raw_bytes, acc, tmp, softmax, total;
+} mmap_t;
+
+static mmap_t MM;
+
+static void compute_map(void) {
+  uint64_t o = 0, raw = 0, acc = 0, tmp = 0;
+  int b, p;
+  MM.weights = 0;
+  o = align_up(WEIGHTS_BYTES);
+  MM.input = o;
+  o = align_up(o + INPUT_BYTES);
+  for (b = 0; b < N_BUNDLES; b++) {
+    MM.out[b] = o;
+    o = align_up(o + (uint64_t)dsf_bundles[b].out_size * 4u);
+  }
+  for (b = 0; b < N_BUNDLES; b++) {
+    geo_t g = geo(b);
+    if ((uint64_t)g.out_job_bytes > raw) raw = (uint64_t)g.out_job_bytes;
+    if ((uint64_t)g.acc_words > acc) acc = (uint64_t)g.acc_words;
+    if ((uint64_t)g.tmp_words > tmp) tmp = (uint64_t)g.tmp_words;
+    if (b == 0) { MM.pix[b] = MM.input; continue; }
+    MM.pix[b] = o;
+    for (p = 0; p < dsf_bundles[b].cp; p++) o = align_up(o + pix_bytes(b, p));
+  }
+  MM.raw = o;
+  MM.raw_bytes = raw;
+  o = align_up(o + raw);
+  MM.acc = o;
+  o = align_up(o + acc * 8u);
+  MM.tmp = o;
+  o = align_up(o + tmp * 8u);
+  MM.softmax = o;
+  o = align_up(o + (uint64_t)OUTPUT_WORDS * 8u);
+  MM.total = o;
+}
+
+static uint64_t pix_offset(int b, int p) {
+  uint64_t o = MM.pix[b];
+  int q;
+  for (q = 0; q < p; q++) o = (b == 0) ? o + pix_bytes(b, q) : align_up(o + pix_bytes(b, q));
+  return o;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * state
+ * ---------------------------------------------------------------------------------------- */
+typedef struct { int b, it, p, j; } job_t;
+
+enum { PH_START, PH_O, PH_X, PH_W, PH_END, PH_DONE, PH_ERROR };
+
+static struct {
+  uint8_t *dram;
+  uint64_t dram_bytes;
+  int phase;
+  job_t cur;          /* job whose O/X/W(next) is being issued */
+  job_t ojob;         /* job of the outstanding/landed output transfer */
+  int o_valid;        /* ojob holds a transfer not yet accumulated */
+  int busy[DSF_N_CH]; /* transfer issued, completion not yet reported */
+  job_t chjob[DSF_N_CH];
+  uint64_t expect[DSF_N_CH];
+  int total_jobs;
+  int bundles_done;
+  char msg[256];
+} S;
+
+static int fail(dsf_cmd_t *cmd, const char *m) {
+  if (S.phase != PH_ERROR) {
+    strncpy(S.msg, m, sizeof S.msg - 1);
+    S.msg[sizeof S.msg - 1] = 0;
+  }
+  S.phase = PH_ERROR;
+  if (cmd) { memset(cmd, 0, sizeof *cmd); cmd->kind = DSF_CMD_ERROR; }
+  return DSF_CMD_ERROR;
+}
+
+static int job_next(job_t *j) { /* advance in firmware order; 0 when past the last job */
+  const dsf_bundle_t *d = &dsf_bundles[j->b];
+  j->j++;
+  if (++j->p < d->cp) return 1;
+  j->p = 0;
+  if (++j->it < d->it) return 1;
+  j->it = 0;
+  return ++j->b < N_BUNDLES;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * pixel packing (bundle b's input streams from its source's output), lowering.lower_input in C
+ * ---------------------------------------------------------------------------------------- */
+static void put_bits(uint8_t *buf, uint64_t bit, int nbits, uint64_t v) {
+  int i;
+  for (i = 0; i < nbits; i++, bit++)
+    if ((v >> i) & 1u) buf[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+}
+
+static void write_header(uint8_t *beat, int b, int p) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  geo_t g = geo(b);
+  int64_t cmp = pass_cm(b, p);
+  memset(beat, 0, AXI_BYTES);
+  put_bits(beat, HDR_KH2_LSB, HDR_KH2_BITS, (uint64_t)(d->kh_e / 2));
+  put_bits(beat, HDR_KW2_LSB, HDR_KW2_BITS, (uint64_t)(d->kw_e / 2));
+  put_bits(beat, HDR_CM_M1_LSB, HDR_CM_M1_BITS, (uint64_t)(cmp - 1));
+  put_bits(beat, HDR_XW_M1_LSB, HDR_XW_M1_BITS, (uint64_t)(d->xw_e - 1));
+  put_bits(beat, HDR_XL_M1_LSB, HDR_XL_M1_BITS, (uint64_t)(g.xl - 1));
+  put_bits(beat, HDR_XN_M1_LSB, HDR_XN_M1_BITS, (uint64_t)(d->xn_e - 1));
+  put_bits(beat, HDR_WROWS_M1_LSB, HDR_WROWS_M1_BITS, (uint64_t)(cmp * d->kh_e - 1));
+  put_bits(beat, HDR_X_SIGNED_LSB, HDR_X_SIGNED_BITS, (uint64_t)(d->x_signed != 0));
+}
+
+static void pack_bundle_input(int b) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  geo_t g = geo(b);
+  const uint8_t *src = S.dram + MM.out[d->src];
+  /* source tensor dims; dense: [batch, F] seen as [1, batch, 1, F] */
+  int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
+  int64_t ci = d->ci, s_h = d->sh, s_w = d->sw, t_h = d->t_h, t_w = d->t_w;
+  int64_t ph_ = d->kh_e / 2, col_bytes = g.pb * AXI_BYTES;
+  uint64_t mask = (1u << X_BITS) - 1u;
+  int p;
+  for (p = 0; p < d->cp; p++) {
+    uint8_t *out = S.dram + pix_offset(b, p);
+    uint8_t *col;
+    int64_t c0 = (int64_t)p * d->cm, cmp = pass_cm(b, p), n, l, w, c, jj;
+    memset(out, 0, pix_bytes(b, p));
+    write_header(out, b, p);
+    col = out + AXI_BYTES;
+    for (n = 0; n < d->xn_e; n++)
+      for (l = 0; l < g.xl; l++)
+        for (w = 0; w < d->xw_e; w++)
+          for (c = 0; c < cmp; c++, col += col_bytes) {
+            int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
+            int64_t pph = phase / s_w, ppw = phase % s_w;
+            int64_t scol = (w + t_w) * s_w + ppw;
+            if (scol < 0 || scol >= sw_) continue;
+            for (jj = 0; jj < g.pr; jj++) {
+              int64_t row = l * ROWS + jj - ph_, srow;
+              int32_t v;
+              uint64_t bit;
+              if (row < 0 || row >= d->xh_e) continue;
+              srow = (row + t_h) * s_h + pph;
+              if (srow < 0 || srow >= sh_) continue;
+              v = ld32(src + 4 * (((n * sh_ + srow) * sw_ + scol) * ci + c_src));
+              if (!v) continue;
+              bit = (uint64_t)jj * X_BITS;
+              col[bit >> 3] |= (uint8_t)(((uint64_t)(uint32_t)v & mask) << (bit & 7));
+            }
+          }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * accumulation of one job's raw sums, and the bundle's post-processing
+ * ---------------------------------------------------------------------------------------- */
+static int64_t out_word(const uint8_t *p, int64_t k) {
+#if Y_OUT_BITS == 8
+  return (int8_t)p[k];
+#elif Y_OUT_BITS == 16
+  int16_t v; memcpy(&v, p + 2 * k, 2); return v;
+#elif Y_OUT_BITS == 32
+  return ld32(p + 4 * k);
+#else
+#error "unsupported Y_OUT_BITS"
+#endif
+}
+
+static void accumulate(job_t j) {
+  const dsf_bundle_t *d = &dsf_bundles[j.b];
+  geo_t g = geo(j.b);
+  const uint8_t *raw = S.dram + MM.raw;
+  uint8_t *acc = S.dram + MM.acc;
+  int64_t co0 = (int64_t)j.it * d->co_prl, gco = d->co - co0, n, l, w, r, gg;
+  if (gco > d->co_prl) gco = d->co_prl;
+  for (n = 0; n < d->xn_e; n++)
+    for (l = 0; l < g.xl; l++)
+      for (w = 0; w < d->xw_e; w++) {
+        const uint8_t *pk = raw + ((n * g.xl + l) * d->xw_e + w) * g.ob * AXI_BYTES;
+        for (r = 0; r < ROWS; r++) {
+          int64_t row = l * ROWS + r;
+          uint8_t *a = acc + 8 * (((n * g.hr + row) * d->xw_e + w) * d->co + co0);
+          for (gg = 0; gg < gco; gg++)
+            st64(a + 8 * gg, ld64(a + 8 * gg) + out_word(pk, r * d->co_prl + gg));
+        }
+      }
+}
+
+static int64_t bias_word(int b, int64_t c) {
+  const uint8_t *p = S.dram + MM.weights + dsf_bundles[b].b_offset;
+#if B_BITS == 8
+  return (int8_t)p[c];
+#elif B_BITS == 16
+  int16_t v; memcpy(&v, p + 2 * c, 2); return v;
+#else
+  return ld32(p + 4 * c);
+#endif
+}
+
+static void finish_bundle(int b) {
+  const dsf_bundle_t *d = &dsf_bundles[b];
+  geo_t g = geo(b);
+  const uint8_t *acc = S.dram + MM.acc;
+  uint8_t *tmp = S.dram + MM.tmp, *out = S.dram + MM.out[b];
+  int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, i, k, c, idx, f;
+  /* crop + bias + activation */
+  for (n = 0; n < N; n++)
+    for (i = 0; i < OH; i++)
+      for (k = 0; k < OW; k++)
+        for (c = 0; c < CO; c++) {
+          int64_t y = ld64(acc + 8 * (((n * g.hr + d->r0_h + i) * d->xw_e + d->r0_w + k) * CO + c));
+          if (d->use_bias)
+            y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, c), (int)(d->f_s - d->f_bias));
+          y = dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi, (int)d->act_slope, 1);
+          st64(tmp + 8 * (((n * OH + i) * OW + k) * CO + c), y);
+        }
+  f = d->act_frac;
+  /* residual add */
+  if (d->add) {
+    const uint8_t *skip = S.dram + MM.out[d->skip];
+    int64_t total = N * OH * OW * CO;
+    for (idx = 0; idx < total; idx++) {
+      int64_t y = shl(ld64(tmp + 8 * idx), (int)(d->f_t - f)) +
+                  shl(ld32(skip + 4 * idx), (int)(d->f_t - d->f_skip));
+      st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_t, (int)d->add_frac, d->add_lo, d->add_hi,
+                                      (int)d->add_slope, 1));
+    }
+    f = d->add_frac;
+  }
+  /* pool (TF padding; count = window ∩ image) */
+  if (d->pool) {
+    int64_t pi, pj, a, bb;
+    for (n = 0; n < N; n++)
+      for (pi = 0; pi < d->pool_oh; pi++)
+        for (pj = 0; pj < d->pool_ow; pj++)
+          for (c = 0; c < CO; c++) {
+            int64_t acc_v = 0, cnt = 0, y;
+            for (a = 0; a < d->pool_kh; a++) {
+              int64_t r = pi * d->pool_sh + a - d->pool_pt;
+              if (r < 0 || r >= OH) continue;
+              for (bb = 0; bb < d->pool_kw; bb++) {
+                int64_t q = pj * d->pool_sw + bb - d->pool_pl, v;
+                if (q < 0 || q >= OW) continue;
+                v = ld64(tmp + 8 * (((n * OH + r) * OW + q) * CO + c));
+                if (d->pool == 1) acc_v = (cnt == 0 || v > acc_v) ? v : acc_v;
+                else acc_v += v;
+                cnt++;
+              }
+            }
+            y = dsf_requant(acc_v, (int)f, (int)d->pool_frac, d->pool_lo, d->pool_hi,
+                            (int)d->pool_slope, d->pool == 1 ? 1 : cnt);
+            st32(out + 4 * (((n * d->pool_oh + pi) * d->pool_ow + pj) * CO + c), (int32_t)y);
+          }
+  } else {
+    int64_t total = N * OH * OW * CO;
+    for (idx = 0; idx < total; idx++) st32(out + 4 * idx, (int32_t)ld64(tmp + 8 * idx));
+  }
+  /* flatten: NHWC -> N,(H*W*C) is the same memory order; nothing to do */
+  if (d->softmax) {
+    int64_t last = d->flatten ? d->out_size / d->n : d->co, rows = d->out_size / last, r;
+    uint8_t *sm = S.dram + MM.softmax;
+    double scale = ldexp(1.0, -(int)d->out_frac);
+    for (r = 0; r < rows; r++) {
+      double mx = -HUGE_VAL, sum = 0.0, e;
+      for (c = 0; c < last; c++) {
+        double z = (double)ld32(out + 4 * (r * last + c)) * scale;
+        if (z > mx) mx = z;
+      }
+      for (c = 0; c < last; c++) {
+        e = exp((double)ld32(out + 4 * (r * last + c)) * scale - mx);
+        memcpy(sm + 8 * (r * last + c), &e, 8);
+        sum += e;
+      }
+      for (c = 0; c < last; c++) {
+        memcpy(&e, sm + 8 * (r * last + c), 8);
+        e /= sum;
+        memcpy(sm + 8 * (r * last + c), &e, 8);
+      }
+    }
+  }
+  S.bundles_done = b + 1;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * state machine
+ * ---------------------------------------------------------------------------------------- */
+static int cmd_fill(dsf_cmd_t *cmd, int kind, int ch, uint64_t addr, uint64_t bytes, job_t j) {
+  cmd->kind = kind;
+  cmd->channel = ch;
+  cmd->addr = addr;
+  cmd->bytes = bytes;
+  cmd->bundle = j.b;
+  cmd->it = j.it;
+  cmd->p = j.p;
+  cmd->job = j.j;
+  return kind;
+}
+
+static int issue(dsf_cmd_t *cmd, int ch, uint64_t addr, uint64_t bytes, job_t j) {
+  if (addr + bytes > S.dram_bytes) return fail(cmd, "DMA outside the DRAM image");
+  S.busy[ch] = 1;
+  S.chjob[ch] = j;
+  S.expect[ch] = bytes;
+  return cmd_fill(cmd, DSF_CMD_DMA, ch, addr, bytes, j);
+}
+
+static int wait_for(dsf_cmd_t *cmd, int ch) {
+  return cmd_fill(cmd, DSF_CMD_WAIT, ch, 0, 0, S.chjob[ch]);
+}
+
+/* The output channel is idle; accumulate the landed job and finish its bundle if it was the
+ * bundle's last job. */
+static void retire_output(void) {
+  if (!S.o_valid) return;
+  accumulate(S.ojob);
+  S.o_valid = 0;
+  {
+    const dsf_bundle_t *d = &dsf_bundles[S.ojob.b];
+    if (S.ojob.it == d->it - 1 && S.ojob.p == d->cp - 1) finish_bundle(S.ojob.b);
+  }
+}
+
+static void start_bundle(int b) {
+  memset(S.dram + MM.acc, 0, (size_t)geo(b).acc_words * 8u);
+  if (b > 0) pack_bundle_input(b);
+}
+
+int dsf_fw_next(dsf_cmd_t *cmd) {
+  for (;;) {
+    switch (S.phase) {
+      case PH_START: /* W(0) */
+        S.phase = PH_O;
+        return issue(cmd, DSF_CH_WEIGHTS, MM.weights + wjob_offset(0, 0, 0), wjob_bytes(0, 0), S.cur);
+      case PH_O: { /* O(j): output buffer must be free (previous output accumulated) */
+        job_t j = S.cur;
+        if (S.busy[DSF_CH_OUTPUT]) return wait_for(cmd, DSF_CH_OUTPUT);
+        retire_output();
+        if (j.it == 0 && j.p == 0) start_bundle(j.b);
+        S.ojob = j;
+        S.o_valid = 1;
+        S.phase = PH_X;
+        return issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b).out_job_bytes, j);
+      }
+      case PH_X: { /* X(j): pixel stream of pass p */
+        job_t j = S.cur;
+        if (S.busy[DSF_CH_PIXELS]) return wait_for(cmd, DSF_CH_PIXELS);
+        S.phase = PH_W;
+        return issue(cmd, DSF_CH_PIXELS, pix_offset(j.b, j.p), pix_bytes(j.b, j.p), j);
+      }
+      case PH_W: { /* W(j+1): prefetch into the free weight bank */
+        job_t nx = S.cur;
+        if (!job_next(&nx)) { S.phase = PH_END; continue; }
+        if (S.busy[DSF_CH_WEIGHTS]) return wait_for(cmd, DSF_CH_WEIGHTS);
+        S.cur = nx;
+        S.phase = PH_O;
+        return issue(cmd, DSF_CH_WEIGHTS, MM.weights + wjob_offset(nx.b, nx.it, nx.p),
+                     wjob_bytes(nx.b, nx.p), nx);
+      }
+      case PH_END: {
+        int ch;
+        for (ch = 0; ch < DSF_N_CH; ch++)
+          if (S.busy[ch]) return wait_for(cmd, ch);
+        retire_output();
+        S.phase = PH_DONE;
+        continue;
+      }
+      case PH_DONE: {
+        job_t none = {-1, -1, -1, -1};
+        return cmd_fill(cmd, DSF_CMD_DONE, -1, 0, 0, none);
+      }
+      default:
+        return fail(cmd, S.msg[0] ? S.msg : "firmware in error state");
+    }
+  }
+}
+
+void dsf_fw_dma_done(int channel, uint64_t bytes_transferred) {
+  char m[200];
+  if (channel < 0 || channel >= DSF_N_CH) { fail(NULL, "dma_done: bad channel"); return; }
+  if (!S.busy[channel]) {
+    snprintf(m, sizeof m, "dma_done: channel %d has no transfer in flight", channel);
+    fail(NULL, m);
+    return;
+  }
+  if (bytes_transferred != S.expect[channel]) {
+    snprintf(m, sizeof m, "dma_done: channel %d bundle %d it %d p %d moved %llu bytes, expected %llu",
+             channel, S.chjob[channel].b, S.chjob[channel].it, S.chjob[channel].p,
+             (unsigned long long)bytes_transferred, (unsigned long long)S.expect[channel]);
+    fail(NULL, m);
+    return;
+  }
+  S.busy[channel] = 0;
+}
+
+void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes) {
+  job_t first = {0, 0, 0, 0};
+  int b;
+  memset(&S, 0, sizeof S);
+  compute_map();
+  S.dram = dram;
+  S.dram_bytes = dram_bytes;
+  S.cur = first;
+  S.phase = PH_START;
+  for (b = 0; b < N_BUNDLES; b++) S.total_jobs += (int)(dsf_bundles[b].it * dsf_bundles[b].cp);
+  if (dram_bytes < MM.total) {
+    char m[160];
+    snprintf(m, sizeof m, "dsf_fw_init: DRAM image has %llu bytes, needs %llu",
+             (unsigned long long)dram_bytes, (unsigned long long)MM.total);
+    fail(NULL, m);
+  }
+}
+
+const char *dsf_fw_error_msg(void) { return S.phase == PH_ERROR ? S.msg : ""; }
+
+/* ---- memory map accessors ---- */
+uint64_t dsf_fw_dram_required(void) { compute_map(); return MM.total; }
+uint64_t dsf_fw_weights_offset(void) { compute_map(); return MM.weights; }
+uint64_t dsf_fw_input_offset(void) { compute_map(); return MM.input; }
+uint64_t dsf_fw_output_offset(void) { compute_map(); return MM.out[N_BUNDLES - 1]; }
+uint64_t dsf_fw_softmax_offset(void) { compute_map(); return MM.softmax; }
+uint64_t dsf_fw_raw_offset(void) { compute_map(); return MM.raw; }
+uint64_t dsf_fw_raw_bytes(void) { compute_map(); return MM.raw_bytes; }
+uint64_t dsf_fw_acc_offset(void) { compute_map(); return MM.acc; }
+uint64_t dsf_fw_tmp_offset(void) { compute_map(); return MM.tmp; }
+
+/* ---- debug accessors ---- */
+static int bad_b(int b) { return b < 0 || b >= N_BUNDLES; }
+int dsf_fw_n_bundles(void) { return N_BUNDLES; }
+int dsf_fw_n_passes(int b) { return bad_b(b) ? -1 : (int)dsf_bundles[b].cp; }
+int dsf_fw_n_iterations(int b) { return bad_b(b) ? -1 : (int)dsf_bundles[b].it; }
+int dsf_fw_total_jobs(void) {
+  int b, t = 0;
+  for (b = 0; b < N_BUNDLES; b++) t += (int)(dsf_bundles[b].it * dsf_bundles[b].cp);
+  return t;
+}
+uint64_t dsf_fw_debug_out_offset(int b) { compute_map(); return bad_b(b) ? 0 : MM.out[b]; }
+uint64_t dsf_fw_debug_out_words(int b) { return bad_b(b) ? 0 : (uint64_t)dsf_bundles[b].out_size; }
+uint64_t dsf_fw_debug_pix_offset(int b, int p) {
+  compute_map();
+  return (bad_b(b) || p < 0 || p >= dsf_bundles[b].cp) ? 0 : pix_offset(b, p);
+}
+uint64_t dsf_fw_debug_pix_bytes(int b, int p) {
+  return (bad_b(b) || p < 0 || p >= dsf_bundles[b].cp) ? 0 : pix_bytes(b, p);
+}
+uint64_t dsf_fw_debug_weights_job_offset(int b, int it, int p) {
+  return bad_b(b) ? 0 : wjob_offset(b, it, p);
+}
+uint64_t dsf_fw_debug_weights_job_bytes(int b, int p) { return bad_b(b) ? 0 : wjob_bytes(b, p); }
+uint64_t dsf_fw_debug_output_job_bytes(int b) { return bad_b(b) ? 0 : (uint64_t)geo(b).out_job_bytes; }
+int dsf_fw_debug_bundles_done(void) { return S.bundles_done; }
+
+/* ---- command stream dump ---- */
+int dsf_fw_cmd_json(const dsf_cmd_t *c, char *buf, int n) {
+  static const char *ch_names[DSF_N_CH] = {"pixels", "weights", "output"};
+  const char *chn = (c->channel >= 0 && c->channel < DSF_N_CH) ? ch_names[c->channel] : "none";
+  switch (c->kind) {
+    case DSF_CMD_DMA:
+      return snprintf(buf, (size_t)n,
+                      "{\"cmd\":\"dma\",\"ch\":%d,\"chan\":\"%s\",\"addr\":%llu,\"bytes\":%llu,"
+                      "\"bundle\":%d,\"it\":%d,\"p\":%d,\"job\":%d}",
+                      c->channel, chn, (unsigned long long)c->addr, (unsigned long long)c->bytes,
+                      c->bundle, c->it, c->p, c->job);
+    case DSF_CMD_WAIT:
+      return snprintf(buf, (size_t)n,
+                      "{\"cmd\":\"wait\",\"ch\":%d,\"chan\":\"%s\",\"bundle\":%d,\"it\":%d,\"p\":%d,"
+                      "\"job\":%d}",
+                      c->channel, chn, c->bundle, c->it, c->p, c->job);
+    case DSF_CMD_DONE:
+      return snprintf(buf, (size_t)n, "{\"cmd\":\"done\"}");
+    default:
+      return snprintf(buf, (size_t)n, "{\"cmd\":\"error\",\"msg\":\"%s\"}", S.msg);
+  }
+}

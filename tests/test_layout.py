@@ -1,0 +1,106 @@
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dsf_sim import Hardware, HardwareError
+from dsf_sim.layout import (JobGeometry, engine_job_reference, pack_header, pack_output_job,
+                            pack_pixels_job, pack_weights_job, pack_words, unpack_header,
+                            unpack_output_job, unpack_pixels_job, unpack_weights_job,
+                            unpack_words, wrap_signed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.sampled_from([1, 2, 4, 8, 16, 32]), n=st.integers(1, 6), seed=st.integers(0, 10**6),
+       signed=st.booleans())
+def test_pack_words_roundtrip(bits, n, seed, signed):
+    per = max(1, 8 // bits)
+    rng = np.random.default_rng(seed)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1))) if signed else (0, 1 << bits)
+    w = rng.integers(lo, hi, size=(3, n * per))
+    b = pack_words(w, bits)
+    assert b.dtype == np.uint8 and b.shape == (3, n * per * bits // 8)
+    assert np.array_equal(unpack_words(b, bits, signed), w)
+
+
+def test_pack_words_lsb_first():
+    assert list(pack_words(np.array([1, 2]), 4)) == [0x21]
+    assert list(pack_words(np.array([-1, 0, 1, -2]), 2)) == [0b10010011]
+    assert list(pack_words(np.array([-2]), 16)) == [0xFE, 0xFF]
+
+
+def test_wrap_signed():
+    assert list(wrap_signed(np.array([32767, 32768, -32769, 65536 + 5]), 16)) == [32767, -32768, 32767, 5]
+
+
+def _hw(rows, cols, axi, bits=4, kmax=5):
+    return Hardware(processing_elements=(rows, cols), bits_input=bits, bits_weights=bits,
+                    bits_sum=20, max_kernel_size=kmax, max_image_size=32, max_batch_size=4,
+                    ram_weights_depth=30, axi_width=axi, max_channels_in=64)
+
+
+@pytest.mark.parametrize("rows,cols,axi,bits", [(4, 8, 64, 4), (7, 24, 128, 8), (3, 5, 32, 2),
+                                                (8, 96, 64, 4), (5, 7, 256, 1)])
+@pytest.mark.parametrize("kh,kw", [(1, 1), (3, 3), (5, 3), (1, 5)])
+def test_job_streams_roundtrip(rows, cols, axi, bits, kh, kw):
+    hw = _hw(rows, cols, axi, bits)
+    if kw > cols:
+        pytest.skip("kernel wider than the array is rejected elsewhere")
+    rng = np.random.default_rng(rows * 100 + kh * 10 + kw)
+    cm = hw.RAM_WEIGHTS_DEPTH // kh
+    cm = min(cm, 3)
+    g = JobGeometry(KH=kh, KW=kw, CM=cm, XN=2, XH=rows + 3, XW=5, x_signed=bits > 1)
+    g.check(hw)
+    lo = -(1 << (bits - 1)) if bits > 1 else 0
+    x = rng.integers(lo, 1 << (bits - 1) if bits > 1 else 2, size=(2, rows + 3, 5, cm))
+    klo = -(1 << (hw.K_BITS - 1))
+    w = rng.integers(klo, -klo, size=(kh, kw, cm, g.CO_PRL(hw)))
+    wb, wk = pack_weights_job(hw, g, w)
+    assert wb.shape == (g.weight_beats(hw), hw.AXI_BYTES)
+    assert np.array_equal(unpack_weights_job(hw, g, wb), w)
+    assert unpack_header(hw, wb[0]) == g.header_fields(hw)
+    pb, pk = pack_pixels_job(hw, g, x)
+    assert pb.shape == (g.pixel_beats(hw), hw.AXI_BYTES)
+    assert np.array_equal(unpack_pixels_job(hw, g, pb), x)
+    assert pk[:-1].all() and pk[-1].any()
+    y = engine_job_reference(hw, g, x, w)
+    data, keep, last = pack_output_job(hw, g, y)
+    assert data.shape[0] == g.output_beats(hw) and last[-1] and last.sum() == 1
+    assert np.array_equal(unpack_output_job(hw, g, data), y)
+    # keep marks exactly the bytes holding words on each packet's last beat
+    ob = g.OB(hw)
+    nbytes = rows * g.CO_PRL(hw) * hw.Y_OUT_BITS // 8
+    assert keep.reshape(-1, ob, hw.AXI_BYTES).sum(axis=(1, 2)).tolist() == [nbytes] * (len(data) // ob)
+
+
+def test_engine_reference_matches_bruteforce():
+    """The vectorised engine reference equals a literal per-PE loop of docs §4."""
+    hw = _hw(3, 6, 64)
+    g = JobGeometry(KH=3, KW=3, CM=2, XN=1, XH=5, XW=4, x_signed=True)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-8, 8, size=(1, 5, 4, 2))
+    w = rng.integers(-8, 8, size=(3, 3, 2, 2))
+    y = engine_job_reference(hw, g, x, w)
+    XL = g.XL(hw)
+    for l in range(XL):
+        for r in range(3):
+            for wo in range(4):
+                for co in range(2):
+                    s = 0
+                    for kh in range(3):
+                        for kw in range(3):
+                            for ci in range(2):
+                                hh, ww = l * 3 + r + kh - 1, wo + kw - 1
+                                if 0 <= hh < 5 and 0 <= ww < 4:
+                                    s += x[0, hh, ww, ci] * w[kh, kw, ci, co]
+                    assert y[0, l * 3 + r, wo, co] == s
+
+
+def test_header_field_out_of_range_named():
+    hw = _hw(4, 8, 64)
+    g = JobGeometry(KH=3, KW=3, CM=1, XN=1, XH=4, XW=33, x_signed=True)
+    with pytest.raises(HardwareError, match="XW"):
+        g.check(hw)
+    with pytest.raises(HardwareError, match="header field XW_M1"):
+        pack_header(hw, **g.header_fields(hw))
