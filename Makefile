@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint-rtl:
-	verilator --lint-only -Wall -Irtl rtl/*.sv --top-module dsf_engine
+	bash rtl/tb/lint.sh
 
 clean:
 	rm -rf build examples/work .pytest_cache

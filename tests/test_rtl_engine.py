@@ -64,7 +64,7 @@ def random_geometry(hw, rng):
     CM = int(rng.integers(1, hw.RAM_WEIGHTS_DEPTH // KH + 1))
     XN = int(rng.integers(1, min(2, hw.XN_MAX) + 1))
     XH = int(rng.integers(1, min(2 * hw.ROWS + 3, hw.XH_MAX) + 1))
-    XW = int(rng.integers(1, 6))
+    XW = int(rng.integers(1, min(5, hw.XW_MAX) + 1))
     return KH, KW, CM, XN, XH, XW, int(rng.integers(0, 2))
 
 
