@@ -93,8 +93,12 @@ class QModel(keras.Model):
             raise ModelError("export_inference", "hw", None, "a dsf_sim.Hardware")
         if x is None:
             x = self.random_input
-        return export_model(self, np.asarray(x, dtype=np.float32), hw,
-                            out_dir or hw.data_dir, check=check)
+        out_dir = out_dir or hw.data_dir
+        ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check)
+        self._dsf_last_hw, self._dsf_last_out = hw, out_dir  # verify_inference reuses them
+        print(f"export_inference: {len(self.bundles)} bundles bit-exact against QKeras; "
+              f"wrote {out_dir}")
+        return ex
 
     def verify_inference(self, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, **kwargs):
         """Run the exported model on a simulator and check every level bit-exactly."""

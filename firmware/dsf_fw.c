@@ -23,6 +23,10 @@ static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t pow2(int s) { return (int64_t)1 << s; }
 
+/* descriptor of bundle b; the clamp keeps the index provably in bounds for the compiler (a
+ * one-bundle model otherwise trips -Warray-bounds in code that is unreachable for it) */
+static const dsf_bundle_t *desc(int b) { return &dsf_bundles[(unsigned)b < N_BUNDLES ? b : 0]; }
+
 /* ------------------------------------------------------------------------------------------
  * exact integer maths (== dsf_sim/quant.py)
  * ---------------------------------------------------------------------------------------- */
@@ -62,7 +66,7 @@ typedef struct {
 } geo_t;
 
 static geo_t geo(int b) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   geo_t g;
   g.xl = cdiv(d->xh_e, ROWS);
   g.hr = g.xl * ROWS;
@@ -77,24 +81,24 @@ static geo_t geo(int b) {
 }
 
 static int64_t pass_cm(int b, int p) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   int64_t lo = (int64_t)p * d->cm, hi = lo + d->cm;
   if (hi > d->ci_e) hi = d->ci_e;
   return hi - lo;
 }
 
 static uint64_t pix_bytes(int b, int p) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   geo_t g = geo(b);
   return (uint64_t)(1 + d->xn_e * g.xl * d->xw_e * pass_cm(b, p) * g.pb) * AXI_BYTES;
 }
 
 static uint64_t wjob_bytes(int b, int p) {
-  return (uint64_t)(1 + pass_cm(b, p) * dsf_bundles[b].kh_e * WB) * AXI_BYTES;
+  return (uint64_t)(1 + pass_cm(b, p) * desc(b)->kh_e * WB) * AXI_BYTES;
 }
 
 static uint64_t wjob_offset(int b, int it, int p) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   uint64_t per_it = 0, before = 0;
   int q;
   for (q = 0; q < d->cp; q++) {
@@ -122,7 +126,7 @@ static void compute_map(void) {
   o = align_up(o + INPUT_BYTES);
   for (b = 0; b < N_BUNDLES; b++) {
     MM.out[b] = o;
-    o = align_up(o + (uint64_t)dsf_bundles[b].out_size * 4u);
+    o = align_up(o + (uint64_t)desc(b)->out_size * 4u);
   }
   for (b = 0; b < N_BUNDLES; b++) {
     geo_t g = geo(b);
@@ -131,7 +135,7 @@ static void compute_map(void) {
     if ((uint64_t)g.tmp_words > tmp) tmp = (uint64_t)g.tmp_words;
     if (b == 0) { MM.pix[b] = MM.input; continue; }
     MM.pix[b] = o;
-    for (p = 0; p < dsf_bundles[b].cp; p++) o = align_up(o + pix_bytes(b, p));
+    for (p = 0; p < desc(b)->cp; p++) o = align_up(o + pix_bytes(b, p));
   }
   MM.raw = o;
   MM.raw_bytes = raw;
@@ -145,8 +149,10 @@ static void compute_map(void) {
   MM.total = o;
 }
 
+static uint64_t out_off(int b) { return MM.out[(unsigned)b < N_BUNDLES ? b : 0]; }
+
 static uint64_t pix_offset(int b, int p) {
-  uint64_t o = MM.pix[b];
+  uint64_t o = MM.pix[(unsigned)b < N_BUNDLES ? b : 0];
   int q;
   for (q = 0; q < p; q++) o = (b == 0) ? o + pix_bytes(b, q) : align_up(o + pix_bytes(b, q));
   return o;
@@ -185,7 +191,7 @@ static int fail(dsf_cmd_t *cmd, const char *m) {
 }
 
 static int job_next(job_t *j) { /* advance in firmware order; 0 when past the last job */
-  const dsf_bundle_t *d = &dsf_bundles[j->b];
+  const dsf_bundle_t *d = desc(j->b);
   j->j++;
   if (++j->p < d->cp) return 1;
   j->p = 0;
@@ -204,7 +210,7 @@ static void put_bits(uint8_t *buf, uint64_t bit, int nbits, uint64_t v) {
 }
 
 static void write_header(uint8_t *beat, int b, int p) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   geo_t g = geo(b);
   int64_t cmp = pass_cm(b, p);
   memset(beat, 0, AXI_BYTES);
@@ -219,9 +225,9 @@ static void write_header(uint8_t *beat, int b, int p) {
 }
 
 static void pack_bundle_input(int b) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   geo_t g = geo(b);
-  const uint8_t *src = S.dram + MM.out[d->src];
+  const uint8_t *src = S.dram + out_off((int)d->src);
   /* source tensor dims; dense: [batch, F] seen as [1, batch, 1, F] */
   int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
   int64_t ci = d->ci, s_h = d->sh, s_w = d->sw, t_h = d->t_h, t_w = d->t_w;
@@ -275,7 +281,7 @@ static int64_t out_word(const uint8_t *p, int64_t k) {
 }
 
 static void accumulate(job_t j) {
-  const dsf_bundle_t *d = &dsf_bundles[j.b];
+  const dsf_bundle_t *d = desc(j.b);
   geo_t g = geo(j.b);
   const uint8_t *raw = S.dram + MM.raw;
   uint8_t *acc = S.dram + MM.acc;
@@ -295,7 +301,7 @@ static void accumulate(job_t j) {
 }
 
 static int64_t bias_word(int b, int64_t c) {
-  const uint8_t *p = S.dram + MM.weights + dsf_bundles[b].b_offset;
+  const uint8_t *p = S.dram + MM.weights + desc(b)->b_offset;
 #if B_BITS == 8
   return (int8_t)p[c];
 #elif B_BITS == 16
@@ -306,10 +312,10 @@ static int64_t bias_word(int b, int64_t c) {
 }
 
 static void finish_bundle(int b) {
-  const dsf_bundle_t *d = &dsf_bundles[b];
+  const dsf_bundle_t *d = desc(b);
   geo_t g = geo(b);
   const uint8_t *acc = S.dram + MM.acc;
-  uint8_t *tmp = S.dram + MM.tmp, *out = S.dram + MM.out[b];
+  uint8_t *tmp = S.dram + MM.tmp, *out = S.dram + out_off(b);
   int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, i, k, c, idx, f;
   /* crop + bias + activation */
   for (n = 0; n < N; n++)
@@ -325,7 +331,7 @@ static void finish_bundle(int b) {
   f = d->act_frac;
   /* residual add */
   if (d->add) {
-    const uint8_t *skip = S.dram + MM.out[d->skip];
+    const uint8_t *skip = S.dram + out_off((int)d->skip);
     int64_t total = N * OH * OW * CO;
     for (idx = 0; idx < total; idx++) {
       int64_t y = shl(ld64(tmp + 8 * idx), (int)(d->f_t - f)) +
@@ -423,7 +429,7 @@ static void retire_output(void) {
   accumulate(S.ojob);
   S.o_valid = 0;
   {
-    const dsf_bundle_t *d = &dsf_bundles[S.ojob.b];
+    const dsf_bundle_t *d = desc(S.ojob.b);
     if (S.ojob.it == d->it - 1 && S.ojob.p == d->cp - 1) finish_bundle(S.ojob.b);
   }
 }
@@ -509,7 +515,7 @@ void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes) {
   S.dram_bytes = dram_bytes;
   S.cur = first;
   S.phase = PH_START;
-  for (b = 0; b < N_BUNDLES; b++) S.total_jobs += (int)(dsf_bundles[b].it * dsf_bundles[b].cp);
+  for (b = 0; b < N_BUNDLES; b++) S.total_jobs += (int)(desc(b)->it * desc(b)->cp);
   if (dram_bytes < MM.total) {
     char m[160];
     snprintf(m, sizeof m, "dsf_fw_init: DRAM image has %llu bytes, needs %llu",
@@ -534,21 +540,21 @@ uint64_t dsf_fw_tmp_offset(void) { compute_map(); return MM.tmp; }
 /* ---- debug accessors ---- */
 static int bad_b(int b) { return b < 0 || b >= N_BUNDLES; }
 int dsf_fw_n_bundles(void) { return N_BUNDLES; }
-int dsf_fw_n_passes(int b) { return bad_b(b) ? -1 : (int)dsf_bundles[b].cp; }
-int dsf_fw_n_iterations(int b) { return bad_b(b) ? -1 : (int)dsf_bundles[b].it; }
+int dsf_fw_n_passes(int b) { return bad_b(b) ? -1 : (int)desc(b)->cp; }
+int dsf_fw_n_iterations(int b) { return bad_b(b) ? -1 : (int)desc(b)->it; }
 int dsf_fw_total_jobs(void) {
   int b, t = 0;
-  for (b = 0; b < N_BUNDLES; b++) t += (int)(dsf_bundles[b].it * dsf_bundles[b].cp);
+  for (b = 0; b < N_BUNDLES; b++) t += (int)(desc(b)->it * desc(b)->cp);
   return t;
 }
 uint64_t dsf_fw_debug_out_offset(int b) { compute_map(); return bad_b(b) ? 0 : MM.out[b]; }
-uint64_t dsf_fw_debug_out_words(int b) { return bad_b(b) ? 0 : (uint64_t)dsf_bundles[b].out_size; }
+uint64_t dsf_fw_debug_out_words(int b) { return bad_b(b) ? 0 : (uint64_t)desc(b)->out_size; }
 uint64_t dsf_fw_debug_pix_offset(int b, int p) {
   compute_map();
-  return (bad_b(b) || p < 0 || p >= dsf_bundles[b].cp) ? 0 : pix_offset(b, p);
+  return (bad_b(b) || p < 0 || p >= desc(b)->cp) ? 0 : pix_offset(b, p);
 }
 uint64_t dsf_fw_debug_pix_bytes(int b, int p) {
-  return (bad_b(b) || p < 0 || p >= dsf_bundles[b].cp) ? 0 : pix_bytes(b, p);
+  return (bad_b(b) || p < 0 || p >= desc(b)->cp) ? 0 : pix_bytes(b, p);
 }
 uint64_t dsf_fw_debug_weights_job_offset(int b, int it, int p) {
   return bad_b(b) ? 0 : wjob_offset(b, it, p);
