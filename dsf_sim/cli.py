@@ -76,8 +76,12 @@ def cmd_export(args):
 
 def cmd_verify(args):
     model, hw = load_model(args.model, args.hw)
-    res = model.verify_inference(SIM=args.sim, seed=args.seed, out_dir=args.out)
-    print(json.dumps(res, indent=1, default=str) if isinstance(res, dict) else res)
+    out = args.out or tempfile.mkdtemp(prefix="dsf_verify_")
+    model.export_inference(x=model.random_input, hw=hw, out_dir=out)
+    res = model.verify_inference(SIM=args.sim, seed=args.seed, hw=hw, out_dir=out,
+                                 valid_prob=args.valid_prob, ready_prob=args.ready_prob)
+    print(json.dumps({k: res[k] for k in ("sim", "seed", "valid_prob", "ready_prob", "bit_exact",
+                                          "cycles_per_bundle", "cycles_total")}))
     return 0
 
 
@@ -129,6 +133,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     p.add_argument("--hw")
+    p.add_argument("--valid-prob", type=float, default=None)
+    p.add_argument("--ready-prob", type=float, default=None)
     p.set_defaults(fn=cmd_verify)
     p = sub.add_parser("info", help="versions of the tools dsf_sim uses")
     p.add_argument("--json", action="store_true")

@@ -64,3 +64,25 @@ def test_cli_info_and_errors(tmp_path):
     r = subprocess.run(DSF + ["export", str(tmp_path / "missing.py")], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode != 0 and "does not exist" in (r.stderr + r.stdout)
+
+
+def test_cli_verify_on_verilator(tmp_path):
+    mf = tmp_path / "tiny.py"
+    mf.write_text(
+        "from dsf_sim import Bundle, QInput, QModel\n"
+        "HARDWARE = dict(processing_elements=(4, 8), max_kernel_size=5, max_image_size=32,"
+        " bits_sum=20, ram_weights_depth=20, axi_width=64)\n"
+        "def build(hw):\n"
+        "    x = x_in = QInput((9, 7, 2), batch_size=2, hw=hw)\n"
+        "    x = Bundle(core={'type': 'conv', 'filters': 5, 'kernel_size': 3, 'strides': 2,"
+        " 'kernel_quantizer': 'quantized_bits(4,0,False,True,1)',"
+        " 'bias_quantizer': 'quantized_bits(16,0,False,True,1)',"
+        " 'act_str': 'quantized_relu(4,0)'})(x)\n"
+        "    return QModel(inputs=x_in.raw, outputs=x)\n")
+    r = subprocess.run(DSF + ["verify", str(mf), "--sim", "verilator", "--seed", "5",
+                              "--out", str(tmp_path / "v")], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["bit_exact"] and res["cycles_total"] > 0 and res["seed"] == 5
