@@ -69,15 +69,15 @@ module dsf_output #(
   function automatic int ob_of(int vv);
     int co;
     co = COLS / (2 * vv + 1);
-    if (co < 1) return 1;
-    return (ROWS * co * Y_OUT_BITS + AXI_WIDTH - 1) / AXI_WIDTH;
+    if (co < 1) ob_of = 1;
+    else ob_of = (ROWS * co * Y_OUT_BITS + AXI_WIDTH - 1) / AXI_WIDTH;
   endfunction
 
   function automatic int keep_bytes_of(int vv);
     int co;
     co = COLS / (2 * vv + 1);
-    if (co < 1) return NB;
-    return ROWS * co * Y_OUT_BITS / 8 - (ob_of(vv) - 1) * NB;
+    if (co < 1) keep_bytes_of = NB;
+    else keep_bytes_of = ROWS * co * Y_OUT_BITS / 8 - (ob_of(vv) - 1) * NB;
   endfunction
 
   always_comb begin
@@ -118,7 +118,7 @@ module dsf_output #(
   assign m_tlast  = dr_last && (dr_cnt == OBW'(1));
 
   function automatic logic [PW_-1:0] inc(logic [PW_-1:0] p);
-    return (32'(p) == NPK - 1) ? '0 : p + 1'b1;
+    inc = (32'(p) == NPK - 1) ? '0 : p + 1'b1;
   endfunction
 
   always_ff @(posedge clk) begin

@@ -1,0 +1,61 @@
+"""Equivalence certificates gate the build flows; yosys gives an open area estimate."""
+import os
+import shutil
+
+import pytest
+
+from dsf_sim.build_flows import asic_tcl, vivado_tcl, yosys_estimate
+from dsf_sim.certificate import (RTL_DIR, CertificateError, check_certificate, write_certificate)
+from zoo import small_hw
+
+RUNS = [{"model": "residual", "seed": 1, "cycles": 1234, "passed": True}]
+
+
+def test_certificate_roundtrip_and_rejections(tmp_path):
+    hw = small_hw()
+    p = write_certificate(hw, RUNS, path=str(tmp_path / "cert.json"))
+    cert = check_certificate(hw, p)
+    assert cert["cycles_compared"] == 1234 and cert["runs"][0]["seed"] == 1
+    # another hardware configuration -> rejected
+    with pytest.raises(CertificateError, match="hardware config changed"):
+        check_certificate(small_hw(rows=8, cols=24, axi=128), p)
+    # any RTL change -> rejected
+    rtl = tmp_path / "rtl"
+    shutil.copytree(RTL_DIR, rtl)
+    p2 = write_certificate(hw, RUNS, path=str(tmp_path / "cert2.json"), rtl_dir=str(rtl))
+    check_certificate(hw, p2, rtl_dir=str(rtl))
+    f = rtl / "dsf_pe_array.sv"
+    f.write_text(f.read_text() + "\n// a one-line change\n")
+    with pytest.raises(CertificateError, match="RTL sources changed"):
+        check_certificate(hw, p2, rtl_dir=str(rtl))
+    with pytest.raises(CertificateError, match="did not pass"):
+        write_certificate(hw, [{"model": "m", "seed": 1, "cycles": 5, "passed": False}],
+                          path=str(tmp_path / "c3.json"))
+    with pytest.raises(CertificateError, match="existing certificate"):
+        check_certificate(hw, str(tmp_path / "missing.json"))
+
+
+def test_build_flows_need_certificate_or_loud_override(tmp_path, capsys):
+    hw = small_hw()
+    with pytest.raises(CertificateError, match="--force"):
+        vivado_tcl(hw, "zcu104", str(tmp_path / "v0"), certificate=str(tmp_path / "none.json"))
+    p = vivado_tcl(hw, "zcu104", str(tmp_path / "v1"), certificate=str(tmp_path / "none.json"),
+                   override=True)
+    assert "UNCERTIFIED BUILD" in open(p).read()
+    assert "NO EQUIVALENCE CERTIFICATE" in capsys.readouterr().err
+    cert = write_certificate(hw, RUNS, path=str(tmp_path / "cert.json"))
+    p = vivado_tcl(hw, "zcu104", str(tmp_path / "v2"), certificate=cert)
+    text = open(p).read()
+    assert "equivalence certificate:" in text and "synth_design -top dsf_engine" in text
+    files = asic_tcl(hw, str(tmp_path / "asic"), certificate=cert)
+    assert "syn_generic" in open(files["syn.tcl"]).read()
+    assert "route_opt_design" in open(files["pnr.tcl"]).read()
+    assert hw.export_vivado_tcl("zcu104", str(tmp_path / "v3"),
+                                certificate=str(tmp_path / "none.json")) is None
+
+
+def test_yosys_area_estimate_scales_with_array(tmp_path):
+    small = yosys_estimate(small_hw(rows=2, cols=4, kmax=3, axi=32), str(tmp_path / "a"))
+    big = yosys_estimate(small_hw(rows=4, cols=8, kmax=3, axi=32), str(tmp_path / "b"))
+    assert small["cells_total"] > 1000
+    assert big["cells_total"] > 1.5 * small["cells_total"]
