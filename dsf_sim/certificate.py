@@ -18,7 +18,7 @@ from .errors import DsfError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RTL_DIR = os.path.join(ROOT, "rtl")
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
-DEFAULT_DIR = os.path.join(ROOT, "build", "certificates")
+DEFAULT_DIR = os.environ.get("DSF_CERT_DIR", os.path.join(ROOT, "build", "certificates"))
 
 
 class CertificateError(DsfError):

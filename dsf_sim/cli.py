@@ -119,6 +119,48 @@ def cmd_info(args):
     return 0
 
 
+def cmd_lockstep(args):
+    from .rtl_bridge.lockstep import lockstep_model
+    model, hw = load_model(args.model, args.hw)
+    res, cert = lockstep_model(model, hw, seed=args.seed, valid_prob=args.valid_prob,
+                               ready_prob=args.ready_prob, window=args.window, out_dir=args.out,
+                               cert_path=args.cert, name=os.path.basename(args.model))
+    if not res.passed:
+        print(res.report)
+        return 1
+    print(f"lockstep OK: {res.jobs} jobs, {res.cycles} cycles, every port and "
+          f"debug signal equal every cycle (seed {args.seed})")
+    print(f"equivalence certificate: {cert}")
+    return 0
+
+
+def cmd_bench(args):
+    from .bench_report import format_table, run_bench
+    res = run_bench(args.network, args.hw, dram=args.dram, bits=args.bits,
+                    input_size=args.input_size, out=args.out, cpu=args.cpu, exact=args.exact,
+                    plots=not args.no_plots)
+    print(format_table(res))
+    if args.out:
+        print(f"wrote JSON/CSV{'' if args.no_plots else '/PNG'} to {args.out}")
+    return 0
+
+
+def cmd_profile(args):
+    from .bench_report import run_profile
+    bws = [float(v) for v in args.bw.split(",")]
+    res = run_profile(args.network, args.hw, bws, bits=args.bits, input_size=args.input_size,
+                      out=args.out, cpu=args.cpu)
+    print(f"{res['network']} {res['bits']}-bit on {res['hw']}: engine-only {res['engine_fps']:.1f} fps")
+    for p in res["points"]:
+        print(f"  {p['bw_gbs']:>7.2f} GB/s: {p['fps']:>8.2f} fps, {p['memory_bound_layers']} "
+              f"memory-bound layers")
+    for ln, bw in sorted(res["memory_bound_below_gbs"].items(), key=lambda t: -t[1]):
+        print(f"  {ln}: memory-bound at <= {bw:g} GB/s")
+    if res.get("plot"):
+        print(f"plot: {res['plot']}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="dsf", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -136,9 +178,42 @@ def main(argv=None):
     p.add_argument("--valid-prob", type=float, default=None)
     p.add_argument("--ready-prob", type=float, default=None)
     p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("lockstep", help="RTL vs cycle model, every port every cycle; writes an "
+                       "equivalence certificate on success")
+    p.add_argument("model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=int, default=16, help="cycles shown / dumped before a divergence")
+    p.add_argument("--hw")
+    p.add_argument("--out", default=None, help="export + VCD directory (default: a temp dir)")
+    p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")
+    p.add_argument("--valid-prob", type=float, default=None)
+    p.add_argument("--ready-prob", type=float, default=None)
+    p.set_defaults(fn=cmd_lockstep)
     p = sub.add_parser("info", help="versions of the tools dsf_sim uses")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_info)
+    from .models.soc_model import CPU_PRESETS, DRAM_PRESETS
+    p = sub.add_parser("bench", help="per-layer performance from the cycle model (+ SoC/DRAM model)")
+    p.add_argument("network", help="alexnet | vgg16 | resnet50 | MODEL.py")
+    p.add_argument("--hw", default="configs/kraken.json")
+    p.add_argument("--dram", default="ideal", choices=sorted(DRAM_PRESETS))
+    p.add_argument("--cpu", default=None, choices=sorted(CPU_PRESETS),
+                   help="firmware CPU model (default: none for ideal DRAM, else a53)")
+    p.add_argument("--bits", type=int, choices=[4, 8], default=None)
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--exact", action="store_true", help="simulate every job (slower)")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("profile", help="fps vs DRAM bandwidth, where layers turn memory-bound")
+    p.add_argument("network")
+    p.add_argument("--hw", default="configs/kraken.json")
+    p.add_argument("--bw", default="1,2,4,8,16,32", help="GB/s, comma separated")
+    p.add_argument("--cpu", default="none", choices=sorted(CPU_PRESETS))
+    p.add_argument("--bits", type=int, choices=[4, 8], default=None)
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--out", default="bench_out")
+    p.set_defaults(fn=cmd_profile)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

@@ -268,6 +268,10 @@ def export_model(model, x_float, hw, out_dir, check=True) -> Export:
         descs.append(desc)
         manifest["bundles"].append({
             "idx": b.idx, "name": b.name, "src": src, "skip": skip,
+            "kind": m.kind, "kernel_size": list(b.kernel_size), "strides": list(b.strides),
+            "padding": b.padding,
+            "macs": int(np.prod(r.stages["core"][0].shape)) * int(m.CI)
+            * int(b.kernel_size[0]) * int(b.kernel_size[1]),
             "in_shape": list(r.in_int.shape), "in_frac": r.in_frac,
             "out_shape": list(r.out.shape), "out_frac": r.out_frac,
             "stages": {k: {"shape": list(v[0].shape), "frac": v[1]} for k, v in r.stages.items()},

@@ -1,14 +1,13 @@
-"""verify_inference: run an exported model with the real C firmware on an engine, check every level.
+"""verify_inference: run an exported model with the real C firmware on a simulator, check everything.
 
-SIM='verilator': the firmware (C, via ctypes, `dsf_sim.firmware`) issues its DMA command stream;
-every engine job (bundle, iteration, pass) runs on the Verilator-built RTL (`rtl_bridge.engine_tb`)
-with the seeded valid/ready PRNG of docs §5; the firmware post-processes the RTL's raw output.
-SIM='model': the same, with the numba cycle model (`models.engine_model`) instead of the RTL; it is
-cycle-identical to the RTL, so both report the same cycles per job.
-Every level (packed inputs, raw engine streams, bundle outputs, final output, softmax) is compared
-bit-exactly with the export's reference vectors; the first mismatch raises MismatchError with its
-coordinates. Cycles are the RTL's per job (jobs run one at a time; DMA/DRAM/CPU time is the SoC
-model's business, see docs).
+SIM='verilator': the SystemVerilog system testbench (rtl/tb/tb_system.sv, Verilator) — RTL engine,
+SV DMA models, the C firmware compiled in via DPI-C, the seeded PRNG handshakes (docs §5, §11).
+SIM='model': the digital twin (dsf_sim/models/system_model.py) — the numba engine + DMA model with
+the same C firmware as a ctypes library; cycle-identical to the testbench.
+
+Both check every level bit-exactly against the export (packed inputs, raw engine stream per
+(bundle, pass, iteration), post-processed bundle outputs, final output, softmax) and report cycles
+per bundle, total, PE utilisation and bytes per channel (ARCHITECTURE §8), written as JSON.
 """
 from __future__ import annotations
 
@@ -20,41 +19,53 @@ import time
 from .errors import DsfError
 
 SIMS = ("verilator", "model")
+SCHEMA = ("sim", "seed", "valid_prob", "ready_prob", "cycles_total", "done_cycle",
+          "cycles_per_bundle", "events", "channels", "commands")
 
 
-def job_engine(hw, sim, seed, valid_prob, ready_prob, log, timing_only=False):
-    """Engine callback for dsf_sim.firmware.run_firmware: each job runs on the RTL (Verilator)
-    or on the numba cycle model, with the same per-job PRNG seed, so both give identical cycles."""
-    import numpy as np
+def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
+            timing_only=False, watchdog=200000) -> dict:
+    """Run an export on one simulator; every level is checked unless timing_only."""
+    from .firmware import compare_run
+    from .models.system_model import _hardware, true_macs
 
-    if sim == "verilator":
-        from .rtl_bridge.engine_tb import run_engine_jobs as run_jobs
+    if SIM not in SIMS:
+        raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
+    t0 = time.time()
+    if SIM == "verilator":
+        if timing_only:
+            raise DsfError("timing_only = True is invalid with SIM='verilator': allowed only "
+                           "with SIM='model'")
+        from .rtl_bridge.system_tb import run_system_tb
+        res = run_system_tb(export_dir, seed=seed, valid_prob=valid_prob, ready_prob=ready_prob,
+                            watchdog=watchdog, check=True)
+        run = res.pop("run")
     else:
-        from .models.engine_model import run_engine_jobs_model
-
-        def run_jobs(hw, jobs, **kw):
-            return run_engine_jobs_model(hw, jobs, timing_only=timing_only, **kw)
-
-    def engine(info, weights_bytes, pixel_bytes):
-        w = np.frombuffer(weights_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
-        x = np.frombuffer(pixel_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
-        job_seed = (seed * 1000003 + len(log)) & 0xFFFFFFFF
-        beats, cycles = run_jobs(hw, [(w, x)], seed=job_seed, valid_prob=valid_prob,
-                                 ready_prob=ready_prob)
-        data, keep, last = beats[0]
-        log.append(dict(bundle=info["bundle"], it=info["it"], p=info["p"], seed=job_seed,
-                        cycles=int(cycles[0]), beats=int(len(data))))
-        return data.tobytes()
-
-    return engine
+        from .models.system_model import run_system_model
+        res = run_system_model(export_dir, seed=seed, valid_prob=valid_prob,
+                               ready_prob=ready_prob, timing_only=timing_only, watchdog=watchdog)
+        run = res.pop("firmware_run")
+        hw, manifest = _hardware(export_dir)
+        if not timing_only:
+            compare_run(run, hw, manifest)
+    hw, manifest = _hardware(export_dir)
+    macs, macs_b = true_macs(manifest)
+    out = {k: res[k] for k in SCHEMA}
+    out.update(
+        bit_exact=not timing_only, timing_only=bool(timing_only), macs=macs,
+        macs_per_bundle=macs_b,
+        pe_utilisation=macs / (hw.ROWS * hw.COLS * max(1, res["cycles_total"])),
+        bytes_per_channel={k: v["bytes"] for k, v in res["channels"].items()},
+        time_s_at_fmax=res["cycles_total"] / (hw.frequency_mhz * 1e6),
+        wall_s=round(time.time() - t0, 3),
+        final_output=None if timing_only else run.output.tolist())
+    return out
 
 
 def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw=None,
-           valid_prob=None, ready_prob=None, result_json=None):
+           valid_prob=None, ready_prob=None, timing_only=False, result_json=None):
     if SIM not in SIMS:
         raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
-    from .firmware import run_firmware
-
     hw = hw or getattr(model, "_dsf_last_hw", None)
     if hw is None:
         raise DsfError("verify_inference: hw = None is invalid: allowed a Hardware "
@@ -64,22 +75,15 @@ def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw
         model.export_inference(x=model.random_input if x is None else x, hw=hw, out_dir=out_dir)
     vp = hw.valid_prob if valid_prob is None else valid_prob
     rp = hw.ready_prob if ready_prob is None else ready_prob
-    log = []
-    t0 = time.time()
-    run = run_firmware(out_dir, engine=job_engine(hw, SIM, seed, vp, rp, log), check=True,
-                       jsonl=os.path.join(out_dir, "commands.jsonl"))
-    per_bundle = {}
-    for j in log:
-        per_bundle[j["bundle"]] = per_bundle.get(j["bundle"], 0) + j["cycles"]
-    res = {
-        "sim": SIM, "seed": seed, "valid_prob": vp, "ready_prob": rp, "bit_exact": True,
-        "jobs": log, "cycles_per_bundle": [per_bundle.get(b, 0) for b in range(len(model.bundles))],
-        "cycles_total": sum(per_bundle.values()), "wall_s": round(time.time() - t0, 3),
-        "final_output": run.output.tolist(),
-    }
+    res = run_sim(out_dir, SIM, seed, vp, rp, timing_only=timing_only)
     path = result_json or os.path.join(out_dir, f"verify_{SIM}_seed{seed}.json")
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
-    print(f"verify_inference[{SIM}, seed {seed}, valid {vp}, ready {rp}]: bit-exact at every level; "
-          f"cycles per bundle {res['cycles_per_bundle']}, total {res['cycles_total']} -> {path}")
+    with open(os.path.join(out_dir, f"commands_{SIM}_seed{seed}.jsonl"), "w") as f:
+        for c in res["commands"]:
+            f.write(json.dumps(c) + "\n")
+    what = "cycles only (timing-only)" if timing_only else "bit-exact at every level"
+    print(f"verify_inference[{SIM}, seed {seed}, valid {vp}, ready {rp}]: {what}; cycles per "
+          f"bundle {res['cycles_per_bundle']}, total {res['cycles_total']}, PE utilisation "
+          f"{100 * res['pe_utilisation']:.1f}% -> {path}")
     return res

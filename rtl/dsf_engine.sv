@@ -42,6 +42,24 @@ module dsf_engine #(
   output logic                   m_axis_tlast,
   output logic                   m_axis_tvalid,
   input  logic                   m_axis_tready
+`ifdef DSF_DEBUG_PORTS
+  // test-only internal state for lockstep co-simulation (dsf_sim/rtl_bridge/lockstep.py)
+  ,
+  output logic [1:0]             dbg_seq_st,
+  output logic [W_XN-1:0]        dbg_n,
+  output logic [W_XL-1:0]        dbg_l,
+  output logic [W_XW-1:0]        dbg_w,
+  output logic [W_CM-1:0]        dbg_ci,
+  output logic [W_KH2:0]         dbg_kh,
+  output logic [W_KW2-1:0]       dbg_f,
+  output logic [1:0]             dbg_pix_full,
+  output logic [1:0]             dbg_wb_full,
+  output logic [7:0]             dbg_out_cnt,
+  output logic [W_CM-1:0]        dbg_raddr,
+  output logic                   dbg_s1_mac,
+  output logic                   dbg_s1_emit,
+  output logic [Y_BITS-1:0]      dbg_acc00
+`endif
 );
   localparam int PB_MAX = (PR_MAX * X_BITS + AXI_WIDTH - 1) / AXI_WIDTH;
 
@@ -111,4 +129,21 @@ module dsf_engine #(
     .room(out_room),
     .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep), .m_tlast(m_axis_tlast),
     .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready));
+
+`ifdef DSF_DEBUG_PORTS
+  assign dbg_seq_st   = u_seq.st;
+  assign dbg_n        = u_seq.n;
+  assign dbg_l        = u_seq.l;
+  assign dbg_w        = u_seq.w;
+  assign dbg_ci       = u_seq.ci;
+  assign dbg_kh       = u_seq.kh;
+  assign dbg_f        = u_seq.f;
+  assign dbg_pix_full = u_pix.full;
+  assign dbg_wb_full  = u_wl.full;
+  assign dbg_out_cnt  = 8'(u_out.cnt);
+  assign dbg_raddr    = raddr;
+  assign dbg_s1_mac   = s1_mac;
+  assign dbg_s1_emit  = s1_emit;
+  assign dbg_acc00    = acc_flat[Y_BITS-1:0];
+`endif
 endmodule

@@ -110,12 +110,24 @@ module dsf_output #(
   // room for one more capture, counting the one that may be in stage 1 now (registers only)
   assign room     = (32'(cnt) + 32'(cap)) < NPK;
   assign fire     = dr_v && m_tready;
+`ifdef DSF_MUT_OUT_LATE_VALID
+  assign dr_free  = !dr_v;                       // test-only mutation: late valid (no b2b)
+`else
   assign dr_free  = !dr_v || (fire && dr_cnt == OBW'(1));
+`endif
   assign pop      = (cnt != '0) && dr_free;
   assign m_tvalid = dr_v;
   assign m_tdata  = dr[AXI_WIDTH-1:0];
+`ifdef DSF_MUT_OUT_KEEP
+  assign m_tkeep  = '1;                          // test-only mutation: dropped keep
+`else
   assign m_tkeep  = (dr_cnt == OBW'(1)) ? dr_keep : '1;
+`endif
+`ifdef DSF_MUT_OUT_LAST
+  assign m_tlast  = dr_last;                     // test-only mutation: wrong last
+`else
   assign m_tlast  = dr_last && (dr_cnt == OBW'(1));
+`endif
 
   function automatic logic [PW_-1:0] inc(logic [PW_-1:0] p);
     inc = (32'(p) == NPK - 1) ? '0 : p + 1'b1;

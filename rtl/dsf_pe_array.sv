@@ -56,7 +56,11 @@ module dsf_pe_array #(
         if (c == 0) begin : g_c0
           assign base = shift ? '0 : acc[r][c];
         end else begin : g_cn
+`ifdef DSF_MUT_PE_SHIFT
+          assign base = shift ? acc[r][c-1] : acc[r][c];   // test-only mutation: wrong shift
+`else
           assign base = shift ? (gstart[c] ? '0 : acc[r][c-1]) : acc[r][c];
+`endif
         end
         assign nxt = base + (mac ? prod_y : '0);
         always_ff @(posedge clk) begin

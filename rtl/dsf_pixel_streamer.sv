@@ -72,7 +72,11 @@ module dsf_pixel_streamer #(
     end
   end
 
+`ifdef DSF_MUT_PIX_READY_STUCK
+  assign s_tready  = 1'b1;                       // test-only mutation: stuck ready
+`else
   assign s_tready  = !full[fill];
+`endif
   assign fire      = s_tvalid && s_tready;
   assign col_done  = fire && !hdr_mode && (beat == pb_m1);
   assign last_col  = (ci == cm_m1) && (w == xw_m1) && (l == xl_m1) && (n == xn_m1);

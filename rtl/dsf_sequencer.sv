@@ -85,10 +85,18 @@ module dsf_sequencer #(
   assign blk_last = (l == xl_m1) && (n == xn_m1);
   assign first    = (ci == '0) && (kh == '0);
   // column w's first beat emits output w-1-P_W if >= 0  <=>  w > P_W
+`ifdef DSF_MUT_SEQ_EMIT
+  assign emit_mac = first && (32'(w) >= 32'(kw2));  // test-only mutation: off-by-one
+`else
   assign emit_mac = first && (32'(w) > 32'(kw2));
+`endif
   // flush beat f emits output XW-1-P_W+f if >= 0  <=>  XW-1+f >= P_W
   assign emit_fl  = (32'(xw_m1) + 32'(f) >= 32'(kw2));
+`ifdef DSF_MUT_SEQ_FLUSH
+  assign f_last   = (32'(f) == 32'(kw2) + 1);    // test-only mutation: flush count
+`else
   assign f_last   = (f == kw2);
+`endif
   // an emitting shift may only be issued if the output FIFO has room (counting stage 1)
   assign busy_out = !out_room;
 
@@ -106,7 +114,11 @@ module dsf_sequencer #(
   assign xwin = slot_data[32'(kh) * X_BITS +: ROWS * X_BITS];
   always_comb begin
     for (int r = 0; r < ROWS; r++)
+`ifdef DSF_MUT_SEQ_SIGN
+      xext[r*XE +: XE] = {1'b0, xwin[r*X_BITS +: X_BITS]};   // test-only mutation: no sext
+`else
       xext[r*XE +: XE] = {xs & xwin[r*X_BITS + X_BITS - 1], xwin[r*X_BITS +: X_BITS]};
+`endif
   end
 
   always_ff @(posedge clk) begin

@@ -63,7 +63,11 @@ module dsf_weight_loader #(
   assign unused_hdr = ^{h_kh2, h_kw2, h_cm, h_xw, h_xl, h_xn, h_xs};
   // verilator lint_on UNUSEDSIGNAL
 
+`ifdef DSF_MUT_WL_READY
+  assign s_tready   = !full[rd_bank];            // test-only mutation: swapped ready
+`else
   assign s_tready   = !full[wr_bank];
+`endif
   assign fire       = s_tvalid && s_tready;
   assign bank_ready = full[rd_bank];
   assign row_done   = fire && !hdr_mode && (beat == WBW'(WB - 1));
@@ -116,5 +120,9 @@ module dsf_weight_loader #(
     .clk(clk), .we(row_done && wr_bank), .waddr(waddr), .wdata(row_next[RW-1:0]),
     .raddr(raddr), .rdata(rd1));
 
+`ifdef DSF_MUT_WL_BANK
+  assign rdata = rd_bank ? rd1 : rd0;            // test-only mutation: bank swap error
+`else
   assign rdata = rd_bank_d ? rd1 : rd0;
+`endif
 endmodule

@@ -12,7 +12,7 @@ DSF = [sys.executable, "-m", "dsf_sim.cli"]
 
 def test_seed_example_runs_and_exports(tmp_path):
     r = subprocess.run([sys.executable, SEED], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=600)
+                       timeout=900, env={**os.environ, "DSF_CERT_DIR": str(tmp_path / "certs")})
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Total params" in r.stdout  # model.summary()
     for f in ("config_hw.svh", "config_hw.tcl", "config_tb.svh", "hardware.json",

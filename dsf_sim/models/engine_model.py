@@ -1,18 +1,28 @@
-"""Cycle-accurate numba model of rtl/dsf_engine.sv plus the tb_engine.cpp sources/sink.
+"""Cycle-accurate numba model of rtl/dsf_engine.sv plus its three AXI-Stream DMA channels.
 
-One loop iteration == one clock cycle of rtl/tb/tb_engine.cpp (docs/architecture.md §5, §7):
+The model is *resumable*: every register of the engine (dsf_pixel_streamer p_*, dsf_weight_loader
+w_*, dsf_sequencer st/kh/ci/.../s1_*, dsf_pe_array acc, dsf_output q_*/cnt/wp/rp/dr_*), the three
+DMA channel models and the three xorshift32 generators live in numpy arrays (`EngineState`).
+`_advance` (numba) runs clock cycles until an edge with a DMA completion event, a cycle limit or the
+watchdog, stores the state back and returns to Python. Python then does what docs §11 puts at that
+edge (deliver events, poll the firmware, load new descriptors) and resumes.
+
+One loop iteration == one clock cycle (docs/architecture.md §5, §7.7, §11):
   1. the three xorshift32 generators step (0 pixels valid, 1 weights valid, 2 output ready);
-  2. sources present a beat (valid stays until taken), the sink drives ready = draw;
-  3. combinational outputs of the engine are computed from the registers only
-     (tready = !full[fill|wr], go_hdr / go_mac / go_fl, room, pop, m_axis_*);
-  4. handshakes are recorded, then every register takes its next value (the rising edge).
-State names follow the RTL modules: dsf_pixel_streamer (p_*), dsf_weight_loader (w_*),
-dsf_sequencer (st, kh, ci, addr, w, l, n, f, s1_*), dsf_pe_array (acc), dsf_output (q_*, cnt,
-wp, rp, dr_*).
+  2. M2S channels present a beat read from the DRAM image (valid stays until taken), the S2M
+     channel drives ready = active && draw;
+  3. combinational outputs of the engine are computed from the registers only;
+  4. handshakes advance the channels (S2M beats are written to DRAM; completions recorded as
+     events), then every engine register takes its next value (the rising edge).
 
-`run_engine_jobs_model` has the signature / return convention of
-`dsf_sim.rtl_bridge.engine_tb.run_engine_jobs`. `timing_only=True` skips slot data, weight rows,
-MACs and packet data (output data are zeros; keep/last/cycles identical).
+Two drivers use the same core:
+  * `run_engine_jobs_model[_full]` (this file): the tb_engine.cpp harness -- each source is one
+    continuous stream of all jobs (one M2S transfer), the sink is re-armed at every TLAST (the
+    re-armed transfer is active in the very next cycle, so ready == draw every cycle, as in
+    tb_engine.cpp).
+  * `dsf_sim.models.system_model.run_system_model`: the real C firmware issues the transfers.
+`timing_only=True` skips slot data, weight rows, MACs and packet data (output data are zeros;
+keep/last/cycles identical).
 """
 from __future__ import annotations
 
@@ -26,10 +36,29 @@ MASK32 = 0xFFFFFFFF
 # indices into the int64 parameter vector
 (P_ROWS, P_COLS, P_XB, P_KB, P_YB, P_YOB, P_KWMAX, P_DEPTH, P_B, P_WKH2, P_WKW2, P_WCM, P_WXW,
  P_WXL, P_WXN, P_WWROWS, P_PBMAX, P_OBMAX, P_WB, P_NPK, P_NJOBS, P_WATCHDOG, P_MAXCYC,
- P_TONLY, N_PARAMS) = range(25)
+ P_TONLY, P_MUT, N_PARAMS) = range(26)
 
-# status codes
-OK, ERR_WATCHDOG, ERR_MAXCYC, ERR_OUTBUF = 0, 2, 3, 5
+# Test-only single-point bugs for the lockstep mutation tests (tests/test_lockstep.py); 0 = none.
+# `mutate=<name>` of EngineState / run_engine_jobs_model_full; never set in normal use.
+MUTATIONS = {"none": 0, "w_ready_swap": 1, "keep_minus1": 2, "flush_count": 3, "sign_ext": 4,
+             "late_valid": 5, "room_no_inflight": 6, "addr_off": 7}
+
+# scalar state vector S (int64)
+(S_CYCLE, S_LAST, S_S0, S_S1, S_S2,
+ S_P_FILL, S_P_RD, S_P_HDRMODE, S_P_BEAT, S_P_PBM1, S_P_CI, S_P_W, S_P_L, S_P_N, S_P_CMM1,
+ S_P_XWM1, S_P_XLM1, S_P_XNM1,
+ S_W_WR, S_W_RD, S_W_HDRMODE, S_W_WROWSM1, S_W_ROW, S_W_BEAT,
+ S_ST, S_KH2, S_KW2, S_CMM1, S_XWM1, S_XLM1, S_XNM1, S_XS, S_KH, S_CI, S_ADDR, S_W, S_L, S_N,
+ S_F, S1_CLEAR, S1_MAC, S1_SHIFT, S1_EMIT, S1_LAST, S1_KW2,
+ S_WP, S_RP, S_CNT, S_DRV, S_DROFF, S_DRCNT, S_DRKEEP, S_DRLAST,
+ S_NLOG, S_NTLAST, N_STATE) = range(56)
+
+# DMA channel state C[ch, :] (int64); ch 0 pixels M2S, 1 weights M2S, 2 output S2M
+(C_ACT, C_ADDR, C_BYTES, C_NB, C_IDX, C_PEND, C_OFF, C_BUSY, C_STALL, C_BEATS, C_BYTESTOT,
+ C_EVENT, N_CH) = range(13)
+
+# status codes returned by _advance
+OK, EVENT, ERR_WATCHDOG, LIMIT, ERR_OVERFLOW, ERR_OUTBUF = 0, 1, 2, 3, 4, 5
 STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)"}
 
 
@@ -42,12 +71,12 @@ def _xorshift(s):
 
 
 @njit(cache=True)
-def _bits(beat, off, width):
-    """beat (uint8 LSB-first) bits [off, off+width) as an unsigned int (dsf_header_decode)."""
+def _bits(dram, base, off, width):
+    """bits [off, off+width) of the beat at dram[base:] (uint8 LSB-first), unsigned."""
     v = 0
     for i in range(width):
         b = off + i
-        v |= ((beat[b >> 3] >> (b & 7)) & 1) << i
+        v |= ((dram[base + (b >> 3)] >> (b & 7)) & 1) << i
     return v
 
 
@@ -59,85 +88,93 @@ def _word(buf, base, j, bits):
 
 
 @njit(cache=True)
-def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, out_cycle,
-         end_cycles, info):
+def _advance(prm, S, C, dram, thr, always, limit,
+             p_slot, p_full, p_slot_hf, w_full, w_rowbuf, w_mem, s1_x, s1_wrow, acc,
+             q_d, q_ob, q_keep, q_last, dr,
+             log_data, log_keep, log_last, log_cycle, trp, trd):
+    """Advance cycles S[S_CYCLE].. until an edge with a DMA completion (EVENT), cycle == limit
+    (LIMIT), the watchdog (ERR_WATCHDOG) or an S2M overflow (ERR_OVERFLOW). Returns the status;
+    S[S_CYCLE] is then the next cycle to simulate (events belong to the edge ending S_CYCLE-1)."""
     ROWS = prm[P_ROWS]; COLS = prm[P_COLS]; XB = prm[P_XB]; KB = prm[P_KB]; YB = prm[P_YB]
     YOB = prm[P_YOB]; DEPTH = prm[P_DEPTH]; B = prm[P_B]
     WKH2 = prm[P_WKH2]; WKW2 = prm[P_WKW2]; WCM = prm[P_WCM]; WXW = prm[P_WXW]
     WXL = prm[P_WXL]; WXN = prm[P_WXN]; WWROWS = prm[P_WWROWS]
-    PB_MAX = prm[P_PBMAX]; OB_MAX = prm[P_OBMAX]; WB = prm[P_WB]; NPK = prm[P_NPK]
-    NJOBS = prm[P_NJOBS]; WATCHDOG = prm[P_WATCHDOG]; MAXCYC = prm[P_MAXCYC]
+    WB = prm[P_WB]; NPK = prm[P_NPK]
+    WATCHDOG = prm[P_WATCHDOG]
     TONLY = prm[P_TONLY] != 0
-    # header field offsets (dsf_header_decode)
+    MUT = prm[P_MUT]
     O_KH2 = 0; O_KW2 = O_KH2 + WKH2; O_CM = O_KW2 + WKW2; O_XW = O_CM + WCM; O_XL = O_XW + WXW
     O_XN = O_XL + WXL; O_WROWS = O_XN + WXN; O_XS = O_WROWS + WWROWS
     YMASK = (1 << YB) - 1
     YSIGN = 1 << (YB - 1)
     YOBY = YOB // 8
-    NW = wbeats.shape[0]; NP = pbeats.shape[0]; NOUT = out_data.shape[0]
+    NLOG = log_data.shape[0]
+    TRACE = trp.shape[0] > 0    # trace=True: port values of the last simulated cycle (lockstep)
 
-    # ---------------- harness sources
-    p_idx = 0; p_valid = False; w_idx = 0; w_valid = False
-    s0 = prng[0]; s1 = prng[1]; s2 = prng[2]
+    # ---------------- load scalar state
+    cycle = S[S_CYCLE]; last_act = S[S_LAST]; s0 = S[S_S0]; s1 = S[S_S1]; s2 = S[S_S2]
+    p_fill = S[S_P_FILL]; p_rd = S[S_P_RD]; p_hdr_mode = S[S_P_HDRMODE] != 0
+    p_beat = S[S_P_BEAT]; p_pb_m1 = S[S_P_PBM1]; p_ci = S[S_P_CI]; p_w = S[S_P_W]
+    p_l = S[S_P_L]; p_n = S[S_P_N]; p_cm_m1 = S[S_P_CMM1]; p_xw_m1 = S[S_P_XWM1]
+    p_xl_m1 = S[S_P_XLM1]; p_xn_m1 = S[S_P_XNM1]
+    w_wr = S[S_W_WR]; w_rd = S[S_W_RD]; w_hdr_mode = S[S_W_HDRMODE] != 0
+    w_wrows_m1 = S[S_W_WROWSM1]; w_row = S[S_W_ROW]; w_beat = S[S_W_BEAT]
+    st = S[S_ST]; kh2 = S[S_KH2]; kw2 = S[S_KW2]; cm_m1 = S[S_CMM1]; xw_m1 = S[S_XWM1]
+    xl_m1 = S[S_XLM1]; xn_m1 = S[S_XNM1]; xs = S[S_XS]; kh = S[S_KH]; ci = S[S_CI]
+    addr = S[S_ADDR]; w = S[S_W]; l = S[S_L]; n = S[S_N]; f = S[S_F]
+    s1_clear = S[S1_CLEAR] != 0; s1_mac = S[S1_MAC] != 0; s1_shift = S[S1_SHIFT] != 0
+    s1_emit = S[S1_EMIT] != 0; s1_last = S[S1_LAST] != 0; s1_kw2 = S[S1_KW2]
+    wp = S[S_WP]; rp = S[S_RP]; cnt = S[S_CNT]; dr_v = S[S_DRV] != 0; dr_off = S[S_DROFF]
+    dr_cnt = S[S_DRCNT]; dr_keep = S[S_DRKEEP]; dr_last = S[S_DRLAST] != 0
+    nlog = S[S_NLOG]; ntlast = S[S_NTLAST]
+    # DMA channels
+    a0 = C[0, C_ACT] != 0; a1 = C[1, C_ACT] != 0; a2 = C[2, C_ACT] != 0
+    p_valid = C[0, C_PEND] != 0; w_valid = C[1, C_PEND] != 0
 
-    # ---------------- dsf_pixel_streamer
-    p_slot = np.zeros((2, PB_MAX * B), np.uint8)
-    p_full = np.zeros(2, np.bool_); p_hdr = np.zeros(2, np.bool_)
-    # decoded header held by each slot (the sequencer decodes slot beat 0 = header token)
-    p_slot_hf = np.zeros((2, 7), np.int64)   # kh2, kw2, cm_m1, xw_m1, xl_m1, xn_m1, xs
-    p_fill = 0; p_rd = 0; p_hdr_mode = True; p_beat = 0; p_pb_m1 = 0
-    p_ci = 0; p_w = 0; p_l = 0; p_n = 0; p_cm_m1 = 0; p_xw_m1 = 0; p_xl_m1 = 0; p_xn_m1 = 0
-
-    # ---------------- dsf_weight_loader (+ 2 dsf_weight_ram banks, decoded signed words)
-    w_full = np.zeros(2, np.bool_)
-    w_wr = 0; w_rd = 0; w_hdr_mode = True; w_wrows_m1 = 0; w_row = 0; w_beat = 0
-    w_rowbuf = np.zeros(WB * B, np.uint8)
-    w_mem = np.zeros((2, DEPTH, COLS), np.int64)
-
-    # ---------------- dsf_sequencer
-    st = 0  # 0 HDR, 1 MAC, 2 FLUSH
-    kh2 = 0; kw2 = 0; cm_m1 = 0; xw_m1 = 0; xl_m1 = 0; xn_m1 = 0; xs = 0
-    kh = 0; ci = 0; addr = 0; w = 0; l = 0; n = 0; f = 0
-    s1_clear = False; s1_mac = False; s1_shift = False; s1_emit = False; s1_last = False
-    s1_kw2 = 0
-    s1_x = np.zeros(ROWS, np.int64)
-    s1_wrow = np.zeros(COLS, np.int64)     # weight RAM rdata register (read issued in stage 0)
-
-    # ---------------- dsf_pe_array
-    acc = np.zeros((ROWS, COLS), np.int64)   # unsigned Y_BITS values
-
-    # ---------------- dsf_output
-    q_d = np.zeros((NPK, OB_MAX * B), np.uint8)
-    q_ob = np.zeros(NPK, np.int64); q_keep = np.zeros(NPK, np.int64)
-    q_last = np.zeros(NPK, np.bool_)
-    wp = 0; rp = 0; cnt = 0
-    dr = np.zeros(OB_MAX * B, np.uint8)
-    dr_v = False; dr_off = 0; dr_cnt = 0; dr_keep = 0; dr_last = False
-
-    cycle = 0; last_hs = 0; nout = 0; njobs_done = 0
     status = OK
-    stuck = 0
-    while njobs_done < NJOBS:
-        # ---- PRNG (once per cycle) and source valids
+    while True:
+        if cycle >= limit:
+            status = LIMIT
+            break
+        # ---- PRNG (once per cycle) and channel valids / ready
         s0 = _xorshift(s0); s1 = _xorshift(s1); s2 = _xorshift(s2)
         d0 = always[0] or s0 < thr[0]
         d1 = always[1] or s1 < thr[1]
         d2 = always[2] or s2 < thr[2]
         if not p_valid:
-            p_valid = p_idx < NP and d0
+            p_valid = a0 and d0
         if not w_valid:
-            w_valid = w_idx < NW and d1
+            w_valid = a1 and d1
+        o_ready = a2 and d2
 
         # ---- combinational (registers only)
         p_tready = not p_full[p_fill]
         w_tready = not w_full[w_wr]
+        if MUT == 1:
+            w_tready = not w_full[w_rd]
         pf = p_valid and p_tready
         wf = w_valid and w_tready
-        of = dr_v and d2
+        of = dr_v and o_ready
+
+        # ---- channel statistics (cycle t)
+        if a0:
+            C[0, C_BUSY] += 1
+            if p_valid and not p_tready:
+                C[0, C_STALL] += 1
+        if a1:
+            C[1, C_BUSY] += 1
+            if w_valid and not w_tready:
+                C[1, C_STALL] += 1
+        if a2:
+            C[2, C_BUSY] += 1
+            if not dr_v:
+                C[2, C_STALL] += 1
 
         slot_full = p_full[p_rd]
         bank_ready = w_full[w_rd]
         room = cnt + (1 if s1_emit else 0) < NPK
+        if MUT == 6:
+            room = cnt < NPK
         kh_last = kh == 2 * kh2
         ci_last = ci == cm_m1
         w_last = w == xw_m1
@@ -146,38 +183,67 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
         emit_mac = first and w > kw2
         emit_fl = xw_m1 + f >= kw2
         f_last = f == kw2
+        if MUT == 3:
+            f_last = f == kw2 + 1
         go_hdr = st == 0 and slot_full
         go_mac = st == 1 and slot_full and bank_ready and not (emit_mac and not room)
         go_fl = st == 2 and not (emit_fl and not room)
         release_slot = go_hdr or (go_mac and kh_last)
         release_bank = go_mac and kh_last and ci_last and w_last and blk_last
 
-        o_fire = of
-        dr_free = (not dr_v) or (o_fire and dr_cnt == 1)
+        if TRACE:
+            trp[0] = 1 if p_valid else 0
+            trp[1] = 1 if w_valid else 0
+            trp[2] = 1 if o_ready else 0
+            trp[3] = 1 if p_tready else 0
+            trp[4] = 1 if w_tready else 0
+            trp[5] = 1 if dr_v else 0
+            trp[6] = 1 if (dr_last and dr_cnt == 1) else 0
+            trp[7] = dr_keep if dr_cnt == 1 else B          # TKEEP: bytes kept on this beat
+            for i in range(B):
+                trd[i] = dr[dr_off * B + i] if dr_v else 0
+        dr_free = (not dr_v) or (of and dr_cnt == 1)
+        if MUT == 5:
+            dr_free = not dr_v
         pop = cnt != 0 and dr_free
 
-        # ---- sink: record the accepted output beat
+        # ================= rising edge =================
+        ev = False
+        # ---- S2M channel: the accepted output beat goes to DRAM
         if of:
-            if nout >= NOUT:
-                status = ERR_OUTBUF
+            lastbeat = dr_cnt == 1
+            kept = dr_keep if lastbeat else B
+            tl = dr_last and lastbeat
+            off = C[2, C_OFF]
+            if off + kept > C[2, C_BYTES]:
+                status = ERR_OVERFLOW
                 break
             base = dr_off * B
-            for i in range(B):
-                out_data[nout, i] = dr[base + i]
-            lastbeat = dr_cnt == 1
-            for i in range(B):
-                out_keep[nout, i] = (i < dr_keep) if lastbeat else True
-            tl = dr_last and lastbeat
-            out_last[nout] = tl
-            out_cycle[nout] = cycle
-            nout += 1
+            dst = C[2, C_ADDR] + off
+            for i in range(kept):
+                dram[dst + i] = dr[base + i]
+            C[2, C_OFF] = off + kept
+            C[2, C_BEATS] += 1
+            C[2, C_BYTESTOT] += kept
+            if NLOG > 0:
+                if nlog >= NLOG:
+                    status = ERR_OUTBUF
+                    break
+                for i in range(B):
+                    log_data[nlog, i] = dr[base + i]
+                    log_keep[nlog, i] = (i < dr_keep) if lastbeat else True
+                log_last[nlog] = tl
+                log_cycle[nlog] = cycle
+                nlog += 1
             if tl:
-                end_cycles[njobs_done] = cycle + 1
-                njobs_done += 1
+                ntlast += 1
+                a2 = False
+                C[2, C_ACT] = 0
+                C[2, C_EVENT] = C[2, C_OFF]
+                ev = True
 
-        # ================= rising edge =================
         # ---- dsf_output (capture uses the pre-update accumulators)
-        if o_fire:
+        if of:
             dr_off += 1
             dr_cnt -= 1
             if dr_cnt == 0:
@@ -187,7 +253,7 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             if not TONLY:
                 for i in range(q_ob[rp] * B):
                     dr[i] = q_d[rp, i]
-            dr_off = 0; dr_cnt = q_ob[rp]; dr_keep = q_keep[rp]; dr_last = q_last[rp]
+            dr_off = 0; dr_cnt = q_ob[rp]; dr_keep = q_keep[rp]; dr_last = q_last[rp] != 0
             rp = 0 if rp == NPK - 1 else rp + 1
         if s1_emit:
             KW = 2 * s1_kw2 + 1
@@ -195,7 +261,9 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             ob = (ROWS * CO * YOB + 8 * B - 1) // (8 * B)
             q_ob[wp] = ob
             q_keep[wp] = ROWS * CO * YOBY - (ob - 1) * B
-            q_last[wp] = s1_last
+            if MUT == 2 and q_keep[wp] < B:
+                q_keep[wp] -= 1
+            q_last[wp] = 1 if s1_last else 0
             if not TONLY:
                 for i in range(ob * B):
                     q_d[wp, i] = 0
@@ -238,11 +306,14 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             sb = p_rd
             for r in range(ROWS):
                 v = _word(p_slot[sb], 0, kh + r, XB)
-                if xs != 0 and (v >> (XB - 1)) & 1:
+                if xs != 0 and MUT != 4 and (v >> (XB - 1)) & 1:
                     v -= 1 << XB
                 s1_x[r] = v
             for c in range(COLS):
                 s1_wrow[c] = w_mem[w_rd, addr, c]   # bank rd as of this cycle, 1-cycle read
+            if MUT == 7 and kh == 1:
+                for c in range(COLS):
+                    s1_wrow[c] = w_mem[w_rd, addr - 1, c]
         if go_hdr:
             s1_kw2 = p_slot_hf[p_rd, 1]
             kh2 = p_slot_hf[p_rd, 0]; kw2 = p_slot_hf[p_rd, 1]; cm_m1 = p_slot_hf[p_rd, 2]
@@ -285,20 +356,20 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             p_full[p_rd] = False
             p_rd ^= 1
         if pf:
-            beat = pbeats[p_idx]
+            pb = C[0, C_ADDR] + C[0, C_IDX] * B          # beat at dram[pb : pb + B]
             if not TONLY or p_hdr_mode:
                 for i in range(B):
-                    p_slot[p_fill, p_beat * B + i] = beat[i]
+                    p_slot[p_fill, p_beat * B + i] = dram[pb + i]
             if p_hdr_mode:
-                h_kh2 = _bits(beat, O_KH2, WKH2)
+                h_kh2 = _bits(dram, pb, O_KH2, WKH2)
                 p_slot_hf[p_fill, 0] = h_kh2
-                p_slot_hf[p_fill, 1] = _bits(beat, O_KW2, WKW2)
-                p_slot_hf[p_fill, 2] = _bits(beat, O_CM, WCM)
-                p_slot_hf[p_fill, 3] = _bits(beat, O_XW, WXW)
-                p_slot_hf[p_fill, 4] = _bits(beat, O_XL, WXL)
-                p_slot_hf[p_fill, 5] = _bits(beat, O_XN, WXN)
-                p_slot_hf[p_fill, 6] = _bits(beat, O_XS, 1)
-                p_full[p_fill] = True; p_hdr[p_fill] = True; p_fill ^= 1
+                p_slot_hf[p_fill, 1] = _bits(dram, pb, O_KW2, WKW2)
+                p_slot_hf[p_fill, 2] = _bits(dram, pb, O_CM, WCM)
+                p_slot_hf[p_fill, 3] = _bits(dram, pb, O_XW, WXW)
+                p_slot_hf[p_fill, 4] = _bits(dram, pb, O_XL, WXL)
+                p_slot_hf[p_fill, 5] = _bits(dram, pb, O_XN, WXN)
+                p_slot_hf[p_fill, 6] = _bits(dram, pb, O_XS, 1)
+                p_full[p_fill] = True; p_fill ^= 1
                 p_hdr_mode = False; p_beat = 0
                 p_pb_m1 = ((ROWS + 2 * h_kh2) * XB + 8 * B - 1) // (8 * B) - 1
                 p_cm_m1 = p_slot_hf[p_fill ^ 1, 2]; p_xw_m1 = p_slot_hf[p_fill ^ 1, 3]
@@ -307,7 +378,7 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             elif p_beat == p_pb_m1:
                 last_col = (p_ci == p_cm_m1 and p_w == p_xw_m1 and p_l == p_xl_m1
                             and p_n == p_xn_m1)
-                p_full[p_fill] = True; p_hdr[p_fill] = False; p_fill ^= 1; p_beat = 0
+                p_full[p_fill] = True; p_fill ^= 1; p_beat = 0
                 if last_col:
                     p_hdr_mode = True
                 if p_ci != p_cm_m1:
@@ -331,15 +402,15 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
             w_full[w_rd] = False
             w_rd ^= 1
         if wf:
-            beat = wbeats[w_idx]
+            wbp = C[1, C_ADDR] + C[1, C_IDX] * B
             if w_hdr_mode:
                 w_hdr_mode = False
-                w_wrows_m1 = _bits(beat, O_WROWS, WWROWS)
+                w_wrows_m1 = _bits(dram, wbp, O_WROWS, WWROWS)
                 w_row = 0; w_beat = 0
             else:
                 if not TONLY:
                     for i in range(B):
-                        w_rowbuf[w_beat * B + i] = beat[i]
+                        w_rowbuf[w_beat * B + i] = dram[wbp + i]
                 if w_beat == WB - 1:   # row_done: write bank w_wr row w_row (row_next)
                     if not TONLY:
                         ra = w_row & ((1 << WCM) - 1)
@@ -359,31 +430,61 @@ def _sim(prm, wbeats, pbeats, prng, thr, always, out_data, out_keep, out_last, o
                 else:
                     w_beat += 1
 
-        # ---- harness: sources advance after the edge
+        # ---- M2S channels advance after the edge
         if pf:
-            p_idx += 1; p_valid = False
+            p_valid = False
+            C[0, C_IDX] += 1
+            C[0, C_BEATS] += 1
+            if C[0, C_IDX] == C[0, C_NB]:
+                C[0, C_BYTESTOT] += C[0, C_BYTES]
+                a0 = False
+                C[0, C_ACT] = 0
+                C[0, C_EVENT] = C[0, C_BYTES]
+                ev = True
         if wf:
-            w_idx += 1; w_valid = False
+            w_valid = False
+            C[1, C_IDX] += 1
+            C[1, C_BEATS] += 1
+            if C[1, C_IDX] == C[1, C_NB]:
+                C[1, C_BYTESTOT] += C[1, C_BYTES]
+                a1 = False
+                C[1, C_ACT] = 0
+                C[1, C_EVENT] = C[1, C_BYTES]
+                ev = True
         if pf or wf or of:
-            last_hs = cycle
+            last_act = cycle
         cycle += 1
-        if cycle - last_hs > WATCHDOG or cycle >= MAXCYC:
-            status = ERR_WATCHDOG if cycle - last_hs > WATCHDOG else ERR_MAXCYC
-            if p_idx < NP and p_full[p_fill]:
-                stuck = 1
-            elif w_idx < NW and w_full[w_wr]:
-                stuck = 2
-            else:
-                stuck = 0
+        if ev:
+            status = EVENT
+            break
+        if cycle - last_act > WATCHDOG:
+            status = ERR_WATCHDOG
             break
 
-    info[0] = status; info[1] = cycle; info[2] = nout; info[3] = njobs_done
-    info[4] = p_idx; info[5] = w_idx; info[6] = stuck; info[7] = cycle - last_hs
-    info[8] = 1 if dr_v else 0
-    return info
+    # ---------------- store scalar state
+    S[S_CYCLE] = cycle; S[S_LAST] = last_act; S[S_S0] = s0; S[S_S1] = s1; S[S_S2] = s2
+    S[S_P_FILL] = p_fill; S[S_P_RD] = p_rd; S[S_P_HDRMODE] = 1 if p_hdr_mode else 0
+    S[S_P_BEAT] = p_beat; S[S_P_PBM1] = p_pb_m1; S[S_P_CI] = p_ci; S[S_P_W] = p_w
+    S[S_P_L] = p_l; S[S_P_N] = p_n; S[S_P_CMM1] = p_cm_m1; S[S_P_XWM1] = p_xw_m1
+    S[S_P_XLM1] = p_xl_m1; S[S_P_XNM1] = p_xn_m1
+    S[S_W_WR] = w_wr; S[S_W_RD] = w_rd; S[S_W_HDRMODE] = 1 if w_hdr_mode else 0
+    S[S_W_WROWSM1] = w_wrows_m1; S[S_W_ROW] = w_row; S[S_W_BEAT] = w_beat
+    S[S_ST] = st; S[S_KH2] = kh2; S[S_KW2] = kw2; S[S_CMM1] = cm_m1; S[S_XWM1] = xw_m1
+    S[S_XLM1] = xl_m1; S[S_XNM1] = xn_m1; S[S_XS] = xs; S[S_KH] = kh; S[S_CI] = ci
+    S[S_ADDR] = addr; S[S_W] = w; S[S_L] = l; S[S_N] = n; S[S_F] = f
+    S[S1_CLEAR] = 1 if s1_clear else 0; S[S1_MAC] = 1 if s1_mac else 0
+    S[S1_SHIFT] = 1 if s1_shift else 0; S[S1_EMIT] = 1 if s1_emit else 0
+    S[S1_LAST] = 1 if s1_last else 0; S[S1_KW2] = s1_kw2
+    S[S_WP] = wp; S[S_RP] = rp; S[S_CNT] = cnt; S[S_DRV] = 1 if dr_v else 0
+    S[S_DROFF] = dr_off; S[S_DRCNT] = dr_cnt; S[S_DRKEEP] = dr_keep
+    S[S_DRLAST] = 1 if dr_last else 0
+    S[S_NLOG] = nlog; S[S_NTLAST] = ntlast
+    C[0, C_PEND] = 1 if (p_valid and a0) else 0
+    C[1, C_PEND] = 1 if (w_valid and a1) else 0
+    return status
 
 
-def _params(hw, njobs, watchdog, max_cycles, timing_only):
+def _params(hw, njobs, watchdog, max_cycles, timing_only, mutate=None):
     d = upper_params(hw)
     B = d["AXI_WIDTH"] // 8
     pb_max = -(-d["PR_MAX"] * d["X_BITS"] // d["AXI_WIDTH"])
@@ -399,12 +500,112 @@ def _params(hw, njobs, watchdog, max_cycles, timing_only):
     p[P_PBMAX], p[P_OBMAX], p[P_WB], p[P_NPK] = pb_max, ob_max, wb, d["KW_MAX"] // 2 + 2
     p[P_NJOBS], p[P_WATCHDOG], p[P_MAXCYC] = njobs, watchdog, max_cycles
     p[P_TONLY] = 1 if timing_only else 0
+    p[P_MUT] = MUTATIONS[mutate or "none"]
     return p, d
+
+
+def prng_setup(seed, valid_prob, ready_prob):
+    """docs §5: per-channel xorshift32 seeds, thresholds and always-flags (0 pixels, 1 weights,
+    2 output)."""
+    seed32 = int(seed) & MASK32
+    prng = np.zeros(3, np.int64)
+    thr = np.zeros(3, np.int64)
+    always = np.zeros(3, np.bool_)
+    for ch, p in enumerate((valid_prob, valid_prob, ready_prob)):
+        s = (seed32 * 2654435761 + (ch + 1) * 40503) & MASK32
+        prng[ch] = s if s else 1
+        always[ch] = float(p) >= 1.0
+        thr[ch] = 0 if always[ch] else int(float(p) * 4294967296.0)
+    return seed32, prng, thr, always
+
+
+class EngineState:
+    """All state of the engine + three DMA channels + PRNGs, as numpy arrays (resumable)."""
+
+    def __init__(self, hw, seed=1, valid_prob=1.0, ready_prob=1.0, timing_only=False,
+                 watchdog=20000, njobs=0, max_cycles=0, nlog=0, mutate=None, trace=False):
+        self.prm, self.d = _params(hw, njobs, watchdog, max_cycles, timing_only, mutate)
+        prm = self.prm
+        ROWS, COLS, B = int(prm[P_ROWS]), int(prm[P_COLS]), int(prm[P_B])
+        self.B = B
+        self.seed32, prng, self.thr, self.always = prng_setup(seed, valid_prob, ready_prob)
+        self.S = np.zeros(N_STATE, np.int64)
+        self.S[S_S0:S_S2 + 1] = prng
+        self.S[S_P_HDRMODE] = 1
+        self.S[S_W_HDRMODE] = 1
+        self.C = np.zeros((3, N_CH), np.int64)
+        self.C[:, C_EVENT] = -1
+        NPK = int(prm[P_NPK])
+        self.p_slot = np.zeros((2, int(prm[P_PBMAX]) * B), np.uint8)
+        self.p_full = np.zeros(2, np.bool_)
+        self.p_slot_hf = np.zeros((2, 7), np.int64)
+        self.w_full = np.zeros(2, np.bool_)
+        self.w_rowbuf = np.zeros(int(prm[P_WB]) * B, np.uint8)
+        self.w_mem = np.zeros((2, int(prm[P_DEPTH]), COLS), np.int64)
+        self.s1_x = np.zeros(ROWS, np.int64)
+        self.s1_wrow = np.zeros(COLS, np.int64)
+        self.acc = np.zeros((ROWS, COLS), np.int64)
+        self.q_d = np.zeros((NPK, int(prm[P_OBMAX]) * B), np.uint8)
+        self.q_ob = np.zeros(NPK, np.int64)
+        self.q_keep = np.zeros(NPK, np.int64)
+        self.q_last = np.zeros(NPK, np.int64)
+        self.dr = np.zeros(int(prm[P_OBMAX]) * B, np.uint8)
+        self.log_data = np.zeros((nlog, B), np.uint8)
+        self.log_keep = np.zeros((nlog, B), np.bool_)
+        self.log_last = np.zeros(nlog, np.bool_)
+        self.log_cycle = np.zeros(nlog, np.int64)
+        # trace=True: _advance writes the port values of every simulated cycle here (trp: stimulus
+        # and port scalars, trd: m_axis_tdata bytes); lockstep steps one cycle at a time.
+        self.trp = np.zeros(16 if trace else 0, np.int64)
+        self.trd = np.zeros(B if trace else 0, np.uint8)
+
+    @property
+    def cycle(self):
+        return int(self.S[S_CYCLE])
+
+    def start(self, ch, addr, nbytes):
+        """Load a descriptor on an idle channel; it is active from the next simulated cycle."""
+        c = self.C[ch]
+        if c[C_ACT]:
+            raise EngineModelError(f"DMA channel {ch} started while busy")
+        c[C_ACT] = 1
+        c[C_ADDR] = addr
+        c[C_BYTES] = nbytes
+        c[C_NB] = -(-int(nbytes) // self.B)
+        c[C_IDX] = 0
+        c[C_PEND] = 0
+        c[C_OFF] = 0
+
+    def advance(self, dram, limit):
+        return int(_advance(self.prm, self.S, self.C, dram, self.thr, self.always, int(limit),
+                            self.p_slot, self.p_full, self.p_slot_hf, self.w_full,
+                            self.w_rowbuf, self.w_mem, self.s1_x, self.s1_wrow, self.acc,
+                            self.q_d, self.q_ob, self.q_keep, self.q_last, self.dr,
+                            self.log_data, self.log_keep, self.log_last, self.log_cycle,
+                            self.trp, self.trd))
+
+    def take_events(self):
+        """[(ch, bytes)] completed at the last edge, in channel order; clears them."""
+        ev = []
+        for ch in range(3):
+            b = int(self.C[ch, C_EVENT])
+            if b >= 0:
+                ev.append((ch, b))
+                self.C[ch, C_EVENT] = -1
+        return ev
+
+    def stuck_channel(self):
+        """Best guess of the channel that blocks (for watchdog reports)."""
+        S, C = self.S, self.C
+        if C[0, C_ACT] and self.p_full[S[S_P_FILL]]:
+            return 1
+        if C[1, C_ACT] and self.w_full[S[S_W_WR]]:
+            return 2
+        return 0
 
 
 def _output_beats_of(d, pixel_header):
     """Output beats of one job from its pixel header beat (docs §3)."""
-    from dsf_sim.rtl_bridge.engine_tb import clog2v  # noqa: F401  (same widths as upper_params)
     bits = np.unpackbits(np.asarray(pixel_header, np.uint8), bitorder="little")
     off = 0
     vals = []
@@ -424,11 +625,15 @@ class EngineModelError(RuntimeError):
 def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
                                ready_prob: float = 1.0, timing_only: bool = False,
                                watchdog: int = 20000, max_cycles: int = 50_000_000,
-                               check: bool = True) -> dict:
+                               check: bool = True, mutate=None) -> dict:
     """Model counterpart of engine_tb.run_engine_jobs_full (keys: ok, error, njobs, total_cycles,
-    end_cycles, cycles_per_job, output_beats, beats, beat_cycles, pixel/weight_beats_accepted)."""
+    end_cycles, cycles_per_job, output_beats, beats, beat_cycles, pixel/weight_beats_accepted).
+
+    tb_engine.cpp harness on the resumable core: the DRAM image is [all weights beats | all pixel
+    beats | output area]; each source is ONE M2S transfer (a continuous stream of all jobs), the
+    output channel is re-armed at every TLAST event (active again in the next cycle)."""
     jobs = list(jobs)
-    prm, d = _params(hw, len(jobs), watchdog, max_cycles, timing_only)
+    d = upper_params(hw)
     B = d["AXI_WIDTH"] // 8
     ws, ps, nout = [], [], 0
     for job in jobs:
@@ -436,43 +641,56 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
         ws.append(wb_)
         ps.append(pb_)
         nout += _output_beats_of(d, pb_[0]) if len(pb_) else 0
-    W = np.ascontiguousarray(np.concatenate(ws) if ws else np.zeros((0, B), np.uint8))
-    P = np.ascontiguousarray(np.concatenate(ps) if ps else np.zeros((0, B), np.uint8))
+    W = np.concatenate(ws).reshape(-1) if ws else np.zeros(0, np.uint8)
+    P = np.concatenate(ps).reshape(-1) if ps else np.zeros(0, np.uint8)
+    NW, NP = W.size // B, P.size // B
     nout = max(nout, 1)
+    es = EngineState(hw, seed, valid_prob, ready_prob, timing_only, watchdog, len(jobs),
+                     max_cycles, nlog=nout, mutate=mutate)
+    out_base = W.size + P.size
+    dram = np.zeros(out_base + (nout + 1) * B, np.uint8)
+    dram[:W.size] = W
+    dram[W.size:out_base] = P
+    if NP:
+        es.start(0, W.size, P.size)
+    if NW:
+        es.start(1, 0, W.size)
+    out_cap = (nout + 1) * B
 
-    seed32 = int(seed) & MASK32
-    prng = np.zeros(3, np.int64)
-    thr = np.zeros(3, np.int64)
-    always = np.zeros(3, np.bool_)
-    for ch, p in enumerate((valid_prob, valid_prob, ready_prob)):
-        s = (seed32 * 2654435761 + (ch + 1) * 40503) & MASK32
-        prng[ch] = s if s else 1
-        always[ch] = float(p) >= 1.0
-        thr[ch] = 0 if always[ch] else int(float(p) * 4294967296.0)
+    def arm_output():
+        used = int(es.S[S_NLOG]) * B
+        es.start(2, out_base + used, out_cap - used)   # size: all that is left (never exceeded)
 
-    out_data = np.zeros((nout, B), np.uint8)
-    out_keep = np.zeros((nout, B), np.bool_)
-    out_last = np.zeros(nout, np.bool_)
-    out_cycle = np.zeros(nout, np.int64)
-    end_cycles = np.zeros(max(len(jobs), 1), np.int64)
-    info = np.zeros(16, np.int64)
-    _sim(prm, W, P, prng, thr, always, out_data, out_keep, out_last, out_cycle, end_cycles, info)
-    status, cycle, n, done = (int(v) for v in info[:4])
-    ends = [int(v) for v in end_cycles[:done]]
-    res = dict(ok=status == OK, error="", njobs=len(jobs), seed=seed32,
+    arm_output()
+    ends = []
+    status = OK
+    while len(ends) < len(jobs):
+        status = es.advance(dram, max_cycles)
+        if status == EVENT:
+            for ch, _ in es.take_events():
+                if ch == 2:
+                    ends.append(es.cycle)          # cycle of the TLAST handshake + 1
+                    arm_output()
+            status = OK
+            continue
+        break
+    cycle, n, done = es.cycle, int(es.S[S_NLOG]), len(ends)
+    p_acc, w_acc = int(es.C[0, C_BEATS]), int(es.C[1, C_BEATS])
+    res = dict(ok=status == OK, error="", njobs=len(jobs), seed=es.seed32,
                valid_prob=float(valid_prob), ready_prob=float(ready_prob),
                total_cycles=ends[-1] if ends else cycle, output_beats=n,
-               pixel_beats_accepted=int(info[4]), weight_beats_accepted=int(info[5]),
+               pixel_beats_accepted=p_acc, weight_beats_accepted=w_acc,
                end_cycles=ends,
                cycles_per_job=[e - (ends[i - 1] if i else 0) for i, e in enumerate(ends)])
     if status != OK:
-        if status in (ERR_WATCHDOG, ERR_MAXCYC):
-            what = (f"no handshake for {int(info[7])} cycles" if status == ERR_WATCHDOG
+        if status in (ERR_WATCHDOG, LIMIT):
+            idle = cycle - int(es.S[S_LAST])
+            what = (f"no handshake for {idle} cycles" if status == ERR_WATCHDOG
                     else f"max_cycles={max_cycles} reached")
             res["error"] = (
                 f"engine model watchdog: {what} at cycle {cycle} (stuck channel: "
-                f"{STUCK_NAMES[int(info[6])]}); pixels {int(info[4])}/{len(P)} beats accepted, "
-                f"weights {int(info[5])}/{len(W)}, output {n} beats, m_axis_tvalid={int(info[8])}, "
+                f"{STUCK_NAMES[es.stuck_channel()]}); pixels {p_acc}/{NP} beats accepted, "
+                f"weights {w_acc}/{NW}, output {n} beats, m_axis_tvalid={int(es.S[S_DRV])}, "
                 f"jobs done {done}/{len(jobs)}")
         else:
             res["error"] = (f"engine model: more output beats than the headers announce "
@@ -481,11 +699,13 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
             raise EngineModelError(res["error"])
     per_job, beat_cycles = [], []
     if n:
+        out_last = es.log_last
         lasts = np.flatnonzero(out_last[:n]) + 1
         starts = np.concatenate([[0], lasts[:-1]])
         for s, e in zip(starts, lasts):
-            per_job.append((out_data[s:e].copy(), out_keep[s:e].copy(), out_last[s:e].copy()))
-            beat_cycles.append(out_cycle[s:e].astype(np.uint32))
+            per_job.append((es.log_data[s:e].copy(), es.log_keep[s:e].copy(),
+                            out_last[s:e].copy()))
+            beat_cycles.append(es.log_cycle[s:e].astype(np.uint32))
     res["beats"] = per_job
     res["beat_cycles"] = beat_cycles
     return res

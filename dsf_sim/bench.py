@@ -1,0 +1,217 @@
+"""Engine-only performance of a QModel from the cycle model (docs/parts/perf.md).
+
+Every bundle is lowered with `lowering.map_core`; each job's weights and pixels streams are built
+as header beat (`layout.job_header`) + zero payload of the exact beat counts (timing does not depend
+on values) and run back to back through `run_engine_jobs_model(timing_only=True, valid/ready=1)`.
+
+Fast mode (`exact=False`, default) simulates per bundle only: the last TAIL=3 jobs before the
+bundle (to reach the back-to-back state; their cycles are discarded), all passes of iterations 0..SIM_ITS-1
+(4); later iterations have the same geometry and start in the same state, so their cycles equal
+the last simulated iteration's. `exact=True` streams every job of the network;
+tests check both give identical per-bundle cycles on reduced networks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+
+import numpy as np
+
+from . import layout as L
+from .lowering import map_core
+
+
+@dataclass
+class LayerPerf:
+    idx: int
+    name: str
+    kind: str
+    in_shape: tuple
+    out_shape: tuple
+    kernel: tuple          # original (KH, KW, stride)
+    engine_kernel: tuple   # lowered (KH_e, KW_e)
+    CI_E: int
+    CO: int
+    CP: int
+    IT: int
+    CM: int
+    macs: int              # true MACs of the original layer
+    cycles: int = 0
+    analytic_cycles: int = 0
+    bound: str = ""
+    bound_cycles: dict = field(default_factory=dict)  # per bound, summed over the jobs
+    weight_bytes: int = 0
+    pixel_bytes: int = 0
+    output_bytes: int = 0
+    out_elems: int = 0     # final output elements (after pool) -> CPU model
+    core_elems: int = 0    # core output elements (before pool)
+    pool_window: int = 1
+    has_add: bool = False
+    job_cycles: list = field(default_factory=list)    # per job in firmware order (it, p)
+    job_bytes: list = field(default_factory=list)     # per job (w, x, o) bytes
+    time_us: float = 0.0
+    utilisation: float = 0.0
+    intensity: float = 0.0  # MACs per DRAM byte
+    analytic_error: float = 0.0
+
+    def to_dict(self):
+        d = asdict(self)
+        d.pop("job_cycles")
+        d.pop("job_bytes")
+        return d
+
+
+def _bundle_in_shape(b):
+    node = b._inbound_nodes[-1]
+    t = node.call_args[0] if node.call_args else list(node.call_kwargs.values())[0]
+    return tuple(int(s) for s in t.shape)
+
+
+def _in_specs(model):
+    specs = {-1: model.input_spec_q}
+    for b in model.bundles:
+        specs[b.idx] = b.out_spec
+    return {b.idx: specs[model.bundle_sources[b.idx][0]] for b in model.bundles}
+
+
+def layer_list(model, hw):
+    """One LayerPerf per bundle with its CoreMapping (raises HardwareError if it cannot map)."""
+    specs = _in_specs(model)
+    out = []
+    for b in model.bundles:
+        ish = _bundle_in_shape(b)
+        m = map_core(b, ish, specs[b.idx].signed, hw)
+        osh = tuple(int(s) for s in b.output.shape)
+        if m.kind == "dense":
+            macs = ish[0] * ish[1] * m.CO
+            core = ish[0] * m.CO
+            kern = (1, 1, 1)
+        else:
+            kh, kw = b.kernel_size
+            macs = ish[0] * m.H.out * m.W.out * kh * kw * ish[3] * m.CO
+            core = ish[0] * m.H.out * m.W.out * m.CO
+            kern = (kh, kw, b.strides[0])
+        pw = int(np.prod(b.pool_size)) if b.pool_cfg is not None else 1
+        lp = LayerPerf(b.idx, b.name, m.kind, ish, osh, kern, (m.KH, m.KW), m.CI_E, m.CO, m.CP,
+                       m.IT, m.CM, int(macs), out_elems=int(np.prod(osh)), core_elems=int(core),
+                       pool_window=pw, has_add=b.add_spec is not None)
+        lp.mapping = m
+        out.append(lp)
+    return out
+
+
+_STREAM_CACHE: dict = {}
+SIM_ITS = 4  # iterations simulated per bundle; later ones repeat the last (tests: == exact)
+TAIL = 3  # previous jobs replayed to reach the back-to-back state (tests: == exact)
+
+
+def job_streams(hw, g: L.JobGeometry):
+    """(weights beats, pixels beats): header + zero payload (values do not affect timing)."""
+    key = (id(hw), hw.AXI_WIDTH, g)
+    if key not in _STREAM_CACHE:
+        if len(_STREAM_CACHE) > 64:
+            _STREAM_CACHE.clear()
+        h = L.job_header(hw, g)
+        w = np.zeros((g.weight_beats(hw), hw.AXI_BYTES), np.uint8)
+        p = np.zeros((g.pixel_beats(hw), hw.AXI_BYTES), np.uint8)
+        w[0] = h
+        p[0] = h
+        _STREAM_CACHE[key] = (w, p)
+    return _STREAM_CACHE[key]
+
+
+def job_bounds(hw, g: L.JobGeometry, next_g: L.JobGeometry | None = None) -> dict:
+    """Per-job lower bounds in cycles (valid/ready = 1)."""
+    mac = g.XN * g.XL(hw) * (g.XW * g.CM * g.KH + g.P_W + 1) + 1
+    wnext = next_g.weight_beats(hw) if next_g is not None else 0
+    return {"mac": mac, "output": g.output_beats(hw), "pixels": g.pixel_beats(hw),
+            "weights": wnext}
+
+
+def _sim(hw, geoms):
+    from .models.engine_model import run_engine_jobs_model
+    jobs = [job_streams(hw, g) for g in geoms]
+    _, cyc = run_engine_jobs_model(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0,
+                                   timing_only=True)
+    return cyc
+
+
+def bundle_geoms(lp):
+    m = lp.mapping
+    return [m.geometry(p) for it, p in m.jobs()]
+
+
+def simulate(layers, hw, exact=False, progress=None):
+    """Fill cycles / job_cycles of every layer from the cycle model."""
+    if exact:
+        allg = [g for lp in layers for g in bundle_geoms(lp)]
+        cyc = _sim(hw, allg)
+        k = 0
+        for lp in layers:
+            n = lp.CP * lp.IT
+            lp.job_cycles = list(cyc[k:k + n])
+            k += n
+            if progress:
+                progress(lp)
+    else:
+        tail: list = []  # the last TAIL jobs in real (back-to-back) order
+        for lp in layers:
+            m = lp.mapping
+            it_g = [m.geometry(p) for p in range(m.CP)]
+            n_it = min(m.IT, SIM_ITS)
+            cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])
+            last = cyc[(n_it - 1) * m.CP:]
+            lp.job_cycles = cyc + last * (m.IT - n_it)
+            tail = (tail + it_g * m.IT if m.IT * m.CP < TAIL else it_g * m.IT)[-TAIL:]
+            if progress:
+                progress(lp)
+    finish(layers, hw)
+    return layers
+
+
+def finish(layers, hw):
+    B = hw.AXI_BYTES
+    allg = [(lp, g) for lp in layers for g in bundle_geoms(lp)]
+    for i, (lp, g) in enumerate(allg):
+        pass
+    k = 0
+    for li, lp in enumerate(layers):
+        gs = bundle_geoms(lp)
+        lp.cycles = int(sum(lp.job_cycles))
+        sums = {"mac": 0, "output": 0, "pixels": 0, "weights": 0}
+        lp.analytic_cycles = 0
+        lp.job_bytes = []
+        for j, g in enumerate(gs):
+            nxt = allg[k + j + 1][1] if k + j + 1 < len(allg) else None
+            bd = job_bounds(hw, g, nxt)
+            if k + j == 0:  # the very first job waits for its own weights
+                bd["weights"] = g.weight_beats(hw) + bd["mac"]
+            for kk in sums:
+                sums[kk] += bd[kk]
+            lp.analytic_cycles += max(bd.values())
+            lp.job_bytes.append((g.weight_beats(hw) * B, g.pixel_beats(hw) * B,
+                                 g.output_beats(hw) * B))
+        k += len(gs)
+        lp.bound_cycles = sums
+        lp.bound = max(sums, key=sums.get)
+        lp.weight_bytes = sum(b[0] for b in lp.job_bytes)
+        lp.pixel_bytes = sum(b[1] for b in lp.job_bytes)
+        lp.output_bytes = sum(b[2] for b in lp.job_bytes)
+        lp.time_us = lp.cycles / hw.frequency_mhz
+        lp.utilisation = lp.macs / (hw.ROWS * hw.COLS * lp.cycles) if lp.cycles else 0.0
+        tot = lp.weight_bytes + lp.pixel_bytes + lp.output_bytes
+        lp.intensity = lp.macs / tot if tot else 0.0
+        lp.analytic_error = (lp.analytic_cycles - lp.cycles) / lp.cycles if lp.cycles else 0.0
+    return layers
+
+
+def totals(layers, hw):
+    cyc = sum(lp.cycles for lp in layers)
+    macs = sum(lp.macs for lp in layers)
+    ana = sum(lp.analytic_cycles for lp in layers)
+    t = cyc / (hw.frequency_mhz * 1e6)
+    return dict(cycles=cyc, analytic_cycles=ana, analytic_error=(ana - cyc) / cyc, macs=macs,
+                time_ms=t * 1e3, fps=1.0 / t, utilisation=macs / (hw.ROWS * hw.COLS * cyc),
+                ideal_fps=hw.ROWS * hw.COLS * hw.frequency_mhz * 1e6 / macs,
+                weight_bytes=sum(lp.weight_bytes for lp in layers),
+                pixel_bytes=sum(lp.pixel_bytes for lp in layers),
+                output_bytes=sum(lp.output_bytes for lp in layers))

@@ -1,0 +1,248 @@
+"""`dsf bench` / `dsf profile`: tables, JSON, CSV and plots (docs/parts/perf.md)."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+from . import bench as B
+from .hardware import Hardware
+
+REPO = Path(__file__).resolve().parents[1]
+KRAKEN_REF = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
+
+
+def _networks():
+    spec = importlib.util.spec_from_file_location("dsf_bench_networks",
+                                                  REPO / "benchmarks" / "networks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_hw(hw_path, bits=None):
+    hw = Hardware.from_json(hw_path)
+    if bits and bits != hw.X_BITS:
+        d = hw.to_dict()
+        d["bits_input"] = d["bits_weights"] = bits
+        d["bits_sum"] = max(d["bits_sum"], 2 * bits + 1)
+        hw = Hardware.from_dict(d)
+    return hw
+
+
+def build_model(network, hw, input_size=None, seed=0):
+    if network.endswith(".py"):
+        from .cli import load_model
+        model, _ = load_model(network, None)
+        return model, Path(network).stem
+    N = _networks()
+    return N.build(network, hw, bits=hw.X_BITS, input_size=input_size, seed=seed), network
+
+
+def engine_layers(model, hw, exact=False, progress=True):
+    layers = B.layer_list(model, hw)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(layers), desc="cycle model", unit="layer", leave=False)
+    B.simulate(layers, hw, exact=exact, progress=(lambda lp: bar.update(1)) if bar else None)
+    if bar:
+        bar.close()
+    return layers
+
+
+COLS = ["idx", "name", "kernel", "engine_kernel", "CI_E", "CO", "CP", "IT", "macs", "cycles",
+        "time_us", "utilisation", "bound", "analytic_cycles", "analytic_error", "weight_bytes",
+        "pixel_bytes", "output_bytes", "intensity"]
+
+
+def run_bench(network, hw_path, dram="ideal", bits=None, input_size=None, out=None, cpu=None,
+              exact=False, plots=True, progress=True, timeline_layer=None):
+    from .models.soc_model import SocConfig, run_soc
+    hw = load_hw(hw_path, bits)
+    model, name = build_model(network, hw, input_size)
+    layers = engine_layers(model, hw, exact=exact, progress=progress)
+    tot = B.totals(layers, hw)
+    cpu = cpu or ("none" if dram == "ideal" else "a53")
+    soc = run_soc(layers, hw, SocConfig.preset(dram, cpu))
+    mb = soc.memory_bound()
+    rows = []
+    for lp, ts, cs, m in zip(layers, soc.layer_s, soc.layer_cpu_s, mb):
+        d = {k: getattr(lp, k) for k in COLS}
+        d["soc_time_us"] = ts * 1e6
+        d["cpu_time_us"] = cs * 1e6
+        d["memory_bound"] = bool(m)
+        rows.append(d)
+    full = input_size is None and not network.endswith(".py")
+    res = dict(network=name, hw=os.path.basename(hw_path), bits=hw.X_BITS,
+               input_size=input_size, dram=dram, cpu=cpu, frequency_mhz=hw.frequency_mhz,
+               pes=hw.ROWS * hw.COLS, engine=tot,
+               soc=dict(fps=soc.fps, time_ms=soc.total_s * 1e3, stalls_s=soc.stalls_s,
+                        channel_bytes=soc.channel_bytes, channel_busy_s=soc.channel_busy_s),
+               kraken_fps=KRAKEN_REF.get(name) if full else None, layers=rows)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        stem = f"{name}_{hw.X_BITS}b_{dram}"
+        with open(os.path.join(out, stem + ".json"), "w") as f:
+            json.dump(res, f, indent=1, default=float)
+        with open(os.path.join(out, stem + ".csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        if plots:
+            res["plots"] = make_plots(res, layers, soc, hw, out, stem, timeline_layer)
+    return res
+
+
+def format_table(res) -> str:
+    L = [f"{res['network']} on {res['hw']} ({res['pes']} PEs @ {res['frequency_mhz']} MHz), "
+         f"{res['bits']}-bit, DRAM {res['dram']}, CPU {res['cpu']}",
+         f"{'#':>3} {'layer':<12} {'k/s':<8} {'eng k':<6} {'CP':>3} {'IT':>3} {'MMAC':>8} "
+         f"{'cycles':>9} {'us':>8} {'util':>5} {'bound':<7} {'an.err':>7} {'AI':>6} {'soc us':>8} mem"]
+    for r in res["layers"]:
+        k = r["kernel"]
+        L.append(f"{r['idx']:>3} {r['name']:<12} {f'{k[0]}x{k[1]}/{k[2]}':<8} "
+                 f"{'x'.join(map(str, r['engine_kernel'])):<6} {r['CP']:>3} {r['IT']:>3} "
+                 f"{r['macs'] / 1e6:>8.1f} {r['cycles']:>9} {r['time_us']:>8.1f} "
+                 f"{r['utilisation']:>5.2f} {r['bound']:<7} {r['analytic_error']:>+7.3%} "
+                 f"{r['intensity']:>6.1f} {r['soc_time_us']:>8.1f} {'*' if r['memory_bound'] else ''}")
+    e, s = res["engine"], res["soc"]
+    L.append(f"total: {e['macs'] / 1e9:.3f} GMAC, {e['cycles']} cycles, {e['time_ms']:.3f} ms, "
+             f"engine-only {e['fps']:.1f} fps (util {e['utilisation']:.1%}, ideal "
+             f"{e['ideal_fps']:.1f} fps, analytic error {e['analytic_error']:+.3%}); "
+             f"with DRAM {res['dram']} + CPU {res['cpu']}: {s['fps']:.1f} fps")
+    if res.get("kraken_fps"):
+        L.append(f"Kraken paper (7x96 @ 400 MHz): {res['kraken_fps']} fps | ours engine-only "
+                 f"{e['fps']:.1f} fps ({e['fps'] / res['kraken_fps']:.2f}x)")
+    return "\n".join(L)
+
+
+def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = res["layers"]
+    names = [r["name"] for r in rows]
+    x = range(len(rows))
+    colors = {"mac": "tab:green", "output": "tab:red", "pixels": "tab:blue", "weights": "tab:orange"}
+    paths = {}
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows) + 3), 4))
+    ax.bar(x, [r["utilisation"] for r in rows], color=[colors[r["bound"]] for r in rows])
+    ax.set_xticks(list(x), names, rotation=90, fontsize=6)
+    ax.set_ylabel("PE utilisation")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{res['network']} {res['bits']}-bit on {res['hw']}: "
+                 f"{res['engine']['fps']:.1f} fps engine-only")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color=c, label=f"{k}-bound") for k, c in colors.items()], fontsize=7)
+    fig.tight_layout()
+    paths["utilisation"] = os.path.join(out, stem + "_util.png")
+    fig.savefig(paths["utilisation"], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows) + 3), 4))
+    bot = [0.0] * len(rows)
+    for key, c in (("weight_bytes", "tab:orange"), ("pixel_bytes", "tab:blue"),
+                   ("output_bytes", "tab:red")):
+        v = [r[key] / 1e6 for r in rows]
+        ax.bar(x, v, bottom=bot, color=c, label=key.split("_")[0])
+        bot = [a + b for a, b in zip(bot, v)]
+    ax.set_xticks(list(x), names, rotation=90, fontsize=6)
+    ax.set_ylabel("DRAM traffic (MB)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths["traffic"] = os.path.join(out, stem + "_traffic.png")
+    fig.savefig(paths["traffic"], dpi=110)
+    plt.close(fig)
+
+    peak = hw.ROWS * hw.COLS * hw.frequency_mhz * 1e6 / 1e9  # GMAC/s
+    fig, ax = plt.subplots(figsize=(6, 4))
+    import numpy as np
+    ai = np.logspace(-1, 3, 100)
+    for bw, ls in ((19.2, "--"), (12.8, ":")):
+        ax.loglog(ai, np.minimum(peak, ai * bw), ls, color="gray", label=f"roof {bw} GB/s")
+    pts_ai = [max(r["intensity"], 1e-3) for r in rows]
+    pts_p = [r["macs"] / (r["time_us"] * 1e3) for r in rows]
+    ax.scatter(pts_ai, pts_p, c=[colors[r["bound"]] for r in rows], s=14)
+    ax.axhline(peak, color="k", lw=0.8)
+    ax.set_xlabel("arithmetic intensity (MAC / DRAM byte)")
+    ax.set_ylabel("GMAC/s (engine-only)")
+    ax.set_title(f"roofline {res['network']} on {res['hw']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths["roofline"] = os.path.join(out, stem + "_roofline.png")
+    fig.savefig(paths["roofline"], dpi=110)
+    plt.close(fig)
+
+    li = timeline_layer if timeline_layer is not None else max(
+        range(len(rows)), key=lambda i: rows[i]["soc_time_us"])
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    chans = ["weights", "pixels", "output"]
+    ev = [t for t in soc.timeline if t[1] == li]
+    for ci, ch in enumerate(chans):
+        segs = [(s * 1e6, max((e - s) * 1e6, 1e-4)) for c, b, s, e in ev if c == ch]
+        ax.broken_barh(segs[:20000], (ci - 0.4, 0.8), color=list(colors.values())[ci + 1])
+    ax.set_yticks(range(3), chans)
+    ax.set_xlabel("time (us)")
+    ax.set_title(f"DMA bursts, layer {li} ({rows[li]['name']}), DRAM {res['dram']}", fontsize=9)
+    fig.tight_layout()
+    paths["timeline"] = os.path.join(out, stem + "_timeline.png")
+    fig.savefig(paths["timeline"], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def run_profile(network, hw_path, bws, bits=None, input_size=None, out=None, cpu="none",
+                latency_ns=80.0, progress=True):
+    from .models.soc_model import SocConfig, run_soc
+    hw = load_hw(hw_path, bits)
+    model, name = build_model(network, hw, input_size)
+    layers = engine_layers(model, hw, progress=progress)
+    eng = B.totals(layers, hw)
+    pts = []
+    turn = {}  # layer -> largest bandwidth at which it is memory-bound
+    it = bws
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(bws, desc="bandwidth sweep", leave=False)
+    for bw in it:
+        r = run_soc(layers, hw, SocConfig.preset(dict(bw_gbs=float(bw), latency_ns=latency_ns,
+                                                      rw_shared=True), cpu),
+                    record_timeline=False)
+        mb = r.memory_bound()
+        pts.append(dict(bw_gbs=float(bw), fps=r.fps, memory_bound_layers=int(sum(mb))))
+        for lp, m in zip(layers, mb):
+            if m:
+                turn[lp.name] = max(turn.get(lp.name, 0.0), float(bw))
+    res = dict(network=name, hw=os.path.basename(hw_path), bits=hw.X_BITS, engine_fps=eng["fps"],
+               points=pts, memory_bound_below_gbs=turn)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        stem = f"{name}_{hw.X_BITS}b_profile"
+        with open(os.path.join(out, stem + ".json"), "w") as f:
+            json.dump(res, f, indent=1)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        ax.plot([p["bw_gbs"] for p in pts], [p["fps"] for p in pts], "o-", label="SoC model")
+        ax.axhline(eng["fps"], color="k", ls="--", lw=0.8, label="engine-only")
+        ax.set_xscale("log", base=2)
+        for p in pts:
+            ax.annotate(str(p["memory_bound_layers"]), (p["bw_gbs"], p["fps"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, -10))
+        for i, (ln, bw) in enumerate(sorted(turn.items(), key=lambda t: -t[1])[:8]):
+            ax.axvline(bw, color="tab:red", alpha=0.25)
+            ax.text(bw, eng["fps"] * (0.95 - 0.07 * i), ln, fontsize=6, color="tab:red")
+        ax.set_xlabel("DRAM bandwidth (GB/s)")
+        ax.set_ylabel("fps")
+        ax.set_title(f"{name} {hw.X_BITS}-bit on {res['hw']}: fps vs bandwidth "
+                     f"(labels: # memory-bound layers)", fontsize=8)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        res["plot"] = os.path.join(out, stem + ".png")
+        fig.savefig(res["plot"], dpi=110)
+        plt.close(fig)
+    return res
