@@ -117,6 +117,8 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
              xn_e=m.XN, xh_e=m.H.size_e, xw_e=m.W.size_e, ci_e=m.CI_E, kh_e=m.KH, kw_e=m.KW,
              cm=m.CM, cp=m.CP, co_prl=m.CO_PRL, it=m.IT, t_h=m.H.t, t_w=m.W.t,
              r0_h=m.H.r0, r0_w=m.W.r0, x_signed=int(m.x_signed),
+             nph_h=len(m.H.phases), nph_w=len(m.W.phases),
+             phmask_h=sum(1 << p for p in m.H.phases), phmask_w=sum(1 << p for p in m.W.phases),
              f_core=f_core, use_bias=int(b.use_bias), f_bias=b.bq.frac if b.use_bias else 0,
              f_s=f_s)
     d["act_frac"], d["act_lo"], d["act_hi"], d["act_slope"] = _stage_spec_fields(b.act)
@@ -146,7 +148,7 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
 DESCRIPTOR_FIELDS = (
     "kind", "src", "skip", "n", "h", "w", "ci", "co", "out_h", "out_w", "sh", "sw",
     "xn_e", "xh_e", "xw_e", "ci_e", "kh_e", "kw_e", "cm", "cp", "co_prl", "it",
-    "t_h", "t_w", "r0_h", "r0_w", "x_signed",
+    "t_h", "t_w", "r0_h", "r0_w", "x_signed", "nph_h", "nph_w", "phmask_h", "phmask_w",
     "f_core", "use_bias", "f_bias", "f_s", "act_frac", "act_lo", "act_hi", "act_slope",
     "add", "f_skip", "f_t", "add_frac", "add_lo", "add_hi", "add_slope",
     "pool", "pool_kh", "pool_kw", "pool_sh", "pool_sw", "pool_pt", "pool_pl", "pool_oh",

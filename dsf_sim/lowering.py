@@ -30,6 +30,7 @@ class DimPlan:
     t: int        # input shift (<= 0: leading zero rows)
     r0: int       # crop offset into the engine output
     size_e: int   # engine image size along this axis
+    phases: tuple = (0,)  # polyphases that carry at least one tap (others are skipped)
 
     @property
     def k_e(self) -> int:
@@ -46,6 +47,7 @@ def plan_dim(size, k, s, padding) -> DimPlan:
         out = (size - k) // s + 1
         pt = 0
     ds = [(kk - p - pt) // s for p in range(s) for kk in range(k) if (kk - p - pt) % s == 0]
+    phases = tuple(p for p in range(s) if any((kk - p - pt) % s == 0 for kk in range(k)))
     dmin, dmax = min(ds), max(ds)
     radius = -(-(dmax - dmin) // 2)
     c = dmin + radius
@@ -53,7 +55,7 @@ def plan_dim(size, k, s, padding) -> DimPlan:
     r0 = c - t
     size_s = -(-size // s)
     size_e = max(size_s - t, out + r0)
-    return DimPlan(size, k, s, out, pt, radius, c, t, r0, size_e)
+    return DimPlan(size, k, s, out, pt, radius, c, t, r0, size_e, phases)
 
 
 @dataclass
@@ -136,7 +138,7 @@ def map_core(b, in_shape, x_signed, hw) -> CoreMapping:
     if W.size_e > hw.XW_MAX:
         raise HardwareError(f"{where}: engine image width", W.size_e,
                             f"<= max_image_size W {hw.XW_MAX}")
-    ci_e = ci * sh * sw
+    ci_e = ci * len(H.phases) * len(W.phases)  # phases without taps are not sent at all
     cm = min(hw.RAM_WEIGHTS_DEPTH // kh_e, ci_e)
     co_prl = hw.COLS // kw_e
     co = b.filters
@@ -161,11 +163,11 @@ def lower_input(m: CoreMapping, x: np.ndarray) -> np.ndarray:
     if m.kind == "dense":
         return x[None, :, None, :]
     parts = []
-    for ph in range(m.H.s):
+    for ph in m.H.phases:
         xh = _gather_axis(x, 1, m.H, ph)
-        for pw in range(m.W.s):
+        for pw in m.W.phases:
             parts.append(_gather_axis(xh, 2, m.W, pw))
-    return np.concatenate(parts, axis=3)  # channel = (ph*sW + pw)*CI + ci
+    return np.concatenate(parts, axis=3)  # channel = (iH*len(W.phases) + iW)*CI + ci
 
 
 def lower_weights(m: CoreMapping, k: np.ndarray) -> np.ndarray:
@@ -175,9 +177,9 @@ def lower_weights(m: CoreMapping, k: np.ndarray) -> np.ndarray:
         return k[None, None]
     KHo, KWo, CI, CO = k.shape
     out = np.zeros((m.KH, m.KW, m.CI_E, CO), dtype=np.int64)
-    for ph in range(m.H.s):
-        for pw in range(m.W.s):
-            base = (ph * m.W.s + pw) * CI
+    for ih, ph in enumerate(m.H.phases):
+        for iw, pw in enumerate(m.W.phases):
+            base = (ih * len(m.W.phases) + iw) * CI
             for eh in range(m.KH):
                 kh = (m.H.c + eh - m.H.radius) * m.H.s + ph + m.H.pt
                 if not 0 <= kh < KHo:

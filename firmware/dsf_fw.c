@@ -224,6 +224,17 @@ static void write_header(uint8_t *beat, int b, int p) {
   put_bits(beat, HDR_X_SIGNED_LSB, HDR_X_SIGNED_BITS, (uint64_t)(d->x_signed != 0));
 }
 
+/* index of the k-th set bit of mask: the k-th polyphase that carries taps (docs §9) */
+static int64_t nth_bit(int64_t mask, int64_t k) {
+  int64_t i;
+  for (i = 0; i < 63; i++)
+    if ((mask >> i) & 1) {
+      if (k == 0) return i;
+      k--;
+    }
+  return 0;
+}
+
 static void pack_bundle_input(int b) {
   const dsf_bundle_t *d = desc(b);
   geo_t g = geo(b);
@@ -246,7 +257,8 @@ static void pack_bundle_input(int b) {
         for (w = 0; w < d->xw_e; w++)
           for (c = 0; c < cmp; c++, col += col_bytes) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
-            int64_t pph = phase / s_w, ppw = phase % s_w;
+            int64_t pph = nth_bit(d->phmask_h, phase / d->nph_w);
+            int64_t ppw = nth_bit(d->phmask_w, phase % d->nph_w);
             int64_t scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
             for (jj = 0; jj < g.pr; jj++) {

@@ -79,6 +79,12 @@ def test_strided_conv_costs_output_sized_beats(tmp_path):
     assert m.H.size_e <= m.H.out + 1 and m.W.size_e <= m.W.out + 1
     assert m.KH * m.KW <= 9
     assert beats > 0 and out_pixels > 0
+    # a 1x1 stride-2 conv keeps only the polyphase that has its tap: no 4x channel blow-up
+    m4 = ex.bundles[4].mapping
+    assert (m4.H.s, m4.W.s, m4.KH, m4.KW) == (2, 2, 1, 1) and m4.CI_E == m4.CI
+    # a 2x2 stride-3 conv keeps 2 of 3 phases per axis
+    m5 = ex.bundles[5].mapping
+    assert (m5.H.phases, m5.W.phases) == ((0, 1), (0, 1)) and m5.CI_E == 4 * m5.CI
 
 
 def test_models_train_with_keras_fit(tmp_path):

@@ -75,7 +75,8 @@ def m_strides(hw, xn=1):
     Q = q(hw)
     x = x_in = QInput((23, 21, 2), batch_size=xn, hw=hw, name="in_strides")
     for k, s, pad in [((3, 3), (2, 1), "same"), ((5, 3), (1, 2), "valid"),
-                      ((4, 4), (2, 2), "same"), ((1, 1), (1, 1), "same")]:
+                      ((4, 4), (2, 2), "same"), ((1, 1), (1, 1), "same"),
+                      ((1, 1), (2, 2), "same"), ((2, 2), (3, 3), "valid")]:
         x = Bundle(core=_conv(4, k, s, pad, Q["leaky"], hw))(x)
     return randomize(QModel(inputs=x_in.raw, outputs=x))
 
