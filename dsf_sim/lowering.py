@@ -50,11 +50,17 @@ def plan_dim(size, k, s, padding) -> DimPlan:
     phases = tuple(p for p in range(s) if any((kk - p - pt) % s == 0 for kk in range(k)))
     dmin, dmax = min(ds), max(ds)
     radius = -(-(dmax - dmin) // 2)
-    c = dmin + radius
-    t = min(c, 0)
-    r0 = c - t
     size_s = -(-size // s)
-    size_e = max(size_s - t, out + r0)
+    best = None
+    # an even tap span is padded with one zero tap, after (c = dmin + r) or before (c = dmax - r);
+    # take the side that gives the smaller engine image (e.g. no extra row block for a 3x3/2)
+    for c in sorted({dmin + radius, dmax - radius}, key=abs):
+        t = min(c, 0)
+        r0 = c - t
+        size_e = max(size_s - t, out + r0)
+        if best is None or size_e < best[3]:
+            best = (c, t, r0, size_e)
+    c, t, r0, size_e = best
     return DimPlan(size, k, s, out, pt, radius, c, t, r0, size_e, phases)
 
 

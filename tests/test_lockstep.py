@@ -189,7 +189,8 @@ model = ZOO["mlp"](hw, xn=3)
 """
 
 
-def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path):
+def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path, monkeypatch):
+    from dsf_sim import certificate
     from dsf_sim.cli import main
     mf = tmp_path / "mlp_model.py"
     mf.write_text(MODEL_FILE.format(here=HERE, data=str(tmp_path / "vec")))
@@ -199,16 +200,22 @@ def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path):
     assert rc == 0 and cert.exists()
     hw = small_hw(bits=4, data_dir=str(tmp_path / "vec"))
     c = check_certificate(hw, str(cert))
-    assert c["runs"][0]["passed"] and c["runs"][0]["seed"] == 4 and c["cycles_compared"] > 0
+    run = c["runs"][0]
+    assert run["passed"] and run["seed"] == 4 and run["jobs"] > 0 and c["cycles_compared"] > 0
     # config change
     with pytest.raises(CertificateError, match="hardware config changed"):
         check_certificate(small_hw(bits=4, ysum=22, data_dir=str(tmp_path / "vec")), str(cert))
-    # RTL change (a copy of rtl/ with one edited source)
-    rtl = tmp_path / "rtl"
-    shutil.copytree(LS.RTL_DIR, rtl)
-    check_certificate(hw, str(cert), rtl_dir=str(rtl))
-    p = rtl / "dsf_output.sv"
+    # RTL change: copies of rtl/ and dsf_sim/models/ under a fake project root (same relative
+    # paths, so the unmodified copy hashes equal), then one RTL source edited
+    root = tmp_path / "root"
+    shutil.copytree(LS.RTL_DIR, root / "rtl")
+    shutil.copytree(certificate.MODEL_DIR, root / "dsf_sim" / "models",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(certificate, "ROOT", str(root))
+    monkeypatch.setattr(certificate, "MODEL_DIR", str(root / "dsf_sim" / "models"))
+    check_certificate(hw, str(cert), rtl_dir=str(root / "rtl"))
+    p = root / "rtl" / "dsf_output.sv"
     p.write_text(p.read_text().replace("assign pop      = (cnt != '0) && dr_free;",
                                        "assign pop      = (cnt != '0) && dr_free && 1'b1;"))
     with pytest.raises(CertificateError, match="RTL sources changed"):
-        check_certificate(hw, str(cert), rtl_dir=str(rtl))
+        check_certificate(hw, str(cert), rtl_dir=str(root / "rtl"))

@@ -153,7 +153,6 @@ def _model_trace(prm, S, C, dram, thr, always, njobs, out_base, out_cap, B, maxc
     t = 0
     done = 0
     status = em.OK
-    KB = tr_keep.shape[1]
     while done < njobs and t < maxc:
         tr_sc[t, 3] = C[0, em.C_IDX]
         tr_sc[t, 4] = C[1, em.C_IDX]

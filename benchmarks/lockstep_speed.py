@@ -1,0 +1,115 @@
+"""Lockstep co-simulation speed (dsf_sim/rtl_bridge/lockstep.py): fast path vs pyverilator path.
+
+Workload: tests/zoo.py "kernels", "strides", "pools", "residual" models (batch 2) exported for
+small_hw(bits=4) (4x8 engine, AXI 64), all jobs back to back, valid/ready probability 0.5, seed 1.
+Measured (build / JIT excluded, one warm-up each):
+  * fast path, RTL   tb_lockstep (Verilator C++, DSF_DEBUG_PORTS) writing the per-cycle trace file
+                     + reading it into numpy;
+  * fast path, model engine_model stepped one cycle per _advance call inside numba (trace=True);
+  * fast path, compare  numpy first-divergence over all compared signals;
+  * reference        plain tb_engine (no trace) and the engine model without tracing;
+  * pyverilator      the same harness in Python, one pyverilator call per signal per cycle (the slow
+                     path that dumps the VCD window), timed over the first --pyv-cycles cycles.
+Writes benchmarks/results/lockstep_speed.json.
+
+    .venv/bin/python benchmarks/lockstep_speed.py [--pyv-cycles 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+
+NAMES = ("kernels", "strides", "pools", "residual")
+
+
+def timed(fn, repeat=2):
+    best, out = 1e30, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pyv-cycles", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--prob", type=float, default=0.5)
+    args = ap.parse_args()
+    from zoo import ZOO, small_hw
+
+    from dsf_sim.models.engine_model import run_engine_jobs_model_full
+    from dsf_sim.rtl_bridge import lockstep as LS
+    from dsf_sim.rtl_bridge.engine_tb import run_engine_jobs_full
+
+    tmp = tempfile.mkdtemp(prefix="dsf_lsbench_")
+    hw = small_hw(bits=4, data_dir=tmp)
+    jobs = []
+    for name in NAMES:
+        model = ZOO[name](hw, xn=2)
+        ex = model.export_inference(x=model.random_input, hw=hw, out_dir=os.path.join(tmp, name))
+        jobs += LS.export_jobs(ex)
+    s, p = args.seed, args.prob
+
+    LS.rtl_trace(hw, jobs, s, p, p)                         # build + warm-up
+    LS.model_trace(hw, jobs, s, p, p)                       # JIT + warm-up
+    t_rtl, rtl = timed(lambda: LS.rtl_trace(hw, jobs, s, p, p))
+    t_mod, mod = timed(lambda: LS.model_trace(hw, jobs, s, p, p))
+    t_cmp, div = timed(lambda: LS.first_divergence(mod, rtl))
+    assert div is None, div
+    T = len(rtl)
+    run_engine_jobs_full(hw, jobs, s, p, p)
+    t_tb, _ = timed(lambda: run_engine_jobs_full(hw, jobs, s, p, p))
+    run_engine_jobs_model_full(hw, jobs, s, p, p)
+    t_em, _ = timed(lambda: run_engine_jobs_model_full(hw, jobs, s, p, p))
+
+    pv = LS.PyvRTL(hw, jobs, s, p, p)                       # build (cached) + reset
+    n = min(args.pyv_cycles, T)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pv.step()
+    t_pyv = time.perf_counter() - t0
+    pv2 = LS.PyvRTL(hw, jobs, s, p, p)
+    pv2.sim.start_vcd_trace(os.path.join(tmp, "bench.vcd"), auto_tracing=False)
+    nv = min(500, T)
+    t0 = time.perf_counter()
+    for _ in range(nv):
+        pv2.step(vcd=True)
+    t_pyv_vcd = time.perf_counter() - t0
+    pv2.sim.stop_vcd_trace()
+
+    fast = t_rtl + t_mod + t_cmp
+    res = {
+        "workload": f"zoo {'+'.join(NAMES)} (batch 2), small_hw(bits=4) 4x8 AXI64, {len(jobs)} jobs, prob {p}, seed {s}",
+        "cycles": T, "jobs": len(jobs),
+        "fast_path": {"rtl_trace_s": t_rtl, "model_trace_s": t_mod, "compare_s": t_cmp,
+                      "total_s": fast, "cycles_per_s": T / fast,
+                      "rtl_cycles_per_s": T / t_rtl, "model_cycles_per_s": T / t_mod},
+        "reference_no_trace": {"tb_engine_cycles_per_s": T / t_tb,
+                               "engine_model_cycles_per_s": T / t_em},
+        "pyverilator": {"cycles_timed": n, "cycles_per_s": n / t_pyv,
+                        "with_vcd_cycles_timed": nv, "with_vcd_cycles_per_s": nv / t_pyv_vcd},
+        "speedup_fast_vs_pyverilator_rtl_only": (T / fast) / (n / t_pyv),
+        "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+    }
+    out = os.path.join(HERE, "results", "lockstep_speed.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
