@@ -273,7 +273,10 @@ def engine_job_reference(hw, geom: JobGeometry, x: np.ndarray, w: np.ndarray) ->
 
 # ----------------------------------------------------------------------------- output
 def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
-    """y[XN, XL*ROWS, XW, CO_PRL] -> (data uint8[n, AXI_BYTES], keep bool[n, AXI_BYTES], last bool[n])."""
+    """y[XN, XL*ROWS, XW, CO_PRL] -> (data uint8[n, AXI_BYTES], keep bool[n, AXI_BYTES], last bool[n]).
+
+    TKEEP is all ones except on the job's last (TLAST) beat; inner packets' pad bytes are zeros.
+    """
     XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
     y = np.asarray(y, dtype=np.int64).reshape(geom.XN, XL, R, geom.XW, co_prl)
     pk = np.transpose(y, (0, 1, 3, 2, 4)).reshape(-1, R * co_prl)  # packet words r*CO_PRL+g
@@ -281,11 +284,12 @@ def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
     padded = np.zeros((pk.shape[0], words_per_packet), dtype=np.int64)
     padded[:, : R * co_prl] = pk
     data = pack_words(padded, hw.Y_OUT_BITS).reshape(-1, hw.AXI_BYTES)
-    keep = np.ones((pk.shape[0], OB, hw.AXI_BYTES), dtype=bool)
-    keep[:, -1] = _keep_for(R * co_prl * hw.Y_OUT_BITS - (OB - 1) * hw.AXI_WIDTH, hw)
+    keep = np.ones((len(data), hw.AXI_BYTES), dtype=bool)
+    # inner packets' pad bytes are sent as kept zeros; only the job's TLAST beat is partial
+    keep[-1] = _keep_for(R * co_prl * hw.Y_OUT_BITS - (OB - 1) * hw.AXI_WIDTH, hw)
     last = np.zeros(len(data), dtype=bool)
     last[-1] = True
-    return data, keep.reshape(-1, hw.AXI_BYTES), last
+    return data, keep, last
 
 
 def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray) -> np.ndarray:

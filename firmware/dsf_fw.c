@@ -60,7 +60,8 @@ static int64_t shl(int64_t v, int s) { return v * pow2(s); } /* exact left shift
 typedef struct {
   int64_t xl, pr, pb, ob, hr;   /* row blocks, pixel column words/beats, out beats/packet, XL*ROWS */
   int64_t cm_last;              /* channels of the last pass */
-  int64_t out_job_bytes;        /* engine output bytes of one job */
+  int64_t out_job_bytes;        /* engine output bytes of one job (whole beats: buffer size) */
+  int64_t out_job_moved;        /* bytes the S2M moves: TKEEP is partial on the job's last beat */
   int64_t acc_words;            /* XN_e * XL*ROWS * XW_e * CO */
   int64_t tmp_words;            /* XN_e * out_h * out_w * CO */
 } geo_t;
@@ -75,6 +76,8 @@ static geo_t geo(int b) {
   g.ob = cdiv((int64_t)ROWS * d->co_prl * Y_OUT_BITS, AXI_WIDTH);
   g.cm_last = d->ci_e - (d->cp - 1) * d->cm;
   g.out_job_bytes = d->xn_e * g.xl * d->xw_e * g.ob * AXI_BYTES;
+  g.out_job_moved = g.out_job_bytes - AXI_BYTES
+                    + ((int64_t)ROWS * d->co_prl * Y_OUT_BITS / 8 - (g.ob - 1) * AXI_BYTES);
   g.acc_words = d->xn_e * g.hr * d->xw_e * d->co;
   g.tmp_words = d->xn_e * d->out_h * d->out_w * d->co;
   return g;
@@ -465,7 +468,11 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         S.ojob = j;
         S.o_valid = 1;
         S.phase = PH_X;
-        return issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b).out_job_bytes, j);
+        {
+          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b).out_job_bytes, j);
+          S.expect[DSF_CH_OUTPUT] = (uint64_t)geo(j.b).out_job_moved;
+          return r;
+        }
       }
       case PH_X: { /* X(j): pixel stream of pass p */
         job_t j = S.cur;

@@ -121,7 +121,9 @@ module dsf_output #(
 `ifdef DSF_MUT_OUT_KEEP
   assign m_tkeep  = '1;                          // test-only mutation: dropped keep
 `else
-  assign m_tkeep  = (dr_cnt == OBW'(1)) ? dr_keep : '1;
+  // partial TKEEP only on the job's TLAST beat (inner packets are padded with kept zero bytes),
+  // as an AXI DMA S2MM requires
+  assign m_tkeep  = (dr_cnt == OBW'(1) && dr_last) ? dr_keep : '1;
 `endif
 `ifdef DSF_MUT_OUT_LAST
   assign m_tlast  = dr_last;                     // test-only mutation: wrong last

@@ -199,7 +199,7 @@ def _advance(prm, S, C, dram, thr, always, limit,
             trp[4] = 1 if w_tready else 0
             trp[5] = 1 if dr_v else 0
             trp[6] = 1 if (dr_last and dr_cnt == 1) else 0
-            trp[7] = dr_keep if dr_cnt == 1 else B          # TKEEP: bytes kept on this beat
+            trp[7] = dr_keep if (dr_cnt == 1 and dr_last) else B  # TKEEP: partial on TLAST only
             for i in range(B):
                 trd[i] = dr[dr_off * B + i] if dr_v else 0
         dr_free = (not dr_v) or (of and dr_cnt == 1)
@@ -212,7 +212,7 @@ def _advance(prm, S, C, dram, thr, always, limit,
         # ---- S2M channel: the accepted output beat goes to DRAM
         if of:
             lastbeat = dr_cnt == 1
-            kept = dr_keep if lastbeat else B
+            kept = dr_keep if (lastbeat and dr_last) else B
             tl = dr_last and lastbeat
             off = C[2, C_OFF]
             if off + kept > C[2, C_BYTES]:
@@ -231,7 +231,7 @@ def _advance(prm, S, C, dram, thr, always, limit,
                     break
                 for i in range(B):
                     log_data[nlog, i] = dr[base + i]
-                    log_keep[nlog, i] = (i < dr_keep) if lastbeat else True
+                    log_keep[nlog, i] = (i < dr_keep) if (lastbeat and dr_last) else True
                 log_last[nlog] = tl
                 log_cycle[nlog] = cycle
                 nlog += 1

@@ -140,7 +140,9 @@ def rtl_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, defines=(), watc
 
 
 # ----------------------------------------------------------------------------- model fast path
-@njit(cache=True)
+# No cache=True: numba's on-disk cache does not notice edits to the engine_model functions this
+# calls, and a stale trace of an old model would defeat the whole point of lockstep.
+@njit
 def _model_trace(prm, S, C, dram, thr, always, njobs, out_base, out_cap, B, maxc,
                  p_slot, p_full, p_slot_hf, w_full, w_rowbuf, w_mem, s1_x, s1_wrow, acc,
                  q_d, q_ob, q_keep, q_last, dr, log_data, log_keep, log_last, log_cycle,
