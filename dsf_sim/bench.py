@@ -1,4 +1,4 @@
-"""Engine-only performance of a QModel from the cycle model (docs/parts/perf.md).
+"""Engine-only performance of a QModel from the cycle model (docs/performance.md).
 
 Every bundle is lowered with `lowering.map_core`; each job's weights and pixels streams are built
 as header beat (`layout.job_header`) + zero payload of the exact beat counts (timing does not depend

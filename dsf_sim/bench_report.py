@@ -1,4 +1,4 @@
-"""`dsf bench` / `dsf profile`: tables, JSON, CSV and plots (docs/parts/perf.md)."""
+"""`dsf bench` / `dsf profile`: tables, JSON, CSV and plots (docs/performance.md)."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,4 @@
-"""SoC / DRAM model (simpy) around the engine's cycle-model timing (docs/parts/perf.md §4).
+"""SoC / DRAM model (simpy) around the engine's cycle-model timing (docs/performance.md §4).
 
 Inputs per job (global firmware order bundle -> it -> p): the engine's cycles with ideal streams
 (from the cycle model, `dsf_sim.bench.simulate`) and the bytes of its three streams. simpy decides
@@ -39,7 +39,7 @@ DRAM_PRESETS = {
 
 CPU_PRESETS = {
     "none": None,
-    # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, docs/parts/perf.md)
+    # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, docs/performance.md)
     "a53": dict(ghz=1.2, acc=0.5, requant=1.5, add=1.0, pool=0.5, pack=1.0, per_bundle=20000),
 }
 

@@ -1,7 +1,7 @@
 """Digital twin of a whole inference: real C firmware + three DMA channels + the engine cycle model.
 
 Implements docs/architecture.md §11 (system timing contract) exactly; notes and the points the
-SystemVerilog system testbench (rtl/tb/tb_system.sv) must match are in docs/parts/system_model.md.
+SystemVerilog system testbench (rtl/tb/tb_system.sv) must match are in docs/system_model.md.
 
     res = run_system_model(export_dir, seed=1, valid_prob=1.0, ready_prob=1.0)
     res["firmware_run"]   # dsf_sim.firmware.FirmwareRun -> compare_run checks every level
