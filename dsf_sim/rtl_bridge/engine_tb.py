@@ -20,6 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "rtl"
 TB_CPP = RTL_DIR / "tb" / "tb_engine.cpp"
+TB_COMMON = RTL_DIR / "tb" / "tb_common.h"
 DEFAULT_BUILD_DIR = REPO / "build"
 
 _SVH_NAMES = ("ROWS", "COLS", "X_BITS", "K_BITS", "Y_BITS", "Y_OUT_BITS", "KH_MAX", "KW_MAX",
@@ -83,20 +84,27 @@ def _verilator_version() -> str:
     return subprocess.run(["verilator", "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def build_engine_tb(hw_params, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2, trace: bool = False) -> Path:
-    """Build (or reuse) the Verilator harness for this hardware; returns the executable path."""
-    svh = config_hw_svh(hw_params)
-    sources = sorted(RTL_DIR.glob("*.sv"))
+def build_key(svh: str, extra_files=(), defines=(), salt: bytes = b"") -> str:
+    """Cache key of a Verilator build: RTL sources, extra files, config, defines, Verilator version."""
     h = hashlib.sha256()
-    for p in sources + [TB_CPP]:
+    for p in sorted(RTL_DIR.glob("*.sv")) + list(extra_files):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     h.update(svh.encode())
     h.update(_verilator_version().encode())
-    h.update(b"trace" if trace else b"notrace")
-    key = h.hexdigest()[:16]
-    out = Path(build_dir) / f"engine_{key}"
-    exe = out / "obj" / "tb_engine"
+    h.update(" ".join(sorted(defines)).encode())
+    h.update(salt)
+    return h.hexdigest()[:16]
+
+
+def build_harness(hw_params, tb_cpp: Path, exe_name: str, defines=(), trace: bool = False,
+                  build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> Path:
+    """Build (or reuse, keyed by a hash of every input) a Verilator C++ harness of dsf_engine."""
+    svh = config_hw_svh(hw_params)
+    sources = sorted(RTL_DIR.glob("*.sv"))
+    key = build_key(svh, [tb_cpp, TB_COMMON], defines, b"trace" if trace else b"notrace")
+    out = Path(build_dir) / f"{exe_name.replace('tb_', '')}_{key}"
+    exe = out / "obj" / exe_name
     if exe.exists():
         return exe
     out.mkdir(parents=True, exist_ok=True)
@@ -107,15 +115,22 @@ def build_engine_tb(hw_params, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2, trace
         (out / "config_hw.svh").write_text(svh)
         cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-j", str(jobs), "-Wno-fatal",
                "--top-module", "dsf_engine", f"-I{out}", f"-I{RTL_DIR}", "--Mdir", str(out / "obj"),
-               "-o", "tb_engine", "-CFLAGS", "-O1 -std=c++17"]
+               "-o", exe_name, "-CFLAGS", f"-O1 -std=c++17 -I{TB_COMMON.parent}"]
         if trace:
             cmd += ["--trace"]
-        cmd += [str(p) for p in sources] + [str(TB_CPP)]
+        cmd += [f"+define+{d}" for d in sorted(defines)]
+        cmd += [str(p) for p in sources] + [str(tb_cpp)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         (out / "build.log").write_text(" ".join(cmd) + "\n" + r.stdout + r.stderr)
         if r.returncode != 0 or not exe.exists():
             raise RuntimeError(f"verilator build failed (see {out / 'build.log'}):\n{r.stderr[-4000:]}")
     return exe
+
+
+def build_engine_tb(hw_params, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2, trace: bool = False) -> Path:
+    """Build (or reuse) the Verilator harness for this hardware; returns the executable path."""
+    return build_harness(hw_params, TB_CPP, "tb_engine", trace=trace, build_dir=build_dir,
+                         jobs=jobs)
 
 
 # ----------------------------------------------------------------------------- job streams

@@ -24,7 +24,6 @@ Compared signals (`PORTS`, `DEBUG`):
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from dsf_sim.models import engine_model as em
-from dsf_sim.rtl_bridge.engine_tb import (DEFAULT_BUILD_DIR, RTL_DIR, _job_streams,
+from dsf_sim.rtl_bridge.engine_tb import (DEFAULT_BUILD_DIR, RTL_DIR, _job_streams, build_harness, build_key,
                                           _verilator_version, config_hw_svh, upper_params,
                                           write_job_file)
 
@@ -79,36 +78,8 @@ class Trace:
 # ----------------------------------------------------------------------------- RTL fast path
 def build_lockstep_tb(hw, defines=(), build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> Path:
     """Build (or reuse) tb_lockstep for this hardware and extra defines (e.g. DSF_MUT_OUT_LAST)."""
-    svh = config_hw_svh(hw)
-    defs = ["DSF_DEBUG_PORTS"] + sorted(defines)
-    sources = sorted(RTL_DIR.glob("*.sv"))
-    h = hashlib.sha256()
-    for p in sources + [TB_CPP]:
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(svh.encode())
-    h.update(_verilator_version().encode())
-    h.update(" ".join(defs).encode())
-    out = Path(build_dir) / f"lockstep_{h.hexdigest()[:16]}"
-    exe = out / "obj" / "tb_lockstep"
-    if exe.exists():
-        return exe
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe
-        (out / "config_hw.svh").write_text(svh)
-        cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-j", str(jobs), "-Wno-fatal",
-               "--top-module", "dsf_engine", f"-I{out}", f"-I{RTL_DIR}", "--Mdir", str(out / "obj"),
-               "-o", "tb_lockstep", "-CFLAGS", "-O1 -std=c++17"]
-        cmd += [f"+define+{d}" for d in defs]
-        cmd += [str(p) for p in sources] + [str(TB_CPP)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        (out / "build.log").write_text(" ".join(cmd) + "\n" + r.stdout + r.stderr)
-        if r.returncode != 0 or not exe.exists():
-            raise RuntimeError(f"verilator build failed (see {out / 'build.log'}):\n{r.stderr[-4000:]}")
-    return exe
+    return build_harness(hw, TB_CPP, "tb_lockstep", defines=("DSF_DEBUG_PORTS",) + tuple(defines),
+                         build_dir=build_dir, jobs=jobs)
 
 
 def read_trace(path) -> Trace:
@@ -408,14 +379,7 @@ def build_pyverilator(hw, defines=(), build_dir=DEFAULT_BUILD_DIR):
     import pyverilator
     svh = config_hw_svh(hw)
     defs = ["DSF_DEBUG_PORTS"] + sorted(defines)
-    h = hashlib.sha256()
-    for p in sorted(RTL_DIR.glob("*.sv")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(svh.encode())
-    h.update(_verilator_version().encode())
-    h.update(" ".join(defs).encode())
-    out = Path(build_dir) / f"pyverilator_{h.hexdigest()[:16]}"
+    out = Path(build_dir) / f"pyverilator_{build_key(svh, (), defs)}"
     so = out / "obj" / "Vdsf_engine"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:

@@ -23,75 +23,7 @@
 #include "Vdsf_engine.h"
 #include "verilated.h"
 
-// ------------------------------------------------------------------ wide-signal helpers
-template <class T> static void set_sig(T& s, const uint8_t* b, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n && i < (int)sizeof(T); i++) v |= (uint64_t)b[i] << (8 * i);
-  s = (T)v;
-}
-template <std::size_t W> static void set_sig(VlWide<W>& s, const uint8_t* b, int n) {
-  for (std::size_t w = 0; w < W; w++) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-      int k = (int)w * 4 + i;
-      if (k < n) v |= (uint32_t)b[k] << (8 * i);
-    }
-    s[w] = v;
-  }
-}
-template <class T> static void get_sig(const T& s, uint8_t* b, int n) {
-  uint64_t v = (uint64_t)s;
-  for (int i = 0; i < n; i++) b[i] = i < 8 ? (uint8_t)(v >> (8 * i)) : 0;
-}
-template <std::size_t W> static void get_sig(const VlWide<W>& s, uint8_t* b, int n) {
-  for (int i = 0; i < n; i++) b[i] = (uint8_t)(s[i / 4] >> (8 * (i % 4)));
-}
-// keep: one byte (0/1) per lane <-> bit mask
-static void keep_to_bits(const uint8_t* k, int n, uint8_t* bits) {
-  memset(bits, 0, (n + 7) / 8);
-  for (int i = 0; i < n; i++)
-    if (k[i]) bits[i / 8] |= (uint8_t)(1u << (i % 8));
-}
-
-// ------------------------------------------------------------------ PRNG (docs §5)
-struct Xorshift {
-  uint32_t s;
-  uint64_t thr;
-  bool always;
-  Xorshift(uint32_t seed, int ch, double p) {
-    s = (uint32_t)((uint64_t)seed * 2654435761ull + (uint64_t)(ch + 1) * 40503ull);
-    if (s == 0) s = 1;
-    always = p >= 1.0;
-    thr = always ? 0 : (uint64_t)(p * 4294967296.0);
-  }
-  bool step() {
-    s ^= s << 13;
-    s ^= s >> 17;
-    s ^= s << 5;
-    return always || (uint64_t)s < thr;
-  }
-};
-
-struct Beat {
-  std::vector<uint8_t> data, keepbits;
-  uint8_t last;
-};
-
-static std::vector<Beat> read_beats(FILE* f, uint32_t n, int nb) {
-  std::vector<Beat> v(n);
-  std::vector<uint8_t> k(nb);
-  for (uint32_t i = 0; i < n; i++) {
-    v[i].data.resize(nb);
-    v[i].keepbits.resize((nb + 7) / 8);
-    if (fread(v[i].data.data(), 1, nb, f) != (size_t)nb || fread(k.data(), 1, nb, f) != (size_t)nb ||
-        fread(&v[i].last, 1, 1, f) != 1) {
-      fprintf(stderr, "tb_engine: truncated job file\n");
-      exit(3);
-    }
-    keep_to_bits(k.data(), nb, v[i].keepbits.data());
-  }
-  return v;
-}
+#include "tb_common.h"
 
 struct Source {
   const char* name;
@@ -124,9 +56,9 @@ int main(int argc, char** argv) {
   const uint32_t njobs = hdr[1];
   Source src[2];
   src[1].name = "weights";
-  src[1].beats = read_beats(fi, hdr[2], nb);
+  src[1].beats = read_beats(fi, hdr[2], nb, "tb_engine");
   src[0].name = "pixels";
-  src[0].beats = read_beats(fi, hdr[3], nb);
+  src[0].beats = read_beats(fi, hdr[3], nb, "tb_engine");
   fclose(fi);
 
   auto ctx = std::make_unique<VerilatedContext>();
