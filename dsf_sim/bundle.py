@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from .errors import ModelError
+from .hardware import plain
 from .quant import QSpec, parse_quantizer
 from .tf_setup import keras, tf
 
@@ -19,9 +20,10 @@ _ids = itertools.count()
 
 
 def _two(v, name, where):
-    if isinstance(v, int):
+    v = plain(v)
+    if isinstance(v, int) and not isinstance(v, bool):
         return (v, v)
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(i, int) for i in v):
         return (int(v[0]), int(v[1]))
     raise ModelError(where, name, v, "an int or a pair of ints")
 
@@ -34,6 +36,7 @@ def QInput(shape, batch_size, hw, int_bits=0, name=None):
     import qkeras
 
     where = f"QInput({name or ''})"
+    batch_size = plain(batch_size)
     if not isinstance(batch_size, int) or not 1 <= batch_size <= hw.XN_MAX:
         raise ModelError(where, "batch_size", batch_size, f"1..{hw.XN_MAX} (max_batch_size)")
     shape = tuple(int(s) for s in shape)
@@ -85,7 +88,7 @@ class Bundle(keras.layers.Layer):
             self.padding = c.get("padding", "same")
             if self.padding not in ("same", "valid"):
                 raise ModelError(where, "padding", self.padding, "'same' or 'valid'")
-            filters = c.get("filters")
+            filters = plain(c.get("filters"))
             if not isinstance(filters, int) or filters < 1:
                 raise ModelError(where, "filters", filters, "a positive int")
             for n, v in (("kernel_size", self.kernel_size), ("strides", self.strides)):
@@ -98,7 +101,7 @@ class Bundle(keras.layers.Layer):
                 use_bias=self.use_bias, name=f"{self.name}_conv")
             self.filters = filters
         else:
-            units = c.get("units")
+            units = plain(c.get("units"))
             if not isinstance(units, int) or units < 1:
                 raise ModelError(where, "units", units, "a positive int")
             self.kernel_size, self.strides, self.padding = (1, 1), (1, 1), "same"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -19,6 +20,24 @@ def clog2v(v: int) -> int:
     if v < 0:
         raise ValueError(f"clog2v: value {v} must be >= 0")
     return max(1, v.bit_length())
+
+
+def plain(v):
+    """numpy / other numeric scalars -> Python int/float (bools kept); sequences -> tuples."""
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if hasattr(v, "dtype") and getattr(v, "shape", None) == ():
+        v = v.item()
+        if isinstance(v, bool):
+            return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        return int(f) if f.is_integer() and not isinstance(v, float) else f
+    if isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and hasattr(v, "shape")):
+        return tuple(plain(i) for i in (v.tolist() if hasattr(v, "tolist") else v))
+    return v
 
 
 def _pair(name, v):
@@ -74,6 +93,8 @@ class Hardware:
     header_fields: list = field(init=False, repr=False)
 
     def __post_init__(self):
+        for k in _ARGS:  # accept numpy scalars/arrays from user code: store plain Python values
+            setattr(self, k, plain(getattr(self, k)))
         self._validate()
         self._derive()
 

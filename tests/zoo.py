@@ -140,3 +140,67 @@ def m_mlp(hw, xn=3):
 
 ZOO = {"kernels": m_kernels, "strides": m_strides, "stride4": m_stride4, "pools": m_pools,
        "residual": m_residual, "mlp": m_mlp}
+
+
+def random_model(rng):
+    """A random (Hardware, QModel): array shape, AXI width, bits, kernels, strides, pads, pools,
+    adds, flatten + dense + softmax, batch — for tests that must hold for configurations nobody
+    wrote down."""
+    from dsf_sim import Bundle, QInput, QModel
+    rows = rng.choice([1, 2, 3, 4, 5, 7, 8])
+    kmax = rng.choice([1, 3, 5, 7])
+    while kmax // 2 > rows: kmax -= 2
+    cols = rng.choice([max(kmax, 1), 5, 8, 12, 24, 32])
+    cols = max(cols, kmax)
+    axi = rng.choice([32, 64, 128, 256])
+    bits = rng.choice([2, 4, 8])
+    hw = Hardware(processing_elements=(rows, cols), bits_input=bits, bits_weights=bits,
+                  bits_sum=32 if bits == 8 else 24, bits_bias=rng.choice([8, 16, 32]),
+                  max_batch_size=4, max_channels_in=256, max_kernel_size=kmax,
+                  max_image_size=64, ram_weights_depth=rng.choice([kmax, 2 * kmax + 1, 40]),
+                  ram_edges_depth=16, axi_width=axi, valid_prob=1.0, ready_prob=1.0)
+    X = bits
+    Q = dict(kq=f"quantized_bits({bits},0,False,True,1)", bq=f"quantized_bits({min(hw.B_BITS,16)},0,False,True,1)",
+             relu=f"quantized_relu({X},0)", sb=f"quantized_bits({X},0,False,True,1)",
+             ub=f"quantized_bits({X},0,False,False,1)", lk=f"quantized_relu({X},0,negative_slope=0.5)",
+             sb1=f"quantized_bits({X},1,False,True,1)")
+    acts = [Q["relu"], Q["sb"], Q["ub"], Q["lk"], Q["sb1"]]
+    xn = rng.choice([1, 1, 2, 3])
+    H, W, C = rng.integers(3, 20), rng.integers(1, 20), rng.integers(1, 9)
+    x = x_in = QInput((int(H), int(W), int(C)), batch_size=int(xn), hw=hw)
+    outs = []
+    h, w = int(H), int(W)
+    nb = rng.integers(1, 5)
+    for i in range(nb):
+        kh = int(rng.integers(1, kmax + 1)); kw = int(rng.integers(1, kmax + 1))
+        sh = int(rng.choice([1, 1, 2, 3])); sw = int(rng.choice([1, 1, 2]))
+        pad = rng.choice(["same", "valid"])
+        if pad == "valid" and (h < kh or w < kw): pad = "same"
+        f = int(rng.integers(1, 14))
+        core = {"type": "conv", "filters": f, "kernel_size": (kh, kw), "strides": (sh, sw),
+                "padding": pad, "kernel_quantizer": Q["kq"], "bias_quantizer": Q["bq"],
+                "use_bias": bool(rng.integers(0, 2)), "act_str": acts[rng.integers(0, 5)]}
+        kwargs = {}
+        oh = -(-h // sh) if pad == "same" else (h - kh) // sh + 1
+        ow = -(-w // sw) if pad == "same" else (w - kw) // sw + 1
+        if rng.random() < 0.4 and oh >= 2 and ow >= 1:
+            ps = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+            pp = rng.choice(["same", "valid"])
+            if pp == "valid" and (oh < ps[0] or ow < ps[1]): pp = "same"
+            kwargs["pool"] = {"type": rng.choice(["max", "avg"]), "size": ps,
+                              "strides": (int(rng.integers(1, 3)), int(rng.integers(1, 3))),
+                              "padding": pp, "act_str": acts[rng.integers(0, 5)]}
+        x = Bundle(core=core, **kwargs)(x)
+        h, w = x.shape[1], x.shape[2]
+        outs.append(x)
+    if rng.random() < 0.5:
+        x = Bundle(core={"type": "conv", "filters": int(x.shape[3]), "kernel_size": 1,
+                         "kernel_quantizer": Q["kq"], "bias_quantizer": Q["bq"], "act_str": Q["sb"]},
+                   add={"act_str": acts[rng.integers(0, 5)]})(x, x)
+    if rng.random() < 0.5:
+        x = Bundle(core={"type": "conv", "filters": 3, "kernel_size": 1, "kernel_quantizer": Q["kq"],
+                         "bias_quantizer": Q["bq"], "act_str": Q["sb"]}, flatten=True)(x)
+        x = Bundle(core={"type": "dense", "units": int(rng.integers(1, 12)), "kernel_quantizer": Q["kq"],
+                         "bias_quantizer": Q["bq"], "act_str": Q["lk"]}, softmax=bool(rng.integers(0, 2)))(x)
+    m = randomize(QModel(inputs=x_in.raw, outputs=x), int(rng.integers(0, 1000)))
+    return hw, m
