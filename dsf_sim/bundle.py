@@ -29,7 +29,7 @@ def _two(v, name, where):
 
 
 def QInput(shape, batch_size, hw, int_bits=0, name=None):
-    """Model input quantised to `quantized_bits(X_BITS, int_bits, False, True, 1)`.
+    """Model input quantised to `quantized_bits(X_BITS, int_bits, False, True, 1)` (unsigned if X_BITS=1).
 
     Returns the quantised tensor; its `.raw` is the Keras `Input` to pass to `QModel(inputs=...)`.
     """
@@ -42,7 +42,10 @@ def QInput(shape, batch_size, hw, int_bits=0, name=None):
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (1, 3):
         raise ModelError(where, "shape", shape, "(H, W, C) or (features,)")
-    qtext = f"quantized_bits({hw.X_BITS},{int_bits},False,True,1)"
+    # signed like the seed; a 1-bit input word can only be unsigned ({0, 1}: QKeras' signed 1-bit
+    # quantiser is the +-1 binary one, which a two's complement 1-bit word cannot hold)
+    keep_negative = hw.X_BITS > 1
+    qtext = f"quantized_bits({hw.X_BITS},{int_bits},False,{keep_negative},1)"
     spec = parse_quantizer(qtext, where)
     name = name or f"input_{next(_ids)}"
     raw = keras.Input(shape=shape, batch_size=batch_size, name=name)

@@ -97,3 +97,25 @@ def test_models_train_with_keras_fit(tmp_path):
     assert np.isfinite(h.history["loss"][0])
     # after training the integer model is still exact
     model.export_inference(x=x[:2], hw=hw, out_dir=str(tmp_path))
+
+
+def test_one_bit_activations(tmp_path):
+    """bits_input = 1: unsigned 1-bit input and activations, 2-bit weights, bit-exact end to end."""
+    from dsf_sim import Bundle, QInput, QModel
+    from dsf_sim.firmware import compare_run
+    from dsf_sim.models.system_model import _hardware, run_system_model
+    from zoo import randomize
+    hw = small_hw(bits=2, bits_input=1, data_dir=str(tmp_path))
+    q1 = "quantized_relu(1,0)"
+    kq, bq = "quantized_bits(2,0,False,True,1)", "quantized_bits(8,0,False,True,1)"
+    x = x_in = QInput((9, 8, 3), batch_size=2, hw=hw, name="in_1b")
+    for k, s in ((3, 1), (3, 2), (1, 1)):
+        x = Bundle(core={"type": "conv", "filters": 5, "kernel_size": k, "strides": s,
+                         "kernel_quantizer": kq, "bias_quantizer": bq, "act_str": q1})(x)
+    m = randomize(QModel(inputs=x_in.raw, outputs=x))
+    ex = m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path))
+    assert ex.bundles[0].mapping.x_signed is False and m.input_spec_q.lo == 0
+    r = run_system_model(str(tmp_path), seed=1, valid_prob=0.5, ready_prob=0.5)
+    h2, manifest = _hardware(str(tmp_path))
+    compare_run(r["firmware_run"], h2, manifest)
+    assert any(np.any(b.out) for b in ex.refs)
