@@ -286,15 +286,15 @@ def _advance(prm, S, C, dram, thr, always, limit,
         elif (s1_mac or s1_shift) and not TONLY:
             KW = 2 * s1_kw2 + 1
             for r in range(ROWS):
-                xv = s1_x[r]
-                for c in range(COLS - 1, -1, -1):    # right to left: acc[c-1] still old
-                    if s1_shift:
-                        base_v = 0 if c % KW == 0 else acc[r, c - 1]
-                    else:
-                        base_v = acc[r, c]
-                    if s1_mac:
-                        base_v += xv * s1_wrow[c]
-                    acc[r, c] = base_v & YMASK
+                if s1_shift:                         # elastic groups: acc[c] <- acc[c-1], 0 at
+                    for c in range(COLS - 1, 0, -1):  # each group start (c % KW == 0)
+                        acc[r, c] = acc[r, c - 1]
+                    for c in range(0, COLS, KW):
+                        acc[r, c] = 0
+                if s1_mac:                           # branch-free, vectorisable MAC row
+                    xv = s1_x[r]
+                    for c in range(COLS):
+                        acc[r, c] = (acc[r, c] + xv * s1_wrow[c]) & YMASK
 
         # ---- dsf_sequencer (stage 0 -> stage-1 registers)
         s1_clear = go_hdr
