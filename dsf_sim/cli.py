@@ -70,7 +70,8 @@ def cmd_export(args):
         m = be.mapping
         print(f"  bundle {be.idx}: {m.kind} engine kernel {m.KH}x{m.KW} image "
               f"{m.XN}x{m.H.size_e}x{m.W.size_e}x{m.CI_E} -> CO {m.CO}: "
-              f"{m.CP} pass(es) x {m.IT} iteration(s)")
+              f"{m.CP} pass(es) x {m.IT} iteration(s)"
+              + (f" in {len(m.parts)} parts" if m.multi else ""))
     return 0
 
 
@@ -161,6 +162,24 @@ def cmd_profile(args):
     return 0
 
 
+def cmd_build(args):
+    """FPGA/ASIC build scripts (gated on an equivalence certificate) or a yosys estimate."""
+    from .build_flows import asic_tcl, vivado_tcl, yosys_estimate
+    from .hardware import Hardware
+    hw = Hardware.from_json(args.hw)
+    if args.flow == "vivado":
+        print(vivado_tcl(hw, args.board, args.out, args.cert, args.force))
+    elif args.flow == "asic":
+        for name, path in asic_tcl(hw, args.out, args.cert, args.force).items():
+            print(path)
+    else:
+        r = yosys_estimate(hw, args.out)
+        print(f"yosys generic cells: {r['cells_total']}")
+        with open(os.path.join(args.out, "yosys_estimate.json"), "w") as f:
+            json.dump({k: v for k, v in r.items() if k != "stat"}, f, indent=1)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="dsf", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -205,6 +224,16 @@ def main(argv=None):
     p.add_argument("--exact", action="store_true", help="simulate every job (slower)")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("build", help="Vivado / Genus-Innovus scripts (need an equivalence "
+                                     "certificate from `dsf lockstep`) or a yosys area estimate")
+    p.add_argument("flow", choices=["vivado", "asic", "yosys"])
+    p.add_argument("--hw", required=True, help="hardware.json / configs/*.json")
+    p.add_argument("--out", default="build_flow")
+    p.add_argument("--board", default="zcu104")
+    p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")
+    p.add_argument("--force", action="store_true",
+                   help="build without a matching certificate (printed loudly)")
+    p.set_defaults(fn=cmd_build)
     p = sub.add_parser("profile", help="fps vs DRAM bandwidth, where layers turn memory-bound")
     p.add_argument("network")
     p.add_argument("--hw", default="configs/kraken.json")

@@ -59,3 +59,20 @@ def test_yosys_area_estimate_scales_with_array(tmp_path):
     big = yosys_estimate(small_hw(rows=4, cols=8, kmax=3, axi=32), str(tmp_path / "b"))
     assert small["cells_total"] > 1000
     assert big["cells_total"] > 1.5 * small["cells_total"]
+
+
+def test_cli_build_gated(tmp_path):
+    import subprocess
+    import sys
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                       "small_4x8.json")
+    env = {**os.environ, "DSF_CERT_DIR": str(tmp_path / "certs")}
+    dsf = [sys.executable, "-m", "dsf_sim.cli", "build", "vivado", "--hw", cfg]
+    r = subprocess.run(dsf + ["--out", str(tmp_path / "v")], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 2 and "dsf lockstep" in r.stderr
+    assert not (tmp_path / "v" / "vivado_flow.tcl").exists()
+    r = subprocess.run(dsf + ["--out", str(tmp_path / "v"), "--force"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0 and "NO EQUIVALENCE CERTIFICATE" in r.stderr
+    assert "UNCERTIFIED BUILD" in (tmp_path / "v" / "vivado_flow.tcl").read_text()
