@@ -147,7 +147,7 @@ def simulate(layers, hw, exact=False, progress=None):
         cyc = _sim(hw, allg)
         k = 0
         for lp in layers:
-            n = lp.CP * lp.IT
+            n = len(bundle_geoms(lp))
             lp.job_cycles = list(cyc[k:k + n])
             k += n
             if progress:
@@ -156,12 +156,14 @@ def simulate(layers, hw, exact=False, progress=None):
         tail: list = []  # the last TAIL jobs in real (back-to-back) order
         for lp in layers:
             m = lp.mapping
-            it_g = [m.geometry(p) for p in range(m.CP)]
-            n_it = min(m.IT, SIM_ITS)
-            cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])
-            last = cyc[(n_it - 1) * m.CP:]
-            lp.job_cycles = cyc + last * (m.IT - n_it)
-            tail = (tail + it_g * m.IT if m.IT * m.CP < TAIL else it_g * m.IT)[-TAIL:]
+            lp.job_cycles = []
+            for q in m.parts:  # jobs run part by part (docs/parts_lowering.md)
+                it_g = [m.geometry(p) for p in range(q.p0, q.p0 + q.CP)]
+                n_it = min(q.IT, SIM_ITS)
+                cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])
+                last = cyc[(n_it - 1) * q.CP:]
+                lp.job_cycles += cyc + last * (q.IT - n_it)
+                tail = (tail + it_g * q.IT if q.IT * q.CP < TAIL else it_g * q.IT)[-TAIL:]
             if progress:
                 progress(lp)
     finish(layers, hw)

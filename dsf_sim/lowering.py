@@ -31,6 +31,8 @@ class DimPlan:
     r0: int       # crop offset into the engine output
     size_e: int   # engine image size along this axis
     phases: tuple = (0,)  # polyphases that carry at least one tap (others are skipped)
+    dlo: int | None = None  # tap offsets d (x[(o+d)*s+phase]) this plan covers; None: all
+    dhi: int | None = None
 
     @property
     def k_e(self) -> int:
@@ -64,9 +66,38 @@ def plan_dim(size, k, s, padding) -> DimPlan:
     return DimPlan(size, k, s, out, pt, radius, c, t, r0, size_e, phases)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One sub-convolution of a bundle's core (docs/parts_lowering.md): its own polyphase subset,
+    tap window, input shift and crop offset per axis, and its own passes / iterations. Its passes
+    are numbered globally per bundle: p0 .. p0+CP-1."""
+
+    H: DimPlan
+    W: DimPlan
+    CI_E: int
+    CM: int
+    CP: int
+    CO_PRL: int
+    IT: int
+    p0: int = 0
+
+    @property
+    def KH(self):
+        return self.H.k_e
+
+    @property
+    def KW(self):
+        return self.W.k_e
+
+
 @dataclass
 class CoreMapping:
-    """Everything the firmware and the engine need to run one bundle's core."""
+    """Everything the firmware and the engine need to run one bundle's core.
+
+    Single-part mappings (every stride-1 layer, and strided layers where splitting does not pay)
+    have exactly the pre-parts meaning of every attribute. For a multi-part mapping H/W are the
+    layer's single-part plans (out, s, pt), CI_E is the sum over parts, CP the total number of
+    passes (global pass index p), CM/KH/KW/IT the maximum and CO_PRL the minimum over parts."""
 
     kind: str            # 'conv' | 'dense'
     XN: int              # engine batch
@@ -80,36 +111,171 @@ class CoreMapping:
     CO_PRL: int          # output channels per iteration
     IT: int              # iterations
     x_signed: bool
+    parts: tuple = ()
+
+    def __post_init__(self):
+        if not self.parts:
+            self.parts = (Part(self.H, self.W, self.CI_E, self.CM, self.CP, self.CO_PRL, self.IT,
+                               0),)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.parts) > 1
 
     @property
     def KH(self):
-        return self.H.k_e
+        return max(q.H.k_e for q in self.parts)
 
     @property
     def KW(self):
-        return self.W.k_e
+        return max(q.W.k_e for q in self.parts)
+
+    def part_of(self, p) -> int:
+        for i, q in enumerate(self.parts):
+            if q.p0 <= p < q.p0 + q.CP:
+                return i
+        raise IndexError(p)
 
     def pass_channels(self, p):
-        lo = p * self.CM
-        return lo, min(self.CI_E, lo + self.CM)
+        """Channel range of global pass p inside its part's engine channels."""
+        q = self.parts[self.part_of(p)]
+        lo = (p - q.p0) * q.CM
+        return lo, min(q.CI_E, lo + q.CM)
 
-    def iter_channels(self, it):
-        lo = it * self.CO_PRL
-        return lo, min(self.CO, lo + self.CO_PRL)
+    def iter_channels(self, it, p=0):
+        prl = self.parts[self.part_of(p)].CO_PRL
+        lo = it * prl
+        return lo, min(self.CO, lo + prl)
 
     def geometry(self, p) -> JobGeometry:
+        q = self.parts[self.part_of(p)]
         lo, hi = self.pass_channels(p)
-        return JobGeometry(KH=self.KH, KW=self.KW, CM=hi - lo, XN=self.XN, XH=self.H.size_e,
-                           XW=self.W.size_e, x_signed=self.x_signed)
+        return JobGeometry(KH=q.KH, KW=q.KW, CM=hi - lo, XN=self.XN, XH=q.H.size_e,
+                           XW=q.W.size_e, x_signed=self.x_signed)
 
     def jobs(self):
-        """(it, p) in firmware order."""
-        for it in range(self.IT):
-            for p in range(self.CP):
-                yield it, p
+        """(it, p) in firmware order: part by part, iterations, then the part's passes (global
+        pass index p). Single part: (it, p) as before."""
+        for q in self.parts:
+            for it in range(q.IT):
+                for p in range(q.p0, q.p0 + q.CP):
+                    yield it, p
 
 
-def map_core(b, in_shape, x_signed, hw) -> CoreMapping:
+# ----------------------------------------------------------------------------- parts
+def _phase_ranges(size, k, s, pt):
+    """{phase: (dmin, dmax)} of the tap offsets d of every polyphase that carries taps."""
+    out = {}
+    for p in range(s):
+        ds = [(kk - p - pt) // s for kk in range(k) if (kk - p - pt) % s == 0]
+        if ds:
+            out[p] = (min(ds), max(ds))
+    return out
+
+
+def _part_plan(base: DimPlan, phases, dlo, dhi) -> DimPlan:
+    """Plan of an axis part covering `phases` and tap offsets dlo..dhi."""
+    radius = -(-(dhi - dlo) // 2)
+    size_s = -(-base.size // base.s)
+    best = None
+    for c in sorted({dlo + radius, dhi - radius}, key=abs):
+        t = min(c, max(dlo, 0))
+        r0 = c - t
+        size_e = max(base.out + r0, min(size_s - t, base.out + r0 + radius))
+        if best is None or size_e < best[3]:
+            best = (c, t, r0, size_e)
+    c, t, r0, size_e = best
+    return DimPlan(base.size, base.k, base.s, base.out, base.pt, radius, c, t, r0, size_e,
+                   tuple(sorted(phases)), dlo, dhi)
+
+
+def axis_options(base: DimPlan):
+    """Candidate decompositions of one axis into axis parts (lists of DimPlans)."""
+    rng = _phase_ranges(base.size, base.k, base.s, base.pt)
+    groups = {}
+    for p, r in rng.items():
+        groups.setdefault(r, []).append(p)
+    groups = sorted(groups.items(), key=lambda g: g[1][0])
+    opts = {"one": [base]}
+    grp = [_part_plan(base, ph, lo, hi) for (lo, hi), ph in groups]
+    even = []
+    singles = []
+    for (lo, hi), ph in groups:
+        sg = [_part_plan(base, ph, d, d) for d in range(lo, hi + 1)]
+        singles += sg
+        even += sg if (hi - lo) % 2 == 1 else [_part_plan(base, ph, lo, hi)]
+    for name, o in (("groups", grp), ("split_even", even), ("singles", singles)):
+        if len(o) > 1 and all(o != v for v in opts.values()):
+            opts[name] = o
+    return opts
+
+
+def _make_parts(plans, ci, co, hw):
+    parts, p0 = [], 0
+    for H, W in plans:
+        ci_e = ci * len(H.phases) * len(W.phases)
+        cm = min(hw.RAM_WEIGHTS_DEPTH // H.k_e, ci_e)
+        cp = -(-ci_e // cm)
+        prl = hw.COLS // W.k_e
+        parts.append(Part(H, W, ci_e, cm, cp, prl, -(-co // prl), p0))
+        p0 += cp
+    return parts
+
+
+def _parts_fit(parts, hw) -> bool:
+    return all(q.KH <= hw.KH_MAX and q.KW <= min(hw.KW_MAX, hw.COLS)
+               and q.H.size_e <= hw.XL_MAX * hw.ROWS and q.W.size_e <= hw.XW_MAX
+               and q.CM >= 1 for q in parts)
+
+
+def parts_cost(parts, xn, x_signed, hw) -> int:
+    """Cycle estimate: per job max(MAC beats + flush, output beats, pixel beats, weight beats)
+    (docs §4/§7.6; the same bounds as dsf_sim.bench.job_bounds), summed over all jobs."""
+    total = 0
+    for q in parts:
+        for lp in range(q.CP):
+            cm = min(q.CM, q.CI_E - lp * q.CM)
+            g = JobGeometry(q.KH, q.KW, cm, xn, q.H.size_e, q.W.size_e, x_signed)
+            mac = g.XN * g.XL(hw) * (g.XW * g.CM * g.KH + g.P_W + 1) + 1
+            total += q.IT * max(mac, g.output_beats(hw), g.pixel_beats(hw), g.weight_beats(hw))
+    return total
+
+
+def choose_parts(H, W, xn, ci, co, x_signed, hw, split="auto"):
+    """Pick the cheapest decomposition (None: keep the single-part lowering).
+    split: 'auto' (cost model; single part unless strictly cheaper), 'single', 'parts' (the
+    cheapest multi-part decomposition whenever one exists -- for tests)."""
+    if split == "single" or (H.s == 1 and W.s == 1):
+        return None
+    oh, ow = axis_options(H), axis_options(W)
+    try:
+        single = parts_cost(_make_parts([(H, W)], ci, co, hw), xn, x_signed, hw)
+    except AttributeError:  # hardware description without stream geometry: no cost model
+        if split != "parts":
+            return None
+        single = None
+    best = None
+    for nh, ph in oh.items():
+        for nw, pw in ow.items():
+            if nh == "one" and nw == "one":
+                continue
+            parts = _make_parts([(a, b) for a in ph for b in pw], ci, co, hw)
+            if not _parts_fit(parts, hw):
+                continue
+            try:
+                cost = parts_cost(parts, xn, x_signed, hw)
+            except AttributeError:
+                cost = len(parts)
+            if best is None or cost < best[0]:
+                best = (cost, parts)
+    if best is None:
+        return None
+    if split == "parts" or (single is not None and best[0] < single):
+        return best[1]
+    return None
+
+
+def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
     """Lower bundle `b` (input shape NHWC or NF) to engine jobs, checking hardware limits."""
     where = f"bundle {b.idx} ({b.name})"
     if b.core_cfg["type"] == "dense":
@@ -148,6 +314,14 @@ def map_core(b, in_shape, x_signed, hw) -> CoreMapping:
     cm = min(hw.RAM_WEIGHTS_DEPTH // kh_e, ci_e)
     co_prl = hw.COLS // kw_e
     co = b.filters
+    parts = None
+    if b.core_cfg["type"] != "dense":
+        parts = choose_parts(H, W, xn, ci, co, bool(x_signed), hw, split)
+    if parts:
+        return CoreMapping(b.core_cfg["type"], xn, H, W, ci, co, sum(q.CI_E for q in parts),
+                           max(q.CM for q in parts), sum(q.CP for q in parts),
+                           min(q.CO_PRL for q in parts), max(q.IT for q in parts),
+                           bool(x_signed), tuple(parts))
     return CoreMapping(b.core_cfg["type"], xn, H, W, ci, co, ci_e, cm, -(-ci_e // cm), co_prl,
                        -(-co // co_prl), bool(x_signed))
 
@@ -163,43 +337,66 @@ def _gather_axis(x, axis, plan: DimPlan, phase: int):
     return taken * valid.reshape(shape)
 
 
-def lower_input(m: CoreMapping, x: np.ndarray) -> np.ndarray:
-    """Bundle input (NHWC ints, or NF for dense) -> engine image [XN, XH_e, XW_e, CI_E]."""
+def _part(m: CoreMapping, part):
+    if part is None:
+        if m.multi:
+            raise ValueError("multi-part mapping: pass part=<index>")
+        part = 0
+    return m.parts[part]
+
+
+def lower_input(m: CoreMapping, x: np.ndarray, part=None) -> np.ndarray:
+    """Bundle input (NHWC ints, or NF for dense) -> engine image [XN, XH_e, XW_e, CI_E] of one
+    part (part=None: the only part)."""
     x = np.asarray(x, dtype=np.int64)
     if m.kind == "dense":
         return x[None, :, None, :]
-    parts = []
-    for ph in m.H.phases:
-        xh = _gather_axis(x, 1, m.H, ph)
-        for pw in m.W.phases:
-            parts.append(_gather_axis(xh, 2, m.W, pw))
-    return np.concatenate(parts, axis=3)  # channel = (iH*len(W.phases) + iW)*CI + ci
+    q = _part(m, part)
+    chans = []
+    for ph in q.H.phases:
+        xh = _gather_axis(x, 1, q.H, ph)
+        for pw in q.W.phases:
+            chans.append(_gather_axis(xh, 2, q.W, pw))
+    return np.concatenate(chans, axis=3)  # channel = (iH*len(W.phases) + iW)*CI + ci
 
 
-def lower_weights(m: CoreMapping, k: np.ndarray) -> np.ndarray:
-    """Kernel [KH, KW, CI, CO] (dense: [CI, CO]) -> engine kernel [KH_e, KW_e, CI_E, CO]."""
+def _taps(plan: DimPlan, e, phase):
+    """Original kernel index of engine tap e for `phase`, or None (no tap / outside the part)."""
+    d = plan.c + e - plan.radius
+    if plan.dlo is not None and not plan.dlo <= d <= plan.dhi:
+        return None
+    kk = d * plan.s + phase + plan.pt
+    return kk if 0 <= kk < plan.k else None
+
+
+def lower_weights(m: CoreMapping, k: np.ndarray, part=None) -> np.ndarray:
+    """Kernel [KH, KW, CI, CO] (dense: [CI, CO]) -> engine kernel [KH_e, KW_e, CI_E, CO] of one
+    part."""
     k = np.asarray(k, dtype=np.int64)
     if m.kind == "dense":
         return k[None, None]
+    q = _part(m, part)
     KHo, KWo, CI, CO = k.shape
-    out = np.zeros((m.KH, m.KW, m.CI_E, CO), dtype=np.int64)
-    for ih, ph in enumerate(m.H.phases):
-        for iw, pw in enumerate(m.W.phases):
-            base = (ih * len(m.W.phases) + iw) * CI
-            for eh in range(m.KH):
-                kh = (m.H.c + eh - m.H.radius) * m.H.s + ph + m.H.pt
-                if not 0 <= kh < KHo:
+    out = np.zeros((q.KH, q.KW, q.CI_E, CO), dtype=np.int64)
+    for ih, ph in enumerate(q.H.phases):
+        for iw, pw in enumerate(q.W.phases):
+            base = (ih * len(q.W.phases) + iw) * CI
+            for eh in range(q.KH):
+                kh = _taps(q.H, eh, ph)
+                if kh is None:
                     continue
-                for ew in range(m.KW):
-                    kw = (m.W.c + ew - m.W.radius) * m.W.s + pw + m.W.pt
-                    if 0 <= kw < KWo:
+                for ew in range(q.KW):
+                    kw = _taps(q.W, ew, pw)
+                    if kw is not None:
                         out[eh, ew, base:base + CI, :] = k[kh, kw]
     return out
 
 
-def crop_output(m: CoreMapping, y_e: np.ndarray) -> np.ndarray:
-    """Engine-shaped sums [XN, >=XH_e, XW_e, CO] -> layer output NHWC (dense: NF)."""
-    y = y_e[:, m.H.r0:m.H.r0 + m.H.out, m.W.r0:m.W.r0 + m.W.out, :]
+def crop_output(m: CoreMapping, y_e: np.ndarray, part=None) -> np.ndarray:
+    """Engine-shaped sums [XN, >=XH_e, XW_e, CO] of one part -> layer output NHWC (dense: NF).
+    A multi-part layer's output is the sum of its parts' cropped outputs."""
+    q = _part(m, part)
+    y = y_e[:, q.H.r0:q.H.r0 + m.H.out, q.W.r0:q.W.r0 + m.W.out, :]
     if m.kind == "dense":
         return y[0, :, 0, :]
     return y

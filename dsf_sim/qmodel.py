@@ -82,11 +82,12 @@ class QModel(keras.Model):
         from .reference import run_reference
         return run_reference(self, x, check=check)
 
-    def export_inference(self, x=None, hw=None, out_dir=None, check=True):
+    def export_inference(self, x=None, hw=None, out_dir=None, check=True, split="auto"):
         """Run float + integer forward passes, compare them, and write the engine's inputs.
 
         Writes config_fw.h, weights.bin, input.bin, expected.bin and per-bundle vectors to
         `out_dir` (default `hw.data_dir`). Returns the export.Export description.
+        split: strided-conv decomposition, 'auto' | 'single' | 'parts' (docs/parts_lowering.md).
         """
         from .export import export_model
         if hw is None:
@@ -94,7 +95,8 @@ class QModel(keras.Model):
         if x is None:
             x = self.random_input
         out_dir = out_dir or hw.data_dir
-        ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check)
+        ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check,
+                          split=split)
         self._dsf_last_hw, self._dsf_last_out = hw, out_dir  # verify_inference reuses them
         print(f"export_inference: {len(self.bundles)} bundles bit-exact against QKeras; "
               f"wrote {out_dir}")

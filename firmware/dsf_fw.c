@@ -27,6 +27,19 @@ static int64_t pow2(int s) { return (int64_t)1 << s; }
  * one-bundle model otherwise trips -Warray-bounds in code that is unreachable for it) */
 static const dsf_bundle_t *desc(int b) { return &dsf_bundles[(unsigned)b < N_BUNDLES ? b : 0]; }
 
+/* part q of bundle b (q = index within the bundle) and the part owning global pass p */
+static const dsf_part_t *part(int b, int q) {
+  int64_t i = desc(b)->part0 + q;
+  return &dsf_parts[(uint64_t)i < N_PARTS ? i : 0];
+}
+static int part_of(int b, int p) {
+  int q;
+  for (q = 0; q + 1 < desc(b)->nparts; q++)
+    if (p < part(b, q)->p0 + part(b, q)->cp) return q;
+  return q;
+}
+static const dsf_part_t *ppart(int b, int p) { return part(b, part_of(b, p)); }
+
 /* ------------------------------------------------------------------------------------------
  * exact integer maths (== dsf_sim/quant.py)
  * ---------------------------------------------------------------------------------------- */
@@ -59,56 +72,59 @@ static int64_t shl(int64_t v, int s) { return v * pow2(s); } /* exact left shift
  * ---------------------------------------------------------------------------------------- */
 typedef struct {
   int64_t xl, pr, pb, ob, hr;   /* row blocks, pixel column words/beats, out beats/packet, XL*ROWS */
-  int64_t cm_last;              /* channels of the last pass */
   int64_t out_job_bytes;        /* engine output bytes of one job (whole beats: buffer size) */
   int64_t out_job_moved;        /* bytes the S2M moves: TKEEP is partial on the job's last beat */
-  int64_t acc_words;            /* XN_e * XL*ROWS * XW_e * CO */
-  int64_t tmp_words;            /* XN_e * out_h * out_w * CO */
 } geo_t;
 
-static geo_t geo(int b) {
+/* geometry of the jobs of global pass p of bundle b (i.e. of its part) */
+static geo_t geo(int b, int p) {
   const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *q = ppart(b, p);
   geo_t g;
-  g.xl = cdiv(d->xh_e, ROWS);
+  g.xl = cdiv(q->xh_e, ROWS);
   g.hr = g.xl * ROWS;
-  g.pr = ROWS + 2 * (d->kh_e / 2);
+  g.pr = ROWS + 2 * (q->kh_e / 2);
   g.pb = cdiv(g.pr * X_BITS, AXI_WIDTH);
-  g.ob = cdiv((int64_t)ROWS * d->co_prl * Y_OUT_BITS, AXI_WIDTH);
-  g.cm_last = d->ci_e - (d->cp - 1) * d->cm;
-  g.out_job_bytes = d->xn_e * g.xl * d->xw_e * g.ob * AXI_BYTES;
+  g.ob = cdiv((int64_t)ROWS * q->co_prl * Y_OUT_BITS, AXI_WIDTH);
+  g.out_job_bytes = d->xn_e * g.xl * q->xw_e * g.ob * AXI_BYTES;
   g.out_job_moved = g.out_job_bytes - AXI_BYTES
-                    + ((int64_t)ROWS * d->co_prl * Y_OUT_BITS / 8 - (g.ob - 1) * AXI_BYTES);
-  g.acc_words = d->xn_e * g.hr * d->xw_e * d->co;
-  g.tmp_words = d->xn_e * d->out_h * d->out_w * d->co;
+                    + ((int64_t)ROWS * q->co_prl * Y_OUT_BITS / 8 - (g.ob - 1) * AXI_BYTES);
   return g;
 }
 
-static int64_t pass_cm(int b, int p) {
+/* accumulator words of bundle b: XN_e * out_h * out_w * CO (cropped output coordinates) */
+static int64_t acc_words(int b) {
   const dsf_bundle_t *d = desc(b);
-  int64_t lo = (int64_t)p * d->cm, hi = lo + d->cm;
-  if (hi > d->ci_e) hi = d->ci_e;
+  return d->xn_e * d->out_h * d->out_w * d->co;
+}
+
+static int64_t pass_cm(int b, int p) {
+  const dsf_part_t *q = ppart(b, p);
+  int64_t lo = (int64_t)(p - q->p0) * q->cm, hi = lo + q->cm;
+  if (hi > q->ci_e) hi = q->ci_e;
   return hi - lo;
 }
 
 static uint64_t pix_bytes(int b, int p) {
   const dsf_bundle_t *d = desc(b);
-  geo_t g = geo(b);
-  return (uint64_t)(1 + d->xn_e * g.xl * d->xw_e * pass_cm(b, p) * g.pb) * AXI_BYTES;
+  geo_t g = geo(b, p);
+  return (uint64_t)(1 + d->xn_e * g.xl * ppart(b, p)->xw_e * pass_cm(b, p) * g.pb) * AXI_BYTES;
 }
 
 static uint64_t wjob_bytes(int b, int p) {
-  return (uint64_t)(1 + pass_cm(b, p) * desc(b)->kh_e * WB) * AXI_BYTES;
+  return (uint64_t)(1 + pass_cm(b, p) * ppart(b, p)->kh_e * WB) * AXI_BYTES;
 }
 
+/* weights.bin holds each part's jobs in order it -> p, parts one after the other */
 static uint64_t wjob_offset(int b, int it, int p) {
-  const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *pt = ppart(b, p);
   uint64_t per_it = 0, before = 0;
   int q;
-  for (q = 0; q < d->cp; q++) {
+  for (q = (int)pt->p0; q < pt->p0 + pt->cp; q++) {
     per_it += wjob_bytes(b, q);
     if (q < p) before += wjob_bytes(b, q);
   }
-  return (uint64_t)d->w_offset + (uint64_t)it * per_it + before;
+  return (uint64_t)pt->w_offset + (uint64_t)it * per_it + before;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -132,10 +148,12 @@ static void compute_map(void) {
     o = align_up(o + (uint64_t)desc(b)->out_size * 4u);
   }
   for (b = 0; b < N_BUNDLES; b++) {
-    geo_t g = geo(b);
-    if ((uint64_t)g.out_job_bytes > raw) raw = (uint64_t)g.out_job_bytes;
-    if ((uint64_t)g.acc_words > acc) acc = (uint64_t)g.acc_words;
-    if ((uint64_t)g.tmp_words > tmp) tmp = (uint64_t)g.tmp_words;
+    for (p = 0; p < desc(b)->cp; p++) {
+      geo_t g = geo(b, p);
+      if ((uint64_t)g.out_job_bytes > raw) raw = (uint64_t)g.out_job_bytes;
+    }
+    if ((uint64_t)acc_words(b) > acc) acc = (uint64_t)acc_words(b);
+    if ((uint64_t)acc_words(b) > tmp) tmp = (uint64_t)acc_words(b);
     if (b == 0) { MM.pix[b] = MM.input; continue; }
     MM.pix[b] = o;
     for (p = 0; p < desc(b)->cp; p++) o = align_up(o + pix_bytes(b, p));
@@ -193,14 +211,23 @@ static int fail(dsf_cmd_t *cmd, const char *m) {
   return DSF_CMD_ERROR;
 }
 
-static int job_next(job_t *j) { /* advance in firmware order; 0 when past the last job */
-  const dsf_bundle_t *d = desc(j->b);
+static int job_next(job_t *j) { /* advance in firmware order part -> it -> p; 0 at the end */
+  const dsf_part_t *q = ppart(j->b, j->p);
   j->j++;
-  if (++j->p < d->cp) return 1;
-  j->p = 0;
-  if (++j->it < d->it) return 1;
+  if (++j->p < q->p0 + q->cp) return 1;
+  j->p = (int)q->p0;
+  if (++j->it < q->it) return 1;
   j->it = 0;
+  j->p = (int)(q->p0 + q->cp);
+  if (j->p < desc(j->b)->cp) return 1;
+  j->p = 0;
   return ++j->b < N_BUNDLES;
+}
+
+/* is j the last job of its bundle? */
+static int job_last(job_t j) {
+  const dsf_bundle_t *d = desc(j.b);
+  return j.p == d->cp - 1 && j.it == ppart(j.b, j.p)->it - 1;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -214,16 +241,17 @@ static void put_bits(uint8_t *buf, uint64_t bit, int nbits, uint64_t v) {
 
 static void write_header(uint8_t *beat, int b, int p) {
   const dsf_bundle_t *d = desc(b);
-  geo_t g = geo(b);
+  const dsf_part_t *q = ppart(b, p);
+  geo_t g = geo(b, p);
   int64_t cmp = pass_cm(b, p);
   memset(beat, 0, AXI_BYTES);
-  put_bits(beat, HDR_KH2_LSB, HDR_KH2_BITS, (uint64_t)(d->kh_e / 2));
-  put_bits(beat, HDR_KW2_LSB, HDR_KW2_BITS, (uint64_t)(d->kw_e / 2));
+  put_bits(beat, HDR_KH2_LSB, HDR_KH2_BITS, (uint64_t)(q->kh_e / 2));
+  put_bits(beat, HDR_KW2_LSB, HDR_KW2_BITS, (uint64_t)(q->kw_e / 2));
   put_bits(beat, HDR_CM_M1_LSB, HDR_CM_M1_BITS, (uint64_t)(cmp - 1));
-  put_bits(beat, HDR_XW_M1_LSB, HDR_XW_M1_BITS, (uint64_t)(d->xw_e - 1));
+  put_bits(beat, HDR_XW_M1_LSB, HDR_XW_M1_BITS, (uint64_t)(q->xw_e - 1));
   put_bits(beat, HDR_XL_M1_LSB, HDR_XL_M1_BITS, (uint64_t)(g.xl - 1));
   put_bits(beat, HDR_XN_M1_LSB, HDR_XN_M1_BITS, (uint64_t)(d->xn_e - 1));
-  put_bits(beat, HDR_WROWS_M1_LSB, HDR_WROWS_M1_BITS, (uint64_t)(cmp * d->kh_e - 1));
+  put_bits(beat, HDR_WROWS_M1_LSB, HDR_WROWS_M1_BITS, (uint64_t)(cmp * q->kh_e - 1));
   put_bits(beat, HDR_X_SIGNED_LSB, HDR_X_SIGNED_BITS, (uint64_t)(d->x_signed != 0));
 }
 
@@ -240,35 +268,36 @@ static int64_t nth_bit(int64_t mask, int64_t k) {
 
 static void pack_bundle_input(int b) {
   const dsf_bundle_t *d = desc(b);
-  geo_t g = geo(b);
   const uint8_t *src = S.dram + out_off((int)d->src);
   /* source tensor dims; dense: [batch, F] seen as [1, batch, 1, F] */
   int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
-  int64_t ci = d->ci, s_h = d->sh, s_w = d->sw, t_h = d->t_h, t_w = d->t_w;
-  int64_t ph_ = d->kh_e / 2, col_bytes = g.pb * AXI_BYTES;
+  int64_t ci = d->ci, s_h = d->sh, s_w = d->sw;
   uint64_t mask = (1u << X_BITS) - 1u;
   int p;
-  for (p = 0; p < d->cp; p++) {
+  for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
+    const dsf_part_t *q = ppart(b, p);
+    geo_t g = geo(b, p);
+    int64_t t_h = q->t_h, t_w = q->t_w, ph_ = q->kh_e / 2, col_bytes = g.pb * AXI_BYTES;
     uint8_t *out = S.dram + pix_offset(b, p);
     uint8_t *col;
-    int64_t c0 = (int64_t)p * d->cm, cmp = pass_cm(b, p), n, l, w, c, jj;
+    int64_t c0 = (int64_t)(p - q->p0) * q->cm, cmp = pass_cm(b, p), n, l, w, c, jj;
     memset(out, 0, pix_bytes(b, p));
     write_header(out, b, p);
     col = out + AXI_BYTES;
     for (n = 0; n < d->xn_e; n++)
       for (l = 0; l < g.xl; l++)
-        for (w = 0; w < d->xw_e; w++)
+        for (w = 0; w < q->xw_e; w++)
           for (c = 0; c < cmp; c++, col += col_bytes) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
-            int64_t pph = nth_bit(d->phmask_h, phase / d->nph_w);
-            int64_t ppw = nth_bit(d->phmask_w, phase % d->nph_w);
+            int64_t pph = nth_bit(q->phmask_h, phase / q->nph_w);
+            int64_t ppw = nth_bit(q->phmask_w, phase % q->nph_w);
             int64_t scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
             for (jj = 0; jj < g.pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
               int32_t v;
               uint64_t bit;
-              if (row < 0 || row >= d->xh_e) continue;
+              if (row < 0 || row >= q->xh_e) continue;
               srow = (row + t_h) * s_h + pph;
               if (srow < 0 || srow >= sh_) continue;
               v = ld32(src + 4 * (((n * sh_ + srow) * sw_ + scol) * ci + c_src));
@@ -295,22 +324,29 @@ static int64_t out_word(const uint8_t *p, int64_t k) {
 #endif
 }
 
+/* add job j's raw sums into the accumulator [XN_e][out_h][out_w][CO], cropping at the part's
+ * offset (r0_h, r0_w): engine rows/columns outside the layer output are dropped */
 static void accumulate(job_t j) {
   const dsf_bundle_t *d = desc(j.b);
-  geo_t g = geo(j.b);
+  const dsf_part_t *q = ppart(j.b, j.p);
+  geo_t g = geo(j.b, j.p);
   const uint8_t *raw = S.dram + MM.raw;
   uint8_t *acc = S.dram + MM.acc;
-  int64_t co0 = (int64_t)j.it * d->co_prl, gco = d->co - co0, n, l, w, r, gg;
-  if (gco > d->co_prl) gco = d->co_prl;
+  int64_t co0 = (int64_t)j.it * q->co_prl, gco = d->co - co0, n, l, w, r, gg;
+  if (gco > q->co_prl) gco = q->co_prl;
   for (n = 0; n < d->xn_e; n++)
     for (l = 0; l < g.xl; l++)
-      for (w = 0; w < d->xw_e; w++) {
-        const uint8_t *pk = raw + ((n * g.xl + l) * d->xw_e + w) * g.ob * AXI_BYTES;
+      for (w = 0; w < q->xw_e; w++) {
+        const uint8_t *pk = raw + ((n * g.xl + l) * q->xw_e + w) * g.ob * AXI_BYTES;
+        int64_t ow = w - q->r0_w;
+        if (ow < 0 || ow >= d->out_w) continue;
         for (r = 0; r < ROWS; r++) {
-          int64_t row = l * ROWS + r;
-          uint8_t *a = acc + 8 * (((n * g.hr + row) * d->xw_e + w) * d->co + co0);
+          int64_t oh = l * ROWS + r - q->r0_h;
+          uint8_t *a;
+          if (oh < 0 || oh >= d->out_h) continue;
+          a = acc + 8 * (((n * d->out_h + oh) * d->out_w + ow) * d->co + co0);
           for (gg = 0; gg < gco; gg++)
-            st64(a + 8 * gg, ld64(a + 8 * gg) + out_word(pk, r * d->co_prl + gg));
+            st64(a + 8 * gg, ld64(a + 8 * gg) + out_word(pk, r * q->co_prl + gg));
         }
       }
 }
@@ -328,16 +364,15 @@ static int64_t bias_word(int b, int64_t c) {
 
 static void finish_bundle(int b) {
   const dsf_bundle_t *d = desc(b);
-  geo_t g = geo(b);
   const uint8_t *acc = S.dram + MM.acc;
   uint8_t *tmp = S.dram + MM.tmp, *out = S.dram + out_off(b);
   int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, i, k, c, idx, f;
-  /* crop + bias + activation */
+  /* bias + activation (the accumulator is already cropped) */
   for (n = 0; n < N; n++)
     for (i = 0; i < OH; i++)
       for (k = 0; k < OW; k++)
         for (c = 0; c < CO; c++) {
-          int64_t y = ld64(acc + 8 * (((n * g.hr + d->r0_h + i) * d->xw_e + d->r0_w + k) * CO + c));
+          int64_t y = ld64(acc + 8 * (((n * OH + i) * OW + k) * CO + c));
           if (d->use_bias)
             y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, c), (int)(d->f_s - d->f_bias));
           y = dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi, (int)d->act_slope, 1);
@@ -443,14 +478,11 @@ static void retire_output(void) {
   if (!S.o_valid) return;
   accumulate(S.ojob);
   S.o_valid = 0;
-  {
-    const dsf_bundle_t *d = desc(S.ojob.b);
-    if (S.ojob.it == d->it - 1 && S.ojob.p == d->cp - 1) finish_bundle(S.ojob.b);
-  }
+  if (job_last(S.ojob)) finish_bundle(S.ojob.b);
 }
 
 static void start_bundle(int b) {
-  memset(S.dram + MM.acc, 0, (size_t)geo(b).acc_words * 8u);
+  memset(S.dram + MM.acc, 0, (size_t)acc_words(b) * 8u);
   if (b > 0) pack_bundle_input(b);
 }
 
@@ -469,8 +501,8 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         S.o_valid = 1;
         S.phase = PH_X;
         {
-          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b).out_job_bytes, j);
-          S.expect[DSF_CH_OUTPUT] = (uint64_t)geo(j.b).out_job_moved;
+          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b, j.p).out_job_bytes, j);
+          S.expect[DSF_CH_OUTPUT] = (uint64_t)geo(j.b, j.p).out_job_moved;
           return r;
         }
       }
@@ -527,14 +559,13 @@ void dsf_fw_dma_done(int channel, uint64_t bytes_transferred) {
 
 void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes) {
   job_t first = {0, 0, 0, 0};
-  int b;
   memset(&S, 0, sizeof S);
   compute_map();
   S.dram = dram;
   S.dram_bytes = dram_bytes;
   S.cur = first;
   S.phase = PH_START;
-  for (b = 0; b < N_BUNDLES; b++) S.total_jobs += (int)(desc(b)->it * desc(b)->cp);
+  S.total_jobs = dsf_fw_total_jobs();
   if (dram_bytes < MM.total) {
     char m[160];
     snprintf(m, sizeof m, "dsf_fw_init: DRAM image has %llu bytes, needs %llu",
@@ -562,8 +593,9 @@ int dsf_fw_n_bundles(void) { return N_BUNDLES; }
 int dsf_fw_n_passes(int b) { return bad_b(b) ? -1 : (int)desc(b)->cp; }
 int dsf_fw_n_iterations(int b) { return bad_b(b) ? -1 : (int)desc(b)->it; }
 int dsf_fw_total_jobs(void) {
-  int b, t = 0;
-  for (b = 0; b < N_BUNDLES; b++) t += (int)(desc(b)->it * desc(b)->cp);
+  int b, q, t = 0;
+  for (b = 0; b < N_BUNDLES; b++)
+    for (q = 0; q < desc(b)->nparts; q++) t += (int)(part(b, q)->it * part(b, q)->cp);
   return t;
 }
 uint64_t dsf_fw_debug_out_offset(int b) { compute_map(); return bad_b(b) ? 0 : MM.out[b]; }
@@ -579,7 +611,7 @@ uint64_t dsf_fw_debug_weights_job_offset(int b, int it, int p) {
   return bad_b(b) ? 0 : wjob_offset(b, it, p);
 }
 uint64_t dsf_fw_debug_weights_job_bytes(int b, int p) { return bad_b(b) ? 0 : wjob_bytes(b, p); }
-uint64_t dsf_fw_debug_output_job_bytes(int b) { return bad_b(b) ? 0 : (uint64_t)geo(b).out_job_bytes; }
+uint64_t dsf_fw_debug_output_job_bytes(int b) { return bad_b(b) ? 0 : (uint64_t)geo(b, 0).out_job_bytes; }
 int dsf_fw_debug_bundles_done(void) { return S.bundles_done; }
 
 /* ---- command stream dump ---- */

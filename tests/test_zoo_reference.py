@@ -34,12 +34,14 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
     for be, mb in zip(ex.bundles, man["bundles"]):
         m, r = be.mapping, be.ref
         d = os.path.join(tmp_path, f"b{be.idx:02d}")
-        xe = lower_input(m, r.in_int)
         K, B = model.bundles[be.idx].int_weights()
-        We = lower_weights(m, K)
+        xes = [lower_input(m, r.in_int, q) for q in range(len(m.parts))]
+        Wes = [lower_weights(m, K, q) for q in range(len(m.parts))]
         off = mb["descriptor"]["w_offset"]
         ysum = 0
         for j in be.jobs:
+            assert j.part == m.part_of(j.p)
+            xe, We = xes[j.part], Wes[j.part]
             c0, c1 = m.pass_channels(j.p)
             nb = j.weights.shape[0] * hw.AXI_BYTES
             wbeats = wbin[off:off + nb].reshape(-1, hw.AXI_BYTES)
