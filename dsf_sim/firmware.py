@@ -252,6 +252,21 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
     raise FirmwareError(f"firmware did not finish in {max_steps} steps")
 
 
+def firmware_view(lib, mm: dict, dram: np.ndarray, manifest: dict):
+    """What the firmware left in DRAM: per-bundle outputs, packed inputs per pass, softmax."""
+    outs, pix = [], []
+    for b in range(lib.dsf_fw_n_bundles()):
+        o, n = mm["bundle_out"][b], lib.dsf_fw_debug_out_words(b)
+        outs.append(dram[o:o + 4 * n].view("<i4").copy())
+        pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
+                    for p, a in enumerate(mm["bundle_pix"][b])])
+    sm = None
+    if manifest["bundles"][-1]["descriptor"]["softmax"]:
+        n = manifest["sizes"]["OUTPUT_WORDS"]
+        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
+    return outs, pix, sm
+
+
 def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
                  softmax_tol: float = 1e-9, jsonl: str | None = None) -> FirmwareRun:
     """Build + run the firmware for `export_dir` with `engine`; compare every level if `check`."""
@@ -266,19 +281,9 @@ def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
     dram[mm["input"]:mm["input"] + inp.size] = inp
     lib.dsf_fw_init(dram.ctypes.data_as(ctypes.c_void_p), dram.size)
     cmds, raw = _drive(lib, dram, hw, engine)
-    nb = lib.dsf_fw_n_bundles()
-    outs, pix = [], []
-    for b in range(nb):
-        o, n = mm["bundle_out"][b], lib.dsf_fw_debug_out_words(b)
-        outs.append(dram[o:o + 4 * n].view("<i4").copy())
-        pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
-                    for p, a in enumerate(mm["bundle_pix"][b])])
-    sm = None
     with open(os.path.join(export_dir, "manifest.json")) as f:
         manifest = json.load(f)
-    if manifest["bundles"][-1]["descriptor"]["softmax"]:
-        n = manifest["sizes"]["OUTPUT_WORDS"]
-        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
+    outs, pix, sm = firmware_view(lib, mm, dram, manifest)
     run = FirmwareRun(export_dir, mm, cmds, outs[-1].copy(), sm, outs, pix, raw)
     if jsonl:
         run.dump_jsonl(jsonl)

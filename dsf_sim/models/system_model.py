@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from dsf_sim.firmware import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
+from dsf_sim.firmware import (CH_NAMES, firmware_view, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
                               FirmwareError, FirmwareRun, build_firmware, compare_run,
                               load_firmware, memory_map)
 from dsf_sim.models.engine_model import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX,
@@ -185,16 +185,7 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     wall = time.time() - t_wall
 
     # the firmware's view of every level (compare_run)
-    outs, pix = [], []
-    for b in range(nb):
-        o, n = mm["bundle_out"][b], lib.dsf_fw_debug_out_words(b)
-        outs.append(dram[o:o + 4 * n].view("<i4").copy())
-        pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
-                    for p, a in enumerate(mm["bundle_pix"][b])])
-    sm = None
-    if manifest["bundles"][-1]["descriptor"]["softmax"]:
-        n = manifest["sizes"]["OUTPUT_WORDS"]
-        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
+    outs, pix, sm = firmware_view(lib, mm, dram, manifest)
     run = FirmwareRun(export_dir, mm, fw_log, outs[-1].copy(), sm, outs, pix, raw)
     if check and not timing_only:
         compare_run(run, hw, manifest)
