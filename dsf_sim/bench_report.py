@@ -38,6 +38,10 @@ def build_model(network, hw, input_size=None, seed=0):
         model, _ = load_model(network, None)
         return model, Path(network).stem
     N = _networks()
+    if network not in N.NETWORKS:
+        from .errors import DsfError
+        raise DsfError(f"network = {network!r} is invalid: allowed one of "
+                       f"{sorted(N.NETWORKS)} or a model file ending in .py")
     return N.build(network, hw, bits=hw.X_BITS, input_size=input_size, seed=seed), network
 
 

@@ -230,9 +230,18 @@ class Hardware:
         if os.path.exists(path_or_text):
             with open(path_or_text) as f:
                 text = f.read()
-        else:
+        elif path_or_text.lstrip().startswith("{"):
             text = path_or_text
-        return cls.from_dict(json.loads(text))
+        else:
+            raise HardwareError("hardware json", path_or_text,
+                                "an existing hardware.json path or JSON text")
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise HardwareError("hardware json", path_or_text, f"valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise HardwareError("hardware json", type(d).__name__, "a JSON object")
+        return cls.from_dict(d)
 
     def __eq__(self, other):
         return isinstance(other, Hardware) and self.to_dict() == other.to_dict()

@@ -31,6 +31,9 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
 
     if SIM not in SIMS:
         raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
+    for name, p in (("valid_prob", valid_prob), ("ready_prob", ready_prob)):
+        if not isinstance(p, (int, float)) or not 0 < p <= 1:
+            raise DsfError(f"verify_inference: {name} = {p!r} is invalid: allowed 0 < p <= 1")
     t0 = time.time()
     if SIM == "verilator":
         if timing_only:

@@ -1,4 +1,6 @@
 """Bad models and bad model/hardware combinations give errors naming parameter, value, limit."""
+import os
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,31 @@ def test_export_without_hardware_and_bad_sim(tmp_path):
         m.export_inference(x=m.random_input, hw=None)
     with pytest.raises(DsfError, match="SIM = 'xsim'"):
         m.verify_inference(SIM="xsim")
+
+
+def test_cli_bad_inputs_are_named(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dsf = [sys.executable, "-m", "dsf_sim.cli"]
+    cases = [
+        (["bench", "lenet", "--hw", os.path.join(root, "configs", "kraken.json")],
+         "network = 'lenet' is invalid: allowed one of"),
+        (["bench", "resnet50", "--hw", str(tmp_path / "nope.json")],
+         "hardware json = "),
+        (["verify", os.path.join(root, "examples", "seed_example.py"), "--sim", "model",
+          "--valid-prob", "0", "--out", str(tmp_path / "v")],
+         "valid_prob = 0.0 is invalid: allowed 0 < p <= 1"),
+    ]
+    for args, needle in cases:
+        r = subprocess.run(dsf + args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr[-800:])
+        assert "Traceback" not in r.stderr
+
+
+def test_hardware_json_errors(tmp_path):
+    from dsf_sim import Hardware
+    with pytest.raises(HardwareError, match="hardware json"):
+        Hardware.from_json(str(tmp_path / "missing.json"))
+    with pytest.raises(HardwareError, match="valid JSON"):
+        Hardware.from_json("{not json")
