@@ -216,7 +216,10 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
 
     weights_chunks, offset = [], 0
     exports = []
-    for b, r in zip(model.bundles, refs):
+    from tqdm import tqdm  # big networks take a while: show per-bundle progress
+    bar = tqdm(list(zip(model.bundles, refs)), desc="export", unit="bundle", leave=False,
+               disable=len(model.bundles) < 8)
+    for b, r in bar:
         src, skip = model.bundle_sources[b.idx]
         in_spec = specs[src]
         if not _fits_x(in_spec, hw):
