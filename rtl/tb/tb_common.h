@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "verilated.h"
@@ -79,3 +80,28 @@ static std::vector<Beat> read_beats(FILE* f, uint32_t n, int nb, const char* who
   return v;
 }
 
+// The job file of both harnesses: "DSFJ" u32 axi_bytes u32 njobs u32 n_weight_beats
+// u32 n_pixel_beats, then the weight beats and the pixel beats. Exits with code 3 on a bad file.
+struct JobFile {
+  int nb = 0;
+  uint32_t njobs = 0;
+  std::vector<Beat> weights, pixels;
+};
+
+static JobFile load_job_file(const char* path, const char* who) {
+  JobFile j;
+  FILE* fi = fopen(path, "rb");
+  if (!fi) { perror(path); exit(3); }
+  char magic[4];
+  uint32_t hdr[4];
+  if (fread(magic, 1, 4, fi) != 4 || memcmp(magic, "DSFJ", 4) || fread(hdr, 4, 4, fi) != 4) {
+    fprintf(stderr, "%s: bad job file header\n", who);
+    exit(3);
+  }
+  j.nb = (int)hdr[0];
+  j.njobs = hdr[1];
+  j.weights = read_beats(fi, hdr[2], j.nb, who);
+  j.pixels = read_beats(fi, hdr[3], j.nb, who);
+  fclose(fi);
+  return j;
+}

@@ -44,22 +44,14 @@ int main(int argc, char** argv) {
   const uint64_t watchdog = argc > 7 ? strtoull(argv[7], nullptr, 0) : 20000;
   const uint64_t max_cycles = argc > 8 ? strtoull(argv[8], nullptr, 0) : 50000000ull;
 
-  FILE* fi = fopen(argv[1], "rb");
-  if (!fi) { perror(argv[1]); return 3; }
-  char magic[4];
-  uint32_t hdr[4];
-  if (fread(magic, 1, 4, fi) != 4 || memcmp(magic, "DSFJ", 4) || fread(hdr, 4, 4, fi) != 4) {
-    fprintf(stderr, "tb_engine: bad job file header\n");
-    return 3;
-  }
-  const int nb = (int)hdr[0];
-  const uint32_t njobs = hdr[1];
+  JobFile jf = load_job_file(argv[1], "tb_engine");
+  const int nb = jf.nb;
+  const uint32_t njobs = jf.njobs;
   Source src[2];
   src[1].name = "weights";
-  src[1].beats = read_beats(fi, hdr[2], nb, "tb_engine");
+  src[1].beats = std::move(jf.weights);
   src[0].name = "pixels";
-  src[0].beats = read_beats(fi, hdr[3], nb, "tb_engine");
-  fclose(fi);
+  src[0].beats = std::move(jf.pixels);
 
   auto ctx = std::make_unique<VerilatedContext>();
   auto top = std::make_unique<Vdsf_engine>(ctx.get());

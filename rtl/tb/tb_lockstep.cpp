@@ -45,20 +45,12 @@ int main(int argc, char** argv) {
   const uint64_t watchdog = argc > 6 ? strtoull(argv[6], nullptr, 0) : 20000;
   const uint64_t max_cycles = argc > 7 ? strtoull(argv[7], nullptr, 0) : 50000000ull;
 
-  FILE* fi = fopen(argv[1], "rb");
-  if (!fi) { perror(argv[1]); return 3; }
-  char magic[4];
-  uint32_t hdr[4];
-  if (fread(magic, 1, 4, fi) != 4 || memcmp(magic, "DSFJ", 4) || fread(hdr, 4, 4, fi) != 4) {
-    fprintf(stderr, "tb_lockstep: bad job file header\n");
-    return 3;
-  }
-  const int nb = (int)hdr[0], kb = (nb + 7) / 8;
-  const uint32_t njobs = hdr[1];
+  JobFile jf = load_job_file(argv[1], "tb_lockstep");
+  const int nb = jf.nb, kb = (nb + 7) / 8;
+  const uint32_t njobs = jf.njobs;
   Source src[2];
-  src[1].beats = read_beats(fi, hdr[2], nb, "tb_lockstep");
-  src[0].beats = read_beats(fi, hdr[3], nb, "tb_lockstep");
-  fclose(fi);
+  src[1].beats = std::move(jf.weights);
+  src[0].beats = std::move(jf.pixels);
 
   FILE* fo = fopen(argv[2], "wb");
   if (!fo) { perror(argv[2]); return 3; }
