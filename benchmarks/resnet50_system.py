@@ -25,7 +25,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from dsf_sim import Hardware
     from dsf_sim.models.system_model import run_system_model
-    from networks import build
+    from dsf_sim.api.networks import build
 
     hw = Hardware.from_json(args.hw)
     if hw.X_BITS != args.bits:
@@ -48,7 +48,7 @@ def main(argv=None):
         wall = time.time() - t0
         bit_exact = None
         if not tonly:  # every level against the export (outside the timed region)
-            from dsf_sim.firmware import compare_run
+            from dsf_sim.runtime.check import compare_run
             from dsf_sim.models.system_model import _hardware
             h, manifest = _hardware(out)
             compare_run(r["firmware_run"], h, manifest)

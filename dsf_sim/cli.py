@@ -1,12 +1,10 @@
-"""`dsf` command line: export, verify, info.
+"""`dsf` command line: export, verify, lockstep, bench, profile, build, info.
 
-A model file either defines `build(hw) -> QModel` (and optionally `HARDWARE = {...}` kwargs), or is a
-seed-style script that builds `model` and `hw` at top level (its export/verify calls are skipped).
+Model files: see dsf_sim/api/model_file.py.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -14,49 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-
-def _strip_seed_calls(src: str) -> str:
-    """Remove top-level export_inference / verify_inference calls from a seed-style script."""
-    tree = ast.parse(src)
-    keep = []
-    for node in tree.body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            f = node.value.func
-            if isinstance(f, ast.Attribute) and f.attr in ("export_inference", "verify_inference",
-                                                           "summary", "fit"):
-                continue
-        keep.append(node)
-    tree.body = keep
-    return ast.unparse(tree)
-
-
-def load_model(path: str, hw_json: str | None = None):
-    """Return (model, hw) from a model file (see module docstring)."""
-    from .hardware import Hardware
-
-    if not os.path.exists(path):
-        raise SystemExit(f"dsf: model file {path!r} does not exist")
-    with open(path) as f:
-        src = f.read()
-    g = {"__name__": "__dsf_model__", "__file__": os.path.abspath(path)}
-    code = compile(src, path, "exec")
-    tree_has_build = any(isinstance(n, ast.FunctionDef) and n.name == "build"
-                         for n in ast.parse(src).body)
-    if tree_has_build:
-        exec(code, g)
-        hw = Hardware.from_json(hw_json) if hw_json else Hardware(**g.get("HARDWARE", {}))
-        return g["build"](hw), hw
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:  # seed scripts write hw.export() files into cwd
-        os.chdir(tmp)
-        try:
-            exec(compile(_strip_seed_calls(src), path, "exec"), g)
-        finally:
-            os.chdir(cwd)
-    if "model" not in g or "hw" not in g:
-        raise SystemExit(f"dsf: {path} defines neither build(hw) nor top-level `model` and `hw`")
-    hw = Hardware.from_json(hw_json) if hw_json else g["hw"]
-    return g["model"], hw
+from .api.model_file import load_model, resolve_network
 
 
 def cmd_export(args):
@@ -136,10 +92,12 @@ def cmd_lockstep(args):
 
 
 def cmd_bench(args):
-    from .bench_report import format_table, run_bench
-    res = run_bench(args.network, args.hw, dram=args.dram, bits=args.bits,
+    from .perf.report import format_table, load_hw, run_bench
+    hw = load_hw(args.hw, args.bits)
+    model, name, ref = resolve_network(args.network, hw, args.input_size)
+    res = run_bench(model, name, hw, os.path.basename(args.hw), dram=args.dram,
                     input_size=args.input_size, out=args.out, cpu=args.cpu, exact=args.exact,
-                    plots=not args.no_plots)
+                    plots=not args.no_plots, reference_fps=ref)
     print(format_table(res))
     if args.out:
         print(f"wrote JSON/CSV{'' if args.no_plots else '/PNG'} to {args.out}")
@@ -147,10 +105,11 @@ def cmd_bench(args):
 
 
 def cmd_profile(args):
-    from .bench_report import run_profile
+    from .perf.report import load_hw, run_profile
     bws = [float(v) for v in args.bw.split(",")]
-    res = run_profile(args.network, args.hw, bws, bits=args.bits, input_size=args.input_size,
-                      out=args.out, cpu=args.cpu)
+    hw = load_hw(args.hw, args.bits)
+    model, name, _ = resolve_network(args.network, hw, args.input_size)
+    res = run_profile(model, name, hw, os.path.basename(args.hw), bws, out=args.out, cpu=args.cpu)
     print(f"{res['network']} {res['bits']}-bit on {res['hw']}: engine-only {res['engine_fps']:.1f} fps")
     for p in res["points"]:
         print(f"  {p['bw_gbs']:>7.2f} GB/s: {p['fps']:>8.2f} fps, {p['memory_bound_layers']} "
@@ -164,8 +123,8 @@ def cmd_profile(args):
 
 def cmd_build(args):
     """FPGA/ASIC build scripts (gated on an equivalence certificate) or a yosys estimate."""
-    from .build_flows import asic_tcl, vivado_tcl, yosys_estimate
-    from .hardware import Hardware
+    from .api.hardware import Hardware
+    from .flows.build_flows import asic_tcl, vivado_tcl, yosys_estimate
     hw = Hardware.from_json(args.hw)
     if args.flow == "vivado":
         print(vivado_tcl(hw, args.board, args.out, args.cert, args.force))

@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 
 from dsf_sim import Hardware
-from dsf_sim import bench as B
+from dsf_sim.perf import bench as B
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ["kraken", "zcu104", "small_4x8", "wide_8x24"]
 
 
 def _nets():
-    spec = importlib.util.spec_from_file_location("bench_networks", REPO / "benchmarks" / "networks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from dsf_sim.api import networks
+    return networks
 
 
 def hw_of(name) -> Hardware:

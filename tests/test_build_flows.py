@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from dsf_sim.build_flows import asic_tcl, vivado_tcl, yosys_estimate
-from dsf_sim.certificate import (RTL_DIR, CertificateError, check_certificate, write_certificate)
+from dsf_sim.flows.build_flows import asic_tcl, vivado_tcl, yosys_estimate
+from dsf_sim.flows.certificate import (RTL_DIR, CertificateError, check_certificate, write_certificate)
 from zoo import small_hw
 
 RUNS = [{"model": "residual", "seed": 1, "cycles": 1234, "passed": True}]

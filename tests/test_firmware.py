@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dsf_sim import Hardware, MismatchError
-from dsf_sim.firmware import (FirmwareError, build_firmware, load_firmware, reference_engine,
+from dsf_sim.runtime.fw_driver import (FirmwareError, build_firmware, load_firmware, reference_engine,
                               run_firmware)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -308,7 +308,7 @@ def test_short_output_transfer_is_an_error(seed_export):
 
 # ----------------------------------------------------------------------------- integer maths
 def test_requant_matches_python(seed_export):
-    from dsf_sim.quant import QSpec, requantize, rhe_div
+    from dsf_sim.frontend.quant import QSpec, requantize, rhe_div
     lib = load_firmware(build_firmware(seed_export))
     rng = np.random.default_rng(3)
     nums = np.concatenate([rng.integers(-5000, 5000, 3000), np.arange(-64, 65)])
@@ -331,7 +331,7 @@ def test_requant_matches_python(seed_export):
 
 def test_blocking_hal_same_commands(seed_export):
     """The board path (dsf_fw_run_blocking with a HAL) issues the same DMA list and result."""
-    from dsf_sim.firmware import run_firmware_blocking
+    from dsf_sim.runtime.fw_driver import run_firmware_blocking
     dmas, out = run_firmware_blocking(seed_export, reference_engine)
     run = run_firmware(seed_export, reference_engine)
     assert dmas == [c for c in run.commands if c["cmd"] == "dma"]

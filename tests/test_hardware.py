@@ -3,7 +3,7 @@ import os
 import pytest
 
 from dsf_sim import Hardware, HardwareError
-from dsf_sim.hardware import clog2v, prob_threshold
+from dsf_sim.compiler.hardware import clog2v, prob_threshold
 
 SEED_ARGS = dict(processing_elements=(8, 96), frequency_mhz=250, bits_input=4, bits_weights=4,
                  bits_sum=16, bits_bias=16, max_batch_size=64, max_channels_in=2048,

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from dsf_sim import Hardware, HardwareError
-from dsf_sim.layout import (JobGeometry, engine_job_reference, pack_header, pack_output_job,
+from dsf_sim.compiler.geometry import JobGeometry
+from dsf_sim.compiler.layout import (engine_job_reference, pack_header, pack_output_job,
                             pack_pixels_job, pack_weights_job, pack_words, unpack_header,
                             unpack_output_job, unpack_pixels_job, unpack_weights_job,
                             unpack_words, wrap_signed)

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-from dsf_sim.certificate import CertificateError, check_certificate
-from dsf_sim.hardware import Hardware
+from dsf_sim.flows.certificate import CertificateError, check_certificate
+from dsf_sim.compiler.hardware import Hardware
 from dsf_sim.rtl_bridge import lockstep as LS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -190,7 +190,7 @@ model = ZOO["mlp"](hw, xn=3)
 
 
 def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path, monkeypatch):
-    from dsf_sim import certificate
+    from dsf_sim.flows import certificate
     from dsf_sim.cli import main
     mf = tmp_path / "mlp_model.py"
     mf.write_text(MODEL_FILE.format(here=HERE, data=str(tmp_path / "vec")))

@@ -6,9 +6,11 @@ import types
 import numpy as np
 import pytest
 
-from dsf_sim.layout import JobGeometry, engine_job_reference
-from dsf_sim.lowering import conv_reference, crop_output, lower_input, lower_weights, map_core
-from dsf_sim.quant import parse_quantizer, requantize, rhe_div
+from dsf_sim.compiler.geometry import JobGeometry
+from dsf_sim.compiler.layout import engine_job_reference
+from dsf_sim.compiler.lowering import crop_output, lower_input, lower_weights, map_core
+from dsf_sim.frontend.reference import conv_reference
+from dsf_sim.frontend.quant import parse_quantizer, requantize, rhe_div
 
 HW = types.SimpleNamespace(ROWS=4, COLS=64, Y_BITS=62, XN_MAX=4, XH_MAX=64, XW_MAX=64, CI_MAX=64,
                            KH_MAX=15, KW_MAX=15, RAM_WEIGHTS_DEPTH=10**6, XL_MAX=64)
@@ -43,7 +45,7 @@ def test_lowered_conv_equals_direct(h, w):
 
 
 def test_conv_reference_equals_tensorflow():
-    from dsf_sim.tf_setup import tf
+    from dsf_sim.frontend.tf_setup import tf
     rng = np.random.default_rng(0)
     x = rng.integers(-8, 8, (2, 11, 9, 2))
     k = rng.integers(-8, 8, (5, 4, 2, 3))
@@ -74,7 +76,7 @@ QUANTS = ["quantized_bits(4,0,False,True,1)", "quantized_bits(4,0,False,False,1)
 @pytest.mark.parametrize("f_in", [0, 3, 7])
 def test_requantize_equals_qkeras(text, f_in):
     import qkeras
-    from dsf_sim.tf_setup import tf
+    from dsf_sim.frontend.tf_setup import tf
     s = parse_quantizer(text)
     Y = np.arange(-3000, 3000)
     ref = np.array(qkeras.get_quantizer(text)(tf.constant(Y * 2.0 ** -f_in, tf.float32)))

@@ -8,8 +8,10 @@ import types
 import numpy as np
 import pytest
 
-from dsf_sim.layout import JobGeometry, engine_job_reference
-from dsf_sim.lowering import conv_reference, crop_output, lower_input, lower_weights, map_core
+from dsf_sim.compiler.geometry import JobGeometry
+from dsf_sim.compiler.layout import engine_job_reference
+from dsf_sim.compiler.lowering import crop_output, lower_input, lower_weights, map_core
+from dsf_sim.frontend.reference import conv_reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HW = types.SimpleNamespace(ROWS=4, COLS=64, Y_BITS=62, XN_MAX=4, XH_MAX=64, XW_MAX=64, CI_MAX=64,
@@ -69,7 +71,7 @@ def test_single_part_mapping_unchanged():
 
 def test_parts_cost_resnet_stride2():
     """ResNet-like 3x3/2 (14x14x256 -> 256) on kraken: <= 0.5x the single-part MAC beats."""
-    from dsf_sim.hardware import Hardware
+    from dsf_sim.compiler.hardware import Hardware
     hw = Hardware.from_json(os.path.join(ROOT, "configs", "kraken.json"))
     b = _B()
     b.filters, b.kernel_size, b.strides, b.padding = 256, (3, 3), (2, 2), "same"
@@ -88,8 +90,10 @@ def test_parts_cost_resnet_stride2():
 @pytest.mark.parametrize("bits,xn", [(4, 1), (8, 2)])
 def test_parts_models_bit_exact_firmware_and_system(bits, xn, tmp_path):
     from dsf_sim import Bundle, QInput, QModel
-    from dsf_sim.firmware import compare_run, run_firmware
-    from dsf_sim.models.system_model import _hardware, run_system_model
+    from dsf_sim.runtime.check import compare_run
+    from dsf_sim.runtime.fw_driver import run_firmware
+    from dsf_sim.compiler.export import load_export as _hardware
+    from dsf_sim.models.system_model import run_system_model
     from zoo import _conv, q, randomize, small_hw
     hw = small_hw(bits=bits, data_dir=str(tmp_path))
     Q = q(hw)

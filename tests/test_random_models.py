@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from dsf_sim import DsfError
-from dsf_sim.firmware import compare_run
-from dsf_sim.models.system_model import _hardware, run_system_model
+from dsf_sim.runtime.check import compare_run
+from dsf_sim.compiler.export import load_export as _hardware
+from dsf_sim.models.system_model import run_system_model
 from zoo import random_model
 
 MODEL_SEEDS = [2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]

@@ -11,8 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from dsf_sim import layout as L
-from dsf_sim.hardware import Hardware
+from dsf_sim.compiler import layout as L
+from dsf_sim.compiler.geometry import JobGeometry
+from dsf_sim.compiler.hardware import Hardware
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 
@@ -41,7 +42,7 @@ def hw_of(name) -> Hardware:
 
 
 def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False):
-    g = L.JobGeometry(KH, KW, CM, XN, XH, XW, bool(xs))
+    g = JobGeometry(KH, KW, CM, XN, XH, XW, bool(xs))
     g.check(hw)
     co = g.CO_PRL(hw)
     kb, xb = hw.K_BITS, hw.X_BITS

@@ -15,7 +15,8 @@ import os
 import numpy as np
 import pytest
 
-from dsf_sim.firmware import (CMD_WAIT, DsfCmd, build_firmware, compare_run, load_firmware,
+from dsf_sim.runtime.check import compare_run
+from dsf_sim.runtime.fw_driver import (CMD_WAIT, DsfCmd, build_firmware, load_firmware,
                               memory_map)
 from dsf_sim.models.engine_model import run_engine_jobs_model
 from dsf_sim.models.system_model import SystemWatchdogError, run_system_model

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dsf_sim.errors import MismatchError
-from dsf_sim.firmware import _fw_hash, build_firmware, run_firmware
+from dsf_sim.runtime.fw_driver import _fw_hash, build_firmware, run_firmware
 from dsf_sim.rtl_bridge.system_tb import SystemTbError, fw_sources_sha256, run_system_tb
 
 from zoo import ZOO, small_hw

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dsf_sim import MismatchError
-from dsf_sim.verify import SCHEMA
+from dsf_sim.flows.verify import SCHEMA
 from zoo import ZOO, small_hw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from dsf_sim.layout import unpack_output_job, unpack_pixels_job, unpack_weights_job, unpack_header
-from dsf_sim.lowering import lower_input, lower_weights
+from dsf_sim.compiler.layout import unpack_output_job, unpack_pixels_job, unpack_weights_job, unpack_header
+from dsf_sim.compiler.lowering import lower_input, lower_weights
 from zoo import ZOO, small_hw
 
 CASES = [(name, bits, xn) for name in ZOO for bits, xn in ((4, 1), (8, 2), (2, 1))]
@@ -104,8 +104,9 @@ def test_models_train_with_keras_fit(tmp_path):
 def test_one_bit_activations(tmp_path):
     """bits_input = 1: unsigned 1-bit input and activations, 2-bit weights, bit-exact end to end."""
     from dsf_sim import Bundle, QInput, QModel
-    from dsf_sim.firmware import compare_run
-    from dsf_sim.models.system_model import _hardware, run_system_model
+    from dsf_sim.runtime.check import compare_run
+    from dsf_sim.compiler.export import load_export as _hardware
+    from dsf_sim.models.system_model import run_system_model
     from zoo import randomize
     hw = small_hw(bits=2, bits_input=1, data_dir=str(tmp_path))
     q1 = "quantized_relu(1,0)"

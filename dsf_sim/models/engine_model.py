@@ -29,7 +29,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from dsf_sim.rtl_bridge.engine_tb import _job_streams, upper_params
+from ..compiler.layout import job_beats as _job_streams
+
+
+def upper_params(hw) -> dict:
+    return dict(hw.derived(), W_CM=hw.header_width("CM_M1"), W_XW=hw.header_width("XW_M1"),
+                W_XL=hw.header_width("XL_M1"), W_XN=hw.header_width("XN_M1"),
+                W_WROWS=hw.header_width("WROWS_M1"), AXI_BYTES=hw.AXI_WIDTH // 8)
 
 MASK32 = 0xFFFFFFFF
 

@@ -23,10 +23,12 @@ import time
 
 import numpy as np
 
-from dsf_sim.firmware import (CH_NAMES, firmware_view, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
-                              FirmwareError, FirmwareRun, build_firmware, compare_run,
-                              load_firmware, memory_map)
-from dsf_sim.models.engine_model import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX,
+from ..compiler.export import load_export
+from ..runtime.check import FirmwareRun, compare_run
+from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
+                                 FirmwareError, build_firmware, firmware_view, load_firmware,
+                                 memory_map)
+from .engine_model import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX,
                                          C_OFF, C_STALL, ERR_OVERFLOW, ERR_WATCHDOG, EVENT,
                                          LIMIT, S_LAST, EngineModelError, EngineState)
 
@@ -35,13 +37,6 @@ NEVER = 1 << 62
 
 class SystemWatchdogError(EngineModelError):
     """No handshake, DMA event or firmware command for `watchdog` cycles (docs §11)."""
-
-
-def _hardware(export_dir):
-    from dsf_sim.hardware import Hardware
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        manifest = json.load(f)
-    return Hardware.from_dict(manifest["hardware"]), manifest
 
 
 def true_macs(manifest: dict, kernels=None) -> tuple[int, list]:
@@ -82,7 +77,7 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     timing_only, whose engine output data are zeros)."""
     t_wall = time.time()
     export_dir = os.path.abspath(export_dir)
-    hw, manifest = _hardware(export_dir)
+    hw, manifest = load_export(export_dir)
     lib = load_firmware(build_firmware(export_dir))
     mm = memory_map(lib)
     B = hw.AXI_BYTES

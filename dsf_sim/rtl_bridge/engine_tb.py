@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compiler.layout import job_beats as _job_streams
+
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "rtl"
 TB_CPP = RTL_DIR / "tb" / "tb_engine.cpp"
@@ -35,7 +37,7 @@ def clog2v(v: int) -> int:
 
 def _hardware(hw_params):
     """A `dsf_sim.hardware.Hardware` from a Hardware, its to_dict() form, or None."""
-    from dsf_sim.hardware import Hardware
+    from ..compiler.hardware import Hardware
     if isinstance(hw_params, Hardware):
         return hw_params
     if isinstance(hw_params, dict) and hw_params and all(k.islower() for k in hw_params):
@@ -134,29 +136,6 @@ def build_engine_tb(hw_params, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2, trace
 
 
 # ----------------------------------------------------------------------------- job streams
-def _beats_keep(x, axi_bytes):
-    """(beats, keep) or beats -> (uint8[n, B], bool[n, B])."""
-    if isinstance(x, tuple):
-        beats, keep = x
-    else:
-        beats, keep = x, None
-    beats = np.asarray(beats, dtype=np.uint8).reshape(-1, axi_bytes)
-    if keep is None:
-        keep = np.ones(beats.shape, dtype=bool)
-    keep = np.asarray(keep, dtype=bool).reshape(beats.shape)
-    return beats, keep
-
-
-def _job_streams(job, axi_bytes):
-    if isinstance(job, dict):
-        w, p = job["weights"], job["pixels"]
-    elif hasattr(job, "weights") and hasattr(job, "pixels"):
-        w, p = job.weights, job.pixels
-    else:
-        w, p = job
-    return _beats_keep(w, axi_bytes), _beats_keep(p, axi_bytes)
-
-
 def write_job_file(path, jobs, axi_bytes: int) -> None:
     """jobs.bin for tb_engine: TLAST on the last beat of every transfer."""
     ws, ps = [], []

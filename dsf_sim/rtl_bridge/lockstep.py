@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from dsf_sim.models import engine_model as em
-from dsf_sim.rtl_bridge.engine_tb import (DEFAULT_BUILD_DIR, RTL_DIR, _job_streams, build_harness, build_key,
+from ..models import engine_model as em
+from .engine_tb import (DEFAULT_BUILD_DIR, RTL_DIR, _job_streams, build_harness, build_key,
                                           _verilator_version, config_hw_svh, upper_params,
                                           write_job_file)
 
@@ -517,7 +517,7 @@ def lockstep_model(model, hw, seed=0, valid_prob=None, ready_prob=None, window=1
                    cert_path=None, name="model", write_cert=True, x=None, **kw):
     """Export `model`, lockstep all its jobs back to back, write a certificate on success.
     Returns (LockstepResult, certificate path or None)."""
-    from dsf_sim.certificate import write_certificate
+    from ..flows.certificate import write_certificate
     out_dir = out_dir or tempfile.mkdtemp(prefix="dsf_lockstep_")
     vp = hw.valid_prob if valid_prob is None else valid_prob
     rp = hw.ready_prob if ready_prob is None else ready_prob

@@ -46,7 +46,7 @@ class SystemTbError(RuntimeError):
 
 def fw_sources_sha256() -> str:
     """Hash of the firmware sources as compiled into both the ctypes library and this testbench."""
-    from dsf_sim.firmware import FW_HEADERS, FW_SOURCES
+    from ..runtime.fw_driver import FW_HEADERS, FW_SOURCES
     h = hashlib.sha256()
     for name in FW_SOURCES + FW_HEADERS:
         h.update(name.encode() + b"\0" + (FW_DIR / name).read_bytes())
@@ -54,9 +54,8 @@ def fw_sources_sha256() -> str:
 
 
 def _hardware(export_dir):
-    from dsf_sim.hardware import Hardware
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        return Hardware.from_dict(json.load(f)["hardware"])
+    from ..compiler.export import load_export
+    return load_export(export_dir)[0]
 
 
 def _run(cmd, log, cwd=None):
@@ -113,7 +112,7 @@ def _build_model(svh: str, build_dir: Path, jobs: int = 2) -> Path:
 
 def build_system_tb(export_dir, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> tuple[Path, dict]:
     """Build (or reuse) the testbench executable for `export_dir`; returns (exe, build info)."""
-    from dsf_sim.firmware import CFLAGS, FW_SOURCES, _fw_hash
+    from ..runtime.fw_driver import CFLAGS, FW_SOURCES, _fw_hash
     export_dir = os.path.abspath(export_dir)
     hw = _hardware(export_dir)
     model_dir = _build_model(hw.config_hw_svh(), Path(build_dir), jobs)
@@ -149,7 +148,7 @@ def build_system_tb(export_dir, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> t
 
 def _firmware_run(export_dir, res, out_dir):
     """A dsf_sim.firmware.FirmwareRun from the testbench's dumps."""
-    from dsf_sim.firmware import FirmwareRun
+    from ..runtime.check import FirmwareRun
     dram = np.fromfile(os.path.join(out_dir, "dram.bin"), dtype=np.uint8)
     rawb = np.fromfile(os.path.join(out_dir, "raw.bin"), dtype=np.uint8)
     mm = res["memory_map"]
@@ -181,7 +180,7 @@ def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob
     fw_sources_sha256, and "run": a FirmwareRun). With check=True a nonzero exit raises
     SystemTbError (result attached) and every level is compared (compare_run, MismatchError).
     """
-    from dsf_sim.firmware import compare_run
+    from ..runtime.check import compare_run
     export_dir = os.path.abspath(export_dir)
     exe, info = build_system_tb(export_dir, build_dir)
     tmpobj = None

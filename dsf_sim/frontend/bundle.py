@@ -11,8 +11,8 @@ import itertools
 
 import numpy as np
 
-from .errors import ModelError
-from .hardware import plain
+from ..errors import ModelError
+from ..values import plain
 from .quant import QSpec, parse_quantizer
 from .tf_setup import keras, tf
 

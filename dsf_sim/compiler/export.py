@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import HardwareError, MismatchError, ModelError
+from ..errors import DsfError, HardwareError, MismatchError
+from ..frontend.padding import tf_padding
+from ..frontend.reference import run_reference
+from .geometry import conv_macs, dense_macs
 from .layout import (engine_job_reference, pack_output_job, pack_pixels_job, pack_weights_job,
                      pack_words)
-from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core, plan_dim
-from .reference import run_reference
+from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core
 
 
 @dataclass
@@ -70,6 +72,25 @@ class Export:
         return self.refs[-1].out
 
 
+def load_export(export_dir: str):
+    """(Hardware, manifest) of an export folder, with named errors for a missing, malformed or
+    foreign manifest."""
+    from .hardware import Hardware
+    path = os.path.join(export_dir, "manifest.json")
+    if not os.path.exists(path):
+        raise DsfError(f"export folder = {export_dir!r} is invalid: allowed a folder written by "
+                       f"export_inference (no manifest.json)")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DsfError(f"{path} is invalid: allowed the JSON written by export_inference "
+                       f"({e})") from None
+    if not isinstance(manifest, dict) or "hardware" not in manifest or "bundles" not in manifest:
+        raise DsfError(f"{path} is invalid: allowed a manifest with 'hardware' and 'bundles'")
+    return Hardware.from_dict(manifest["hardware"]), manifest
+
+
 def _fits_x(spec, hw):
     if spec.signed:
         return spec.lo >= -(1 << (hw.X_BITS - 1)) and spec.hi <= (1 << (hw.X_BITS - 1)) - 1
@@ -105,6 +126,14 @@ def _check_overflow(b, m: CoreMapping, Wes, in_spec, hw):
                             f"<= {cmax // 4} for target_cpu_int_bits={hw.CPU_INT_BITS}")
 
 
+def bundle_macs(b, m: CoreMapping, r) -> int:
+    """True MACs of the bundle's original core layer."""
+    core = r.stages["core"][0].shape
+    if m.kind == "dense":
+        return dense_macs(core[0], m.CI, core[1])
+    return conv_macs(*core, m.CI, *b.kernel_size)
+
+
 def _stage_spec_fields(spec):
     if spec is None:
         return 0, 0, 0, -1
@@ -135,11 +164,11 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     d["add_frac"], d["add_lo"], d["add_hi"], d["add_slope"] = _stage_spec_fields(b.add_spec)
     if b.pool_spec is not None:
         y_before = r.stages["add" if b.add_spec is not None else "act"][0]
-        ph = plan_dim(y_before.shape[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
-        pw = plan_dim(y_before.shape[2], b.pool_size[1], b.pool_strides[1], b.pool_padding)
+        oh, pt = tf_padding(y_before.shape[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
+        ow, pl = tf_padding(y_before.shape[2], b.pool_size[1], b.pool_strides[1], b.pool_padding)
         d.update(pool=1 if b.pool_cfg["type"] == "max" else 2, pool_kh=b.pool_size[0],
                  pool_kw=b.pool_size[1], pool_sh=b.pool_strides[0], pool_sw=b.pool_strides[1],
-                 pool_pt=ph.pt, pool_pl=pw.pt, pool_oh=ph.out, pool_ow=pw.out)
+                 pool_pt=pt, pool_pl=pl, pool_oh=oh, pool_ow=ow)
     else:
         d.update(pool=0, pool_kh=0, pool_kw=0, pool_sh=0, pool_sw=0, pool_pt=0, pool_pl=0,
                  pool_oh=0, pool_ow=0)
@@ -314,8 +343,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
             "idx": b.idx, "name": b.name, "src": src, "skip": skip,
             "kind": m.kind, "kernel_size": list(b.kernel_size), "strides": list(b.strides),
             "padding": b.padding,
-            "macs": int(np.prod(r.stages["core"][0].shape)) * int(m.CI)
-            * int(b.kernel_size[0]) * int(b.kernel_size[1]),
+            "macs": bundle_macs(b, m, r),
             "in_shape": list(r.in_int.shape), "in_frac": r.in_frac,
             "out_shape": list(r.out.shape), "out_frac": r.out_frac,
             "stages": {k: {"shape": list(v[0].shape), "frac": v[1]} for k, v in r.stages.items()},

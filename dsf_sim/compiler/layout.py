@@ -6,11 +6,10 @@ tests round-trip every packer through its inverse.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .errors import HardwareError
+from ..errors import HardwareError
+from .geometry import JobGeometry, packet_last_keep, weight_row_beats
 
 
 # ----------------------------------------------------------------------------- bit packing
@@ -62,73 +61,6 @@ def wrap_signed(v: np.ndarray, bits: int) -> np.ndarray:
     v = np.asarray(v, dtype=np.int64)
     m = 1 << bits
     return ((v + (m >> 1)) % m) - (m >> 1)
-
-
-# ----------------------------------------------------------------------------- job geometry
-@dataclass(frozen=True)
-class JobGeometry:
-    """Shape of one engine job: kernel KH x KW over CM input channels of an XN x XH x XW image."""
-
-    KH: int
-    KW: int
-    CM: int
-    XN: int
-    XH: int
-    XW: int
-    x_signed: bool
-
-    def XL(self, hw) -> int:
-        return -(-self.XH // hw.ROWS)
-
-    @property
-    def P_H(self) -> int:
-        return self.KH // 2
-
-    @property
-    def P_W(self) -> int:
-        return self.KW // 2
-
-    def CO_PRL(self, hw) -> int:
-        return hw.COLS // self.KW
-
-    def PR(self, hw) -> int:
-        return hw.ROWS + 2 * self.P_H
-
-    def PB(self, hw) -> int:
-        return -(-self.PR(hw) * hw.X_BITS // hw.AXI_WIDTH)
-
-    def OB(self, hw) -> int:
-        return -(-hw.ROWS * self.CO_PRL(hw) * hw.Y_OUT_BITS // hw.AXI_WIDTH)
-
-    def header_fields(self, hw) -> dict:
-        return dict(KH2=self.P_H, KW2=self.P_W, CM_M1=self.CM - 1, XW_M1=self.XW - 1,
-                    XL_M1=self.XL(hw) - 1, XN_M1=self.XN - 1, WROWS_M1=self.CM * self.KH - 1,
-                    X_SIGNED=int(bool(self.x_signed)))
-
-    def check(self, hw, where="job"):
-        """Raise a named error if this job cannot run on `hw`."""
-        lim = [("KH", self.KH, 1, hw.KH_MAX), ("KW", self.KW, 1, min(hw.KW_MAX, hw.COLS)),
-               ("CM", self.CM, 1, hw.RAM_WEIGHTS_DEPTH // self.KH), ("XN", self.XN, 1, hw.XN_MAX),
-               ("XW", self.XW, 1, hw.XW_MAX), ("XL", self.XL(hw), 1, hw.XL_MAX)]
-        for name, v, lo, hi in lim:
-            if not lo <= v <= hi:
-                raise HardwareError(f"{where}: {name}", v, f"{lo}..{hi} on this hardware")
-        for name, v in (("KH", self.KH), ("KW", self.KW)):
-            if v % 2 == 0:
-                raise HardwareError(f"{where}: {name}", v, "odd")
-
-    # beats per job, used by firmware sizing and the cycle model
-    def weight_beats(self, hw) -> int:
-        return 1 + self.CM * self.KH * hw.WB
-
-    def pixel_beats(self, hw) -> int:
-        return 1 + self.XN * self.XL(hw) * self.XW * self.CM * self.PB(hw)
-
-    def output_beats(self, hw) -> int:
-        return self.XN * self.XL(hw) * self.XW * self.OB(hw)
-
-    def mac_beats(self, hw) -> int:
-        return self.XN * self.XL(hw) * self.XW * self.CM * self.KH
 
 
 # ----------------------------------------------------------------------------- header
@@ -194,7 +126,7 @@ def pack_weights_job(hw, geom: JobGeometry, w: np.ndarray):
     padded[:, : hw.COLS] = rows
     body = pack_words(padded, hw.K_BITS).reshape(-1, hw.AXI_BYTES)
     beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
-    last_bits = hw.COLS * hw.K_BITS - (hw.WB - 1) * hw.AXI_WIDTH
+    last_bits = hw.COLS * hw.K_BITS - (weight_row_beats(hw) - 1) * hw.AXI_WIDTH
     return beats, _stream_keep(hw, len(beats), last_bits)
 
 
@@ -286,7 +218,7 @@ def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
     data = pack_words(padded, hw.Y_OUT_BITS).reshape(-1, hw.AXI_BYTES)
     keep = np.ones((len(data), hw.AXI_BYTES), dtype=bool)
     # inner packets' pad bytes are sent as kept zeros; only the job's TLAST beat is partial
-    keep[-1] = _keep_for(R * co_prl * hw.Y_OUT_BITS - (OB - 1) * hw.AXI_WIDTH, hw)
+    keep[-1, packet_last_keep(hw, geom.P_W):] = False
     last = np.zeros(len(data), dtype=bool)
     last[-1] = True
     return data, keep, last
@@ -298,3 +230,26 @@ def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray) -> np.ndarray:
     d = np.asarray(data, dtype=np.uint8).reshape(geom.XN, XL, geom.XW, OB * hw.AXI_BYTES)
     words = unpack_words(d, hw.Y_OUT_BITS)[..., : R * co_prl].reshape(geom.XN, XL, geom.XW, R, co_prl)
     return np.transpose(words, (0, 1, 3, 2, 4)).reshape(geom.XN, XL * R, geom.XW, co_prl)
+
+
+# ----------------------------------------------------------------------------- job streams
+def as_beats(stream, axi_bytes: int):
+    """A stream given as beats or (beats, keep) -> (uint8[n, B], bool[n, B]); keep defaults to
+    all ones."""
+    beats, keep = stream if isinstance(stream, tuple) else (stream, None)
+    beats = np.asarray(beats, dtype=np.uint8).reshape(-1, axi_bytes)
+    keep = np.ones(beats.shape, dtype=bool) if keep is None else \
+        np.asarray(keep, dtype=bool).reshape(beats.shape)
+    return beats, keep
+
+
+def job_beats(job, axi_bytes: int):
+    """One job's two input streams -> ((weight beats, keep), (pixel beats, keep)); the job is a
+    (weights, pixels) pair, a {"weights", "pixels"} dict or an object with those attributes."""
+    if isinstance(job, dict):
+        w, p = job["weights"], job["pixels"]
+    elif hasattr(job, "weights") and hasattr(job, "pixels"):
+        w, p = job.weights, job.pixels
+    else:
+        w, p = job
+    return as_beats(w, axi_bytes), as_beats(p, axi_bytes)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import HardwareError, ModelError
-from .layout import JobGeometry
+from ..errors import HardwareError
+from ..frontend.padding import tf_padding
+from .geometry import JobGeometry
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,7 @@ class DimPlan:
 
 
 def plan_dim(size, k, s, padding) -> DimPlan:
-    if padding == "same":
-        out = -(-size // s)
-        pt = max((out - 1) * s + k - size, 0) // 2
-    else:
-        if size < k:
-            raise ModelError("conv", "input size", size, f">= kernel size {k} for 'valid'")
-        out = (size - k) // s + 1
-        pt = 0
+    out, pt = tf_padding(size, k, s, padding)
     ds = [(kk - p - pt) // s for p in range(s) for kk in range(k) if (kk - p - pt) % s == 0]
     phases = tuple(p for p in range(s) if any((kk - p - pt) % s == 0 for kk in range(k)))
     dmin, dmax = min(ds), max(ds)
@@ -236,8 +230,7 @@ def parts_cost(parts, xn, x_signed, hw) -> int:
         for lp in range(q.CP):
             cm = min(q.CM, q.CI_E - lp * q.CM)
             g = JobGeometry(q.KH, q.KW, cm, xn, q.H.size_e, q.W.size_e, x_signed)
-            mac = g.XN * g.XL(hw) * (g.XW * g.CM * g.KH + g.P_W + 1) + 1
-            total += q.IT * max(mac, g.output_beats(hw), g.pixel_beats(hw), g.weight_beats(hw))
+            total += q.IT * max(max(g.bounds(hw).values()), g.weight_beats(hw))
     return total
 
 
@@ -399,22 +392,4 @@ def crop_output(m: CoreMapping, y_e: np.ndarray, part=None) -> np.ndarray:
     y = y_e[:, q.H.r0:q.H.r0 + m.H.out, q.W.r0:q.W.r0 + m.W.out, :]
     if m.kind == "dense":
         return y[0, :, 0, :]
-    return y
-
-
-def conv_reference(x, k, strides, padding) -> np.ndarray:
-    """Direct integer convolution with TensorFlow's padding rule (the mathematical truth)."""
-    x = np.asarray(x, dtype=np.int64)
-    k = np.asarray(k, dtype=np.int64)
-    n, h, w, ci = x.shape
-    KH, KW, _, co = k.shape
-    ph, pw = plan_dim(h, KH, strides[0], padding), plan_dim(w, KW, strides[1], padding)
-    hp = (ph.out - 1) * ph.s + KH
-    wp = (pw.out - 1) * pw.s + KW
-    xp = np.zeros((n, max(hp, h + ph.pt), max(wp, w + pw.pt), ci), dtype=np.int64)
-    xp[:, ph.pt:ph.pt + h, pw.pt:pw.pt + w] = x
-    y = np.zeros((n, ph.out, pw.out, co), dtype=np.int64)
-    for a in range(KH):
-        for b in range(KW):
-            y += xp[:, a:a + (ph.out - 1) * ph.s + 1:ph.s, b:b + (pw.out - 1) * pw.s + 1:pw.s] @ k[a, b]
     return y

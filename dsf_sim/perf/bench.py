@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, asdict
 
 import numpy as np
 
-from . import layout as L
-from .lowering import map_core
+from ..compiler import geometry as G
+from ..compiler import layout as L
+from ..compiler.lowering import map_core
 
 
 @dataclass
@@ -82,12 +83,12 @@ def layer_list(model, hw):
         m = map_core(b, ish, specs[b.idx].signed, hw)
         osh = tuple(int(s) for s in b.output.shape)
         if m.kind == "dense":
-            macs = ish[0] * ish[1] * m.CO
+            macs = G.dense_macs(ish[0], ish[1], m.CO)
             core = ish[0] * m.CO
             kern = (1, 1, 1)
         else:
             kh, kw = b.kernel_size
-            macs = ish[0] * m.H.out * m.W.out * kh * kw * ish[3] * m.CO
+            macs = G.conv_macs(ish[0], m.H.out, m.W.out, m.CO, ish[3], kh, kw)
             core = ish[0] * m.H.out * m.W.out * m.CO
             kern = (kh, kw, b.strides[0])
         pw = int(np.prod(b.pool_size)) if b.pool_cfg is not None else 1
@@ -104,7 +105,7 @@ SIM_ITS = 4  # iterations simulated per bundle; later ones repeat the last (test
 TAIL = 3  # previous jobs replayed to reach the back-to-back state (tests: == exact)
 
 
-def job_streams(hw, g: L.JobGeometry):
+def job_streams(hw, g: G.JobGeometry):
     """(weights beats, pixels beats): header + zero payload (values do not affect timing)."""
     key = (id(hw), hw.AXI_WIDTH, g)
     if key not in _STREAM_CACHE:
@@ -119,16 +120,8 @@ def job_streams(hw, g: L.JobGeometry):
     return _STREAM_CACHE[key]
 
 
-def job_bounds(hw, g: L.JobGeometry, next_g: L.JobGeometry | None = None) -> dict:
-    """Per-job lower bounds in cycles (valid/ready = 1)."""
-    mac = g.XN * g.XL(hw) * (g.XW * g.CM * g.KH + g.P_W + 1) + 1
-    wnext = next_g.weight_beats(hw) if next_g is not None else 0
-    return {"mac": mac, "output": g.output_beats(hw), "pixels": g.pixel_beats(hw),
-            "weights": wnext}
-
-
 def _sim(hw, geoms):
-    from .models.engine_model import run_engine_jobs_model
+    from ..models.engine_model import run_engine_jobs_model
     jobs = [job_streams(hw, g) for g in geoms]
     _, cyc = run_engine_jobs_model(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0,
                                    timing_only=True)
@@ -173,8 +166,6 @@ def simulate(layers, hw, exact=False, progress=None):
 def finish(layers, hw):
     B = hw.AXI_BYTES
     allg = [(lp, g) for lp in layers for g in bundle_geoms(lp)]
-    for i, (lp, g) in enumerate(allg):
-        pass
     k = 0
     for li, lp in enumerate(layers):
         gs = bundle_geoms(lp)
@@ -184,7 +175,7 @@ def finish(layers, hw):
         lp.job_bytes = []
         for j, g in enumerate(gs):
             nxt = allg[k + j + 1][1] if k + j + 1 < len(allg) else None
-            bd = job_bounds(hw, g, nxt)
+            bd = g.bounds(hw, nxt)
             if k + j == 0:  # the very first job waits for its own weights
                 bd["weights"] = g.weight_beats(hw) + bd["mac"]
             for kk in sums:

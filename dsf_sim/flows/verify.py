@@ -16,7 +16,8 @@ import os
 import tempfile
 import time
 
-from .errors import DsfError
+from ..compiler.export import load_export
+from ..errors import DsfError
 
 SIMS = ("verilator", "model")
 SCHEMA = ("sim", "seed", "valid_prob", "ready_prob", "cycles_total", "done_cycle",
@@ -26,8 +27,8 @@ SCHEMA = ("sim", "seed", "valid_prob", "ready_prob", "cycles_total", "done_cycle
 def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
             timing_only=False, watchdog=200000) -> dict:
     """Run an export on one simulator; every level is checked unless timing_only."""
-    from .firmware import compare_run
-    from .models.system_model import _hardware, true_macs
+    from ..models.system_model import true_macs
+    from ..runtime.check import compare_run
 
     if SIM not in SIMS:
         raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
@@ -39,19 +40,19 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
         if timing_only:
             raise DsfError("timing_only = True is invalid with SIM='verilator': allowed only "
                            "with SIM='model'")
-        from .rtl_bridge.system_tb import run_system_tb
+        from ..rtl_bridge.system_tb import run_system_tb
         res = run_system_tb(export_dir, seed=seed, valid_prob=valid_prob, ready_prob=ready_prob,
                             watchdog=watchdog, check=True)
         run = res.pop("run")
     else:
-        from .models.system_model import run_system_model
+        from ..models.system_model import run_system_model
         res = run_system_model(export_dir, seed=seed, valid_prob=valid_prob,
                                ready_prob=ready_prob, timing_only=timing_only, watchdog=watchdog)
         run = res.pop("firmware_run")
-        hw, manifest = _hardware(export_dir)
+        hw, manifest = load_export(export_dir)
         if not timing_only:
             compare_run(run, hw, manifest)
-    hw, manifest = _hardware(export_dir)
+    hw, manifest = load_export(export_dir)
     macs, macs_b = true_macs(manifest)
     out = {k: res[k] for k in SCHEMA}
     out.update(

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 from dataclasses import dataclass, field
 
-from .errors import HardwareError
+from ..errors import HardwareError
+from ..values import plain
+from . import geometry
 
 
 def clog2v(v: int) -> int:
@@ -20,24 +21,6 @@ def clog2v(v: int) -> int:
     if v < 0:
         raise ValueError(f"clog2v: value {v} must be >= 0")
     return max(1, v.bit_length())
-
-
-def plain(v):
-    """numpy / other numeric scalars -> Python int/float (bools kept); sequences -> tuples."""
-    if isinstance(v, (bool, str)) or v is None:
-        return v
-    if hasattr(v, "dtype") and getattr(v, "shape", None) == ():
-        v = v.item()
-        if isinstance(v, bool):
-            return v
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        f = float(v)
-        return int(f) if f.is_integer() and not isinstance(v, float) else f
-    if isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and hasattr(v, "shape")):
-        return tuple(plain(i) for i in (v.tolist() if hasattr(v, "tolist") else v))
-    return v
 
 
 def _pair(name, v):
@@ -169,10 +152,10 @@ class Hardware:
         self.RAM_EDGES_DEPTH = self.ram_edges_depth
         self.AXI_WIDTH = self.axi_width
         self.AXI_BYTES = self.axi_width // 8
-        self.PR_MAX = self.ROWS + 2 * (self.KH_MAX // 2)
-        self.PB_MAX = -(-self.PR_MAX * self.X_BITS // self.AXI_WIDTH)
-        self.WB = -(-self.COLS * self.K_BITS // self.AXI_WIDTH)
-        self.OB_MAX = -(-self.ROWS * self.COLS * self.Y_OUT_BITS // self.AXI_WIDTH)
+        self.PR_MAX = geometry.pixel_column_words(self, self.KH_MAX // 2)
+        self.PB_MAX = geometry.pixel_column_beats(self, self.KH_MAX // 2)
+        self.WB = geometry.weight_row_beats(self)
+        self.OB_MAX = geometry.packet_beats(self, 0)   # KW = 1: every column is a group
         self.CPU_INT_BITS = self.target_cpu_int_bits
         self.header_fields = [(n, f(self)) for n, f in HEADER_FIELDS]
         total = sum(w for _, w in self.header_fields)
@@ -322,21 +305,6 @@ class Hardware:
                 f.write(text)
             paths[name] = p
         return paths
-
-    def export_vivado_tcl(self, board: str = "zcu104", out_dir: str = ".", certificate=None,
-                          override: bool = False):
-        """Write vivado_flow.tcl -- only for an RTL + config with an equivalence certificate.
-
-        Without one (and without override=True) nothing is built: a message says why and None is
-        returned, so seed-style scripts keep running. See dsf_sim.build_flows.
-        """
-        from .build_flows import vivado_tcl
-        from .certificate import CertificateError
-        try:
-            return vivado_tcl(self, board, out_dir, certificate, override)
-        except CertificateError as e:
-            print(f"export_vivado_tcl: vivado_flow.tcl NOT written -- {e}")
-            return None
 
 
 def prob_threshold(p: float) -> int:

@@ -2,27 +2,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
-from pathlib import Path
 
+from ..compiler.hardware import Hardware
 from . import bench as B
-from .hardware import Hardware
 
-REPO = Path(__file__).resolve().parents[1]
 KRAKEN_REF = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
 
-def _networks():
-    spec = importlib.util.spec_from_file_location("dsf_bench_networks",
-                                                  REPO / "benchmarks" / "networks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def load_hw(hw_path, bits=None):
+    """Hardware from a JSON file, optionally with bits_input/bits_weights changed to `bits`."""
     hw = Hardware.from_json(hw_path)
     if bits and bits != hw.X_BITS:
         d = hw.to_dict()
@@ -30,19 +20,6 @@ def load_hw(hw_path, bits=None):
         d["bits_sum"] = max(d["bits_sum"], 2 * bits + 1)
         hw = Hardware.from_dict(d)
     return hw
-
-
-def build_model(network, hw, input_size=None, seed=0):
-    if network.endswith(".py"):
-        from .cli import load_model
-        model, _ = load_model(network, None)
-        return model, Path(network).stem
-    N = _networks()
-    if network not in N.NETWORKS:
-        from .errors import DsfError
-        raise DsfError(f"network = {network!r} is invalid: allowed one of "
-                       f"{sorted(N.NETWORKS)} or a model file ending in .py")
-    return N.build(network, hw, bits=hw.X_BITS, input_size=input_size, seed=seed), network
 
 
 def engine_layers(model, hw, exact=False, progress=True):
@@ -62,11 +39,11 @@ COLS = ["idx", "name", "kernel", "engine_kernel", "CI_E", "CO", "CP", "IT", "mac
         "pixel_bytes", "output_bytes", "intensity"]
 
 
-def run_bench(network, hw_path, dram="ideal", bits=None, input_size=None, out=None, cpu=None,
-              exact=False, plots=True, progress=True, timeline_layer=None):
-    from .models.soc_model import SocConfig, run_soc
-    hw = load_hw(hw_path, bits)
-    model, name = build_model(network, hw, input_size)
+def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None, cpu=None,
+              exact=False, plots=True, progress=True, timeline_layer=None, reference_fps=None):
+    """Per-layer engine cycles (cycle model) + SoC/DRAM/CPU model of `model` on `hw`; JSON/CSV
+    and plots into `out`. `reference_fps`: a published figure to print beside ours."""
+    from ..models.soc_model import SocConfig, run_soc
     layers = engine_layers(model, hw, exact=exact, progress=progress)
     tot = B.totals(layers, hw)
     cpu = cpu or ("none" if dram == "ideal" else "a53")
@@ -79,13 +56,12 @@ def run_bench(network, hw_path, dram="ideal", bits=None, input_size=None, out=No
         d["cpu_time_us"] = cs * 1e6
         d["memory_bound"] = bool(m)
         rows.append(d)
-    full = input_size is None and not network.endswith(".py")
-    res = dict(network=name, hw=os.path.basename(hw_path), bits=hw.X_BITS,
+    res = dict(network=name, hw=hw_name, bits=hw.X_BITS,
                input_size=input_size, dram=dram, cpu=cpu, frequency_mhz=hw.frequency_mhz,
                pes=hw.ROWS * hw.COLS, engine=tot,
                soc=dict(fps=soc.fps, time_ms=soc.total_s * 1e3, stalls_s=soc.stalls_s,
                         channel_bytes=soc.channel_bytes, channel_busy_s=soc.channel_busy_s),
-               kraken_fps=KRAKEN_REF.get(name) if full else None, layers=rows)
+               kraken_fps=reference_fps, layers=rows)
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_{dram}"
@@ -198,11 +174,10 @@ def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
     return paths
 
 
-def run_profile(network, hw_path, bws, bits=None, input_size=None, out=None, cpu="none",
-                latency_ns=80.0, progress=True):
-    from .models.soc_model import SocConfig, run_soc
-    hw = load_hw(hw_path, bits)
-    model, name = build_model(network, hw, input_size)
+def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=80.0,
+                progress=True):
+    """fps against DRAM bandwidth (SoC model) and where each layer turns memory-bound."""
+    from ..models.soc_model import SocConfig, run_soc
     layers = engine_layers(model, hw, progress=progress)
     eng = B.totals(layers, hw)
     pts = []
@@ -220,7 +195,7 @@ def run_profile(network, hw_path, bws, bits=None, input_size=None, out=None, cpu
         for lp, m in zip(layers, mb):
             if m:
                 turn[lp.name] = max(turn.get(lp.name, 0.0), float(bw))
-    res = dict(network=name, hw=os.path.basename(hw_path), bits=hw.X_BITS, engine_fps=eng["fps"],
+    res = dict(network=name, hw=hw_name, bits=hw.X_BITS, engine_fps=eng["fps"],
                points=pts, memory_bound_below_gbs=turn)
     if out:
         os.makedirs(out, exist_ok=True)

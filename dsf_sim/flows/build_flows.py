@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from .certificate import RTL_DIR, CertificateError, check_certificate
-from .errors import HardwareError
+from ..errors import HardwareError
 
 BOARDS = {"zcu104": "xczu7ev-ffvc1156-2-e", "zcu102": "xczu9eg-ffvb1156-2-e",
           "pynq-z2": "xc7z020clg400-1"}

@@ -14,13 +14,13 @@ import hashlib
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DsfError, MismatchError
+from ..errors import DsfError
+from .check import FirmwareRun, compare_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FW_DIR = os.path.join(ROOT, "firmware")
 BUILD_DIR = os.path.join(ROOT, "build", "fw")
 FW_SOURCES = ("dsf_fw.c", "dsf_fw_hal.c")
@@ -136,14 +136,14 @@ def memory_map(lib) -> dict:
 
 # ----------------------------------------------------------------------------- engines
 def _hardware(export_dir):
-    from .hardware import Hardware
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        return Hardware.from_dict(json.load(f)["hardware"])
+    from ..compiler.export import load_export
+    return load_export(export_dir)[0]
 
 
 def geometry_from_header(hw, beat):
     """JobGeometry of a stream from its header beat (XH = XL*ROWS: bottom fill rows are zeros)."""
-    from .layout import JobGeometry, unpack_header
+    from ..compiler.geometry import JobGeometry
+    from ..compiler.layout import unpack_header
     h = unpack_header(hw, beat)
     return JobGeometry(KH=2 * h["KH2"] + 1, KW=2 * h["KW2"] + 1, CM=h["CM_M1"] + 1,
                        XN=h["XN_M1"] + 1, XH=(h["XL_M1"] + 1) * hw.ROWS, XW=h["XW_M1"] + 1,
@@ -152,7 +152,7 @@ def geometry_from_header(hw, beat):
 
 def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -> bytes:
     """Functional engine: decode both streams with dsf_sim.layout, compute, pack the output."""
-    from .layout import (engine_job_reference, pack_output_job, unpack_pixels_job,
+    from ..compiler.layout import (engine_job_reference, pack_output_job, unpack_pixels_job,
                          unpack_weights_job)
     hw = job_info["hw"]
     wb = np.frombuffer(weights_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
@@ -169,24 +169,6 @@ def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -
 
 
 # ----------------------------------------------------------------------------- run
-@dataclass
-class FirmwareRun:
-    export_dir: str
-    memory_map: dict
-    commands: list                                  # dicts: dma / wait / done, plus "event" dicts
-    output: np.ndarray                              # final int32 output (flat)
-    softmax: np.ndarray | None
-    bundle_outputs: list                            # int32 flat per bundle
-    packed_inputs: list                             # [bundle][pass] -> bytes
-    raw_streams: dict = field(default_factory=dict)  # (bundle, it, p) -> bytes
-
-    def dump_jsonl(self, path: str, include_events: bool = True):
-        with open(path, "w") as f:
-            for c in self.commands:
-                if include_events or c.get("cmd") != "event":
-                    f.write(json.dumps(c) + "\n")
-
-
 def _drive(lib, dram, hw, engine, max_steps=10_000_000):
     """Run the state machine to DONE. Completion policy (functional harness):
     WAIT(weights) / WAIT(pixels): the transfer completes (the engine consumed it);
@@ -290,75 +272,6 @@ def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
     if check:
         compare_run(run, hw, manifest, softmax_tol)
     return run
-
-
-# ----------------------------------------------------------------------------- comparison
-def _first_diff_flat(exp, got):
-    d = np.flatnonzero(exp != got)
-    i = int(d[0])
-    return i, exp.flat[i], got.flat[i], len(d)
-
-
-def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9):
-    """Compare in dataflow order: per bundle packed inputs, raw job streams, output; then final."""
-    from .layout import unpack_words
-    d = run.export_dir
-    for bm in manifest["bundles"]:
-        b = bm["idx"]
-        bdir = os.path.join(d, f"b{b:02d}")
-        for p, got in enumerate(run.packed_inputs[b]):
-            exp = np.fromfile(os.path.join(bdir, f"in_p{p}.bin"), dtype=np.uint8)
-            g = np.frombuffer(got, dtype=np.uint8)
-            if exp.size != g.size:
-                raise MismatchError(f"bundle {b} pass {p} packed input: {g.size} bytes, expected "
-                                    f"{exp.size}")
-            if not np.array_equal(exp, g):
-                i, e, v, n = _first_diff_flat(exp, g)
-                raise MismatchError(f"bundle {b} pass {p} packed input: {n} bytes differ; first at "
-                                    f"byte {i} (beat {i // hw.AXI_BYTES}): expected {e}, firmware "
-                                    f"{v}")
-        for jm in bm["jobs"]:
-            it, p = jm["it"], jm["p"]
-            key = (b, it, p)
-            exp = np.fromfile(os.path.join(bdir, f"raw_it{it}_p{p}.bin"), dtype=np.uint8)
-            if key not in run.raw_streams:
-                raise MismatchError(f"bundle {b} pass {p} iteration {it}: no engine output")
-            g = np.frombuffer(run.raw_streams[key], dtype=np.uint8)
-            tail = exp.size - g.size
-            if 0 < tail < hw.AXI_BYTES and not exp[g.size:].any():
-                # a DMA moves only the kept bytes of the TLAST beat; the rest is padding (docs §3)
-                g = np.concatenate([g, np.zeros(tail, dtype=np.uint8)])
-            if exp.size != g.size:
-                raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {g.size} "
-                                    f"bytes, expected {exp.size}")
-            if not np.array_equal(exp, g):
-                ew, gw = unpack_words(exp, hw.Y_OUT_BITS), unpack_words(g, hw.Y_OUT_BITS)
-                i, e, v, n = _first_diff_flat(ew, gw)
-                raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {n} words "
-                                    f"differ; first at word {i}: expected {e}, engine {v}")
-        exp = np.fromfile(os.path.join(bdir, "out.bin"), dtype="<i4")
-        got = run.bundle_outputs[b]
-        if exp.size != got.size:
-            raise MismatchError(f"bundle {b} output: {got.size} words, expected {exp.size}")
-        if not np.array_equal(exp, got):
-            i, e, v, n = _first_diff_flat(exp, got)
-            idx = np.unravel_index(i, tuple(bm["out_shape"]))
-            raise MismatchError(f"bundle {b} output: {n} values differ; first at flat index {i} "
-                                f"{tuple(int(t) for t in idx)}: expected {e}, firmware {v}")
-    exp = np.fromfile(os.path.join(d, "expected.bin"), dtype="<i4")
-    if not np.array_equal(exp, run.output):
-        i, e, v, n = _first_diff_flat(exp, run.output)
-        raise MismatchError(f"final output: {n} values differ; first at {i}: expected {e}, "
-                            f"firmware {v}")
-    sp = os.path.join(d, "expected_softmax.bin")
-    if os.path.exists(sp):
-        exp = np.fromfile(sp, dtype="<f8")
-        if run.softmax is None or run.softmax.shape != exp.shape:
-            raise MismatchError("final softmax missing or wrong size")
-        err = float(np.max(np.abs(exp - run.softmax)))
-        if err > softmax_tol:
-            raise MismatchError(f"final softmax differs by {err} > tol {softmax_tol}")
-    return True
 
 
 # ----------------------------------------------------------------------------- blocking HAL path

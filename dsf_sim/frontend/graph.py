@@ -1,14 +1,18 @@
-"""`QModel`: a Keras functional model of Bundles that knows how to export itself to the engine."""
+"""`BundleModel`: a Keras functional model of Bundles and the bundle graph the engine runs.
+
+The user-facing `dsf_sim.QModel` (dsf_sim/api/qmodel.py) adds export and verification on top;
+this layer knows nothing about hardware.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .bundle import Bundle
-from .errors import ModelError
+from ..errors import ModelError
 from .tf_setup import keras
 
 
-class QModel(keras.Model):
+class BundleModel(keras.Model):
     """Functional Keras model (`QModel(inputs=x_in.raw, outputs=x)`) plus the dsf graph view."""
 
     def __init__(self, inputs, outputs, **kwargs):
@@ -81,28 +85,3 @@ class QModel(keras.Model):
         """Integer reference results for input x (list of reference.BundleRef)."""
         from .reference import run_reference
         return run_reference(self, x, check=check)
-
-    def export_inference(self, x=None, hw=None, out_dir=None, check=True, split="auto"):
-        """Run float + integer forward passes, compare them, and write the engine's inputs.
-
-        Writes config_fw.h, weights.bin, input.bin, expected.bin and per-bundle vectors to
-        `out_dir` (default `hw.data_dir`). Returns the export.Export description.
-        split: strided-conv decomposition, 'auto' | 'single' | 'parts' (docs/parts_lowering.md).
-        """
-        from .export import export_model
-        if hw is None:
-            raise ModelError("export_inference", "hw", None, "a dsf_sim.Hardware")
-        if x is None:
-            x = self.random_input
-        out_dir = out_dir or hw.data_dir
-        ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check,
-                          split=split)
-        self._dsf_last_hw, self._dsf_last_out = hw, out_dir  # verify_inference reuses them
-        print(f"export_inference: {len(self.bundles)} bundles bit-exact against QKeras; "
-              f"wrote {out_dir}")
-        return ex
-
-    def verify_inference(self, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, **kwargs):
-        """Run the exported model on a simulator and check every level bit-exactly."""
-        from .verify import verify
-        return verify(self, SIM=SIM, SIM_PATH=SIM_PATH, seed=seed, out_dir=out_dir, **kwargs)

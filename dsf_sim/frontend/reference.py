@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import MismatchError
-from .lowering import CoreMapping, conv_reference, plan_dim
+from ..errors import MismatchError
+from .padding import tf_padding
 from .quant import requantize, shift_align
 
 
@@ -24,7 +24,7 @@ class BundleRef:
     in_int: np.ndarray
     stages: dict = field(default_factory=dict)
     softmax: np.ndarray | None = None
-    mapping: CoreMapping | None = None
+    mapping: object = None        # the compiler's CoreMapping, set by the export
 
     @property
     def out(self):
@@ -35,24 +35,43 @@ class BundleRef:
         return self.stages["out"][1]
 
 
+def conv_reference(x, k, strides, padding) -> np.ndarray:
+    """Direct integer convolution with TensorFlow's padding rule (the mathematical truth)."""
+    x = np.asarray(x, dtype=np.int64)
+    k = np.asarray(k, dtype=np.int64)
+    n, h, w, ci = x.shape
+    KH, KW, _, co = k.shape
+    (oh, pt), (ow, pl) = tf_padding(h, KH, strides[0], padding), tf_padding(w, KW, strides[1], padding)
+    sh, sw = strides
+    xp = np.zeros((n, max((oh - 1) * sh + KH, h + pt), max((ow - 1) * sw + KW, w + pl), ci),
+                  dtype=np.int64)
+    xp[:, pt:pt + h, pl:pl + w] = x
+    y = np.zeros((n, oh, ow, co), dtype=np.int64)
+    for a in range(KH):
+        for b in range(KW):
+            y += xp[:, a:a + (oh - 1) * sh + 1:sh, b:b + (ow - 1) * sw + 1:sw] @ k[a, b]
+    return y
+
+
 def pool_reference(x, size, strides, padding, kind):
     """Integer max/avg pool with TF's padding rule; avg returns (sum, count) for exact rounding."""
     n, h, w, c = x.shape
-    ph = plan_dim(h, size[0], strides[0], padding)
-    pw = plan_dim(w, size[1], strides[1], padding)
-    H = max((ph.out - 1) * ph.s + size[0], h + ph.pt)
-    W = max((pw.out - 1) * pw.s + size[1], w + pw.pt)
+    (oh, pt), (ow, pl) = (tf_padding(h, size[0], strides[0], padding, "pool"),
+                          tf_padding(w, size[1], strides[1], padding, "pool"))
+    sh, sw = strides
+    H = max((oh - 1) * sh + size[0], h + pt)
+    W = max((ow - 1) * sw + size[1], w + pl)
     xp = np.zeros((n, H, W, c), dtype=np.int64)
     valid = np.zeros((1, H, W, 1), dtype=np.int64)
-    xp[:, ph.pt:ph.pt + h, pw.pt:pw.pt + w] = x
-    valid[:, ph.pt:ph.pt + h, pw.pt:pw.pt + w] = 1
+    xp[:, pt:pt + h, pl:pl + w] = x
+    valid[:, pt:pt + h, pl:pl + w] = 1
     big = np.iinfo(np.int64).min
-    acc = np.full((n, ph.out, pw.out, c), big if kind == "max" else 0, dtype=np.int64)
-    cnt = np.zeros((1, ph.out, pw.out, 1), dtype=np.int64)
+    acc = np.full((n, oh, ow, c), big if kind == "max" else 0, dtype=np.int64)
+    cnt = np.zeros((1, oh, ow, 1), dtype=np.int64)
     for a in range(size[0]):
         for b in range(size[1]):
-            sl = (slice(None), slice(a, a + (ph.out - 1) * ph.s + 1, ph.s),
-                  slice(b, b + (pw.out - 1) * pw.s + 1, pw.s), slice(None))
+            sl = (slice(None), slice(a, a + (oh - 1) * sh + 1, sh),
+                  slice(b, b + (ow - 1) * sw + 1, sw), slice(None))
             v, m = xp[sl], valid[sl]
             if kind == "max":
                 acc = np.maximum(acc, np.where(m > 0, v, big))

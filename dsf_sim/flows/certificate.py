@@ -13,11 +13,11 @@ import hashlib
 import json
 import os
 
-from .errors import DsfError
+from ..errors import DsfError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RTL_DIR = os.path.join(ROOT, "rtl")
-MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+MODEL_DIR = os.path.join(ROOT, "dsf_sim", "models")
 DEFAULT_DIR = os.environ.get("DSF_CERT_DIR", os.path.join(ROOT, "build", "certificates"))
 
 

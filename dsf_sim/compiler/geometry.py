@@ -1,0 +1,167 @@
+"""Job geometry: the one place where beat counts, the MAC-beat bound and MAC counts are computed.
+
+Architecture §3 (stream formats) and §7.6 (cycle costs). Everything else reads these numbers:
+`Hardware` its maxima, the generated SystemVerilog package and C header their per-job tables
+(`beat_tables`), the export the firmware's per-pass byte counts, the twin its tables, and the
+lowering cost model, the benchmark and the SoC model the per-job bounds. The functions take any
+object with the upper-case hardware names (ROWS, COLS, X_BITS, K_BITS, Y_OUT_BITS, AXI_WIDTH).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import HardwareError
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-int(a) // int(b))
+
+
+# ----------------------------------------------------------------------------- per stream unit
+def pixel_column_words(hw, kh2: int) -> int:
+    """PR: words of one pixel column, the ROWS rows of a block plus KH//2 halo rows each side."""
+    return hw.ROWS + 2 * kh2
+
+
+def pixel_column_beats(hw, kh2: int) -> int:
+    """PB: beats of one pixel column (padded to whole beats)."""
+    return cdiv(pixel_column_words(hw, kh2) * hw.X_BITS, hw.AXI_WIDTH)
+
+
+def weight_row_beats(hw) -> int:
+    """WB: beats of one weight RAM row (COLS words of K_BITS)."""
+    return cdiv(hw.COLS * hw.K_BITS, hw.AXI_WIDTH)
+
+
+def groups(hw, kw2: int) -> int:
+    """CO_PRL: elastic groups of KW = 2*kw2+1 columns = output channels per iteration."""
+    return hw.COLS // (2 * kw2 + 1)
+
+
+def packet_bytes(hw, kw2: int) -> int:
+    """Bytes holding words in one output packet (ROWS * CO_PRL words of Y_OUT_BITS)."""
+    return hw.ROWS * groups(hw, kw2) * hw.Y_OUT_BITS // 8
+
+
+def packet_beats(hw, kw2: int) -> int:
+    """OB: beats of one output packet; 1 for a KW no group fits (never a valid job)."""
+    return max(1, cdiv(packet_bytes(hw, kw2), hw.AXI_WIDTH // 8))
+
+
+def packet_last_keep(hw, kw2: int) -> int:
+    """Bytes kept (TKEEP) on a packet's last beat; applied only on the job's TLAST beat."""
+    if groups(hw, kw2) < 1:
+        return hw.AXI_WIDTH // 8
+    return packet_bytes(hw, kw2) - (packet_beats(hw, kw2) - 1) * (hw.AXI_WIDTH // 8)
+
+
+def row_blocks(hw, xh: int) -> int:
+    """XL: blocks of ROWS image rows."""
+    return cdiv(xh, hw.ROWS)
+
+
+def beat_tables(hw, w_kh2: int, w_kw2: int) -> dict:
+    """Per-header-value tables the RTL and the twin index by the job's KH//2 or KW//2 (every
+    value the header field can hold, so the lookup is total)."""
+    return {"PB_OF_KH2": [pixel_column_beats(hw, v) for v in range(1 << w_kh2)],
+            "OB_OF_KW2": [packet_beats(hw, v) for v in range(1 << w_kw2)],
+            "KEEP_OF_KW2": [packet_last_keep(hw, v) for v in range(1 << w_kw2)]}
+
+
+# ----------------------------------------------------------------------------- MAC counts
+def conv_macs(n, oh, ow, co, ci, kh, kw) -> int:
+    """MACs of a convolution layer (original layer, not the lowered one)."""
+    return int(n) * int(oh) * int(ow) * int(co) * int(ci) * int(kh) * int(kw)
+
+
+def dense_macs(n, ci, co) -> int:
+    return int(n) * int(ci) * int(co)
+
+
+# ----------------------------------------------------------------------------- one job
+@dataclass(frozen=True)
+class JobGeometry:
+    """Shape of one engine job: kernel KH x KW over CM input channels of an XN x XH x XW image."""
+
+    KH: int
+    KW: int
+    CM: int
+    XN: int
+    XH: int
+    XW: int
+    x_signed: bool
+
+    @property
+    def P_H(self) -> int:
+        return self.KH // 2
+
+    @property
+    def P_W(self) -> int:
+        return self.KW // 2
+
+    def XL(self, hw) -> int:
+        return row_blocks(hw, self.XH)
+
+    def CO_PRL(self, hw) -> int:
+        return groups(hw, self.P_W)
+
+    def PR(self, hw) -> int:
+        return pixel_column_words(hw, self.P_H)
+
+    def PB(self, hw) -> int:
+        return pixel_column_beats(hw, self.P_H)
+
+    def OB(self, hw) -> int:
+        return packet_beats(hw, self.P_W)
+
+    def columns(self, hw) -> int:
+        """Output columns (packets) of the job: XN * XL * XW."""
+        return self.XN * self.XL(hw) * self.XW
+
+    def header_fields(self, hw) -> dict:
+        """Values of the header beat's fields (names: `Hardware.header_fields`)."""
+        return dict(KH2=self.P_H, KW2=self.P_W, CM_M1=self.CM - 1, XW_M1=self.XW - 1,
+                    XL_M1=self.XL(hw) - 1, XN_M1=self.XN - 1, WROWS_M1=self.CM * self.KH - 1,
+                    X_SIGNED=int(bool(self.x_signed)))
+
+    def check(self, hw, where="job"):
+        """Raise a named error if this job cannot run on `hw`."""
+        lim = [("KH", self.KH, 1, hw.KH_MAX), ("KW", self.KW, 1, min(hw.KW_MAX, hw.COLS)),
+               ("CM", self.CM, 1, hw.RAM_WEIGHTS_DEPTH // self.KH), ("XN", self.XN, 1, hw.XN_MAX),
+               ("XW", self.XW, 1, hw.XW_MAX), ("XL", self.XL(hw), 1, hw.XL_MAX)]
+        for name, v, lo, hi in lim:
+            if not lo <= v <= hi:
+                raise HardwareError(f"{where}: {name}", v, f"{lo}..{hi} on this hardware")
+        for name, v in (("KH", self.KH), ("KW", self.KW)):
+            if v % 2 == 0:
+                raise HardwareError(f"{where}: {name}", v, "odd")
+
+    # ---- stream lengths (header beat included for the two input streams)
+    def weight_beats(self, hw) -> int:
+        return 1 + self.CM * self.KH * weight_row_beats(hw)
+
+    def pixel_beats(self, hw) -> int:
+        return 1 + self.columns(hw) * self.CM * self.PB(hw)
+
+    def output_beats(self, hw) -> int:
+        return self.columns(hw) * self.OB(hw)
+
+    def output_bytes_moved(self, hw) -> int:
+        """Bytes the output DMA writes: whole beats except the TLAST beat's kept bytes."""
+        b = hw.AXI_WIDTH // 8
+        return self.output_beats(hw) * b - (b - packet_last_keep(hw, self.P_W))
+
+    def mac_beats(self, hw) -> int:
+        return self.columns(hw) * self.CM * self.KH
+
+    def mac_cycles(self, hw) -> int:
+        """Cycles of the job when the MAC beats set the pace: per row block XW*CM*KH MAC beats and
+        P_W+1 flush beats, plus the header cycle (architecture §7.6)."""
+        return self.XN * self.XL(hw) * (self.XW * self.CM * self.KH + self.P_W + 1) + 1
+
+    def bounds(self, hw, next_job: "JobGeometry | None" = None) -> dict:
+        """Lower bounds of the job's cycles with valid/ready = 1, one per resource; the next job's
+        weights stream into the free bank while this one computes."""
+        return {"mac": self.mac_cycles(hw), "output": self.output_beats(hw),
+                "pixels": self.pixel_beats(hw),
+                "weights": next_job.weight_beats(hw) if next_job is not None else 0}
