@@ -13,12 +13,13 @@ import sys
 import tempfile
 
 from .api.model_file import load_model, resolve_network
+from .compiler.rtl_config import export_files
 
 
 def cmd_export(args):
     model, hw = load_model(args.model, args.hw)
     os.makedirs(args.out, exist_ok=True)
-    hw.export(args.out)
+    export_files(hw, args.out)
     ex = model.export_inference(x=model.random_input, hw=hw, out_dir=args.out)
     print(f"exported {len(ex.bundles)} bundles to {args.out}: "
           f"{', '.join(sorted(os.path.basename(p) for p in ex.files if '/' not in p))}")
@@ -77,7 +78,7 @@ def cmd_info(args):
 
 
 def cmd_lockstep(args):
-    from .rtl_bridge.lockstep import lockstep_model
+    from .flows.equivalence import lockstep_model
     model, hw = load_model(args.model, args.hw)
     res, cert = lockstep_model(model, hw, seed=args.seed, valid_prob=args.valid_prob,
                                ready_prob=args.ready_prob, window=args.window, out_dir=args.out,

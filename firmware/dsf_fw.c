@@ -1,6 +1,8 @@
 /* dsf_sim firmware runtime (C99). Compile with -I<export_dir> so "config_fw.h" is the export's.
- * Layouts: docs/architecture.md §2-§3; integer semantics: dsf_sim/quant.py, dsf_sim/reference.py;
- * stride lowering: dsf_sim/lowering.py. Design and memory map: firmware/README.md.
+ * Layouts: docs/architecture.md §2-§3; integer semantics: dsf_sim/frontend/quant.py and
+ * reference.py; stride lowering: dsf_sim/compiler/lowering.py. Design and memory map:
+ * firmware/README.md. Every beat count and header beat comes from the export's tables (computed
+ * once, in dsf_sim/compiler/geometry.py): this file only multiplies and copies them.
  */
 #define DSF_DEFINE_BUNDLES
 #include "config_fw.h"
@@ -20,7 +22,6 @@ static void st64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
 static int32_t ld32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
 static void st32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
 static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t pow2(int s) { return (int64_t)1 << s; }
 
 /* descriptor of bundle b; the clamp keeps the index provably in bounds for the compiler (a
@@ -68,28 +69,11 @@ int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int s
 static int64_t shl(int64_t v, int s) { return v * pow2(s); } /* exact left shift, s >= 0 */
 
 /* ------------------------------------------------------------------------------------------
- * per-bundle geometry derived from the descriptor
+ * per-pass geometry: the export's pass table (byte counts, channels, the pixel header beat)
  * ---------------------------------------------------------------------------------------- */
-typedef struct {
-  int64_t xl, pr, pb, ob, hr;   /* row blocks, pixel column words/beats, out beats/packet, XL*ROWS */
-  int64_t out_job_bytes;        /* engine output bytes of one job (whole beats: buffer size) */
-  int64_t out_job_moved;        /* bytes the S2M moves: TKEEP is partial on the job's last beat */
-} geo_t;
-
-/* geometry of the jobs of global pass p of bundle b (i.e. of its part) */
-static geo_t geo(int b, int p) {
-  const dsf_bundle_t *d = desc(b);
-  const dsf_part_t *q = ppart(b, p);
-  geo_t g;
-  g.xl = cdiv(q->xh_e, ROWS);
-  g.hr = g.xl * ROWS;
-  g.pr = ROWS + 2 * (q->kh_e / 2);
-  g.pb = cdiv(g.pr * X_BITS, AXI_WIDTH);
-  g.ob = cdiv((int64_t)ROWS * q->co_prl * Y_OUT_BITS, AXI_WIDTH);
-  g.out_job_bytes = d->xn_e * g.xl * q->xw_e * g.ob * AXI_BYTES;
-  g.out_job_moved = g.out_job_bytes - AXI_BYTES
-                    + ((int64_t)ROWS * q->co_prl * Y_OUT_BITS / 8 - (g.ob - 1) * AXI_BYTES);
-  return g;
+static const dsf_pass_t *pass(int b, int p) {
+  int64_t i = desc(b)->pass0 + p;
+  return &dsf_passes[(uint64_t)i < N_PASSES ? i : 0];
 }
 
 /* accumulator words of bundle b: XN_e * out_h * out_w * CO (cropped output coordinates) */
@@ -98,22 +82,8 @@ static int64_t acc_words(int b) {
   return d->xn_e * d->out_h * d->out_w * d->co;
 }
 
-static int64_t pass_cm(int b, int p) {
-  const dsf_part_t *q = ppart(b, p);
-  int64_t lo = (int64_t)(p - q->p0) * q->cm, hi = lo + q->cm;
-  if (hi > q->ci_e) hi = q->ci_e;
-  return hi - lo;
-}
-
-static uint64_t pix_bytes(int b, int p) {
-  const dsf_bundle_t *d = desc(b);
-  geo_t g = geo(b, p);
-  return (uint64_t)(1 + d->xn_e * g.xl * ppart(b, p)->xw_e * pass_cm(b, p) * g.pb) * AXI_BYTES;
-}
-
-static uint64_t wjob_bytes(int b, int p) {
-  return (uint64_t)(1 + pass_cm(b, p) * ppart(b, p)->kh_e * WB) * AXI_BYTES;
-}
+static uint64_t pix_bytes(int b, int p) { return (uint64_t)pass(b, p)->pix_bytes; }
+static uint64_t wjob_bytes(int b, int p) { return (uint64_t)pass(b, p)->w_bytes; }
 
 /* weights.bin holds each part's jobs in order it -> p, parts one after the other */
 static uint64_t wjob_offset(int b, int it, int p) {
@@ -148,10 +118,8 @@ static void compute_map(void) {
     o = align_up(o + (uint64_t)desc(b)->out_size * 4u);
   }
   for (b = 0; b < N_BUNDLES; b++) {
-    for (p = 0; p < desc(b)->cp; p++) {
-      geo_t g = geo(b, p);
-      if ((uint64_t)g.out_job_bytes > raw) raw = (uint64_t)g.out_job_bytes;
-    }
+    for (p = 0; p < desc(b)->cp; p++)
+      if ((uint64_t)ppart(b, p)->out_bytes > raw) raw = (uint64_t)ppart(b, p)->out_bytes;
     if ((uint64_t)acc_words(b) > acc) acc = (uint64_t)acc_words(b);
     if ((uint64_t)acc_words(b) > tmp) tmp = (uint64_t)acc_words(b);
     if (b == 0) { MM.pix[b] = MM.input; continue; }
@@ -233,29 +201,6 @@ static int job_last(job_t j) {
 /* ------------------------------------------------------------------------------------------
  * pixel packing (bundle b's input streams from its source's output), lowering.lower_input in C
  * ---------------------------------------------------------------------------------------- */
-static void put_bits(uint8_t *buf, uint64_t bit, int nbits, uint64_t v) {
-  int i;
-  for (i = 0; i < nbits; i++, bit++)
-    if ((v >> i) & 1u) buf[bit >> 3] |= (uint8_t)(1u << (bit & 7));
-}
-
-static void write_header(uint8_t *beat, int b, int p) {
-  const dsf_bundle_t *d = desc(b);
-  const dsf_part_t *q = ppart(b, p);
-  geo_t g = geo(b, p);
-  int64_t cmp = pass_cm(b, p);
-  memset(beat, 0, AXI_BYTES);
-  put_bits(beat, HDR_KH2_LSB, HDR_KH2_BITS, (uint64_t)(q->kh_e / 2));
-  put_bits(beat, HDR_KW2_LSB, HDR_KW2_BITS, (uint64_t)(q->kw_e / 2));
-  put_bits(beat, HDR_CM_M1_LSB, HDR_CM_M1_BITS, (uint64_t)(cmp - 1));
-  put_bits(beat, HDR_XW_M1_LSB, HDR_XW_M1_BITS, (uint64_t)(q->xw_e - 1));
-  put_bits(beat, HDR_XL_M1_LSB, HDR_XL_M1_BITS, (uint64_t)(g.xl - 1));
-  put_bits(beat, HDR_XN_M1_LSB, HDR_XN_M1_BITS, (uint64_t)(d->xn_e - 1));
-  put_bits(beat, HDR_WROWS_M1_LSB, HDR_WROWS_M1_BITS, (uint64_t)(cmp * q->kh_e - 1));
-  put_bits(beat, HDR_X_SIGNED_LSB, HDR_X_SIGNED_BITS, (uint64_t)(d->x_signed != 0));
-}
-
-/* index of the k-th set bit of mask: the k-th polyphase that carries taps (docs §9) */
 static int64_t nth_bit(int64_t mask, int64_t k) {
   int64_t i;
   for (i = 0; i < 63; i++)
@@ -276,16 +221,16 @@ static void pack_bundle_input(int b) {
   int p;
   for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
     const dsf_part_t *q = ppart(b, p);
-    geo_t g = geo(b, p);
-    int64_t t_h = q->t_h, t_w = q->t_w, ph_ = q->kh_e / 2, col_bytes = g.pb * AXI_BYTES;
+    const dsf_pass_t *ps = pass(b, p);
+    int64_t t_h = q->t_h, t_w = q->t_w, ph_ = q->kh_e / 2, col_bytes = q->pb * AXI_BYTES;
     uint8_t *out = S.dram + pix_offset(b, p);
     uint8_t *col;
-    int64_t c0 = (int64_t)(p - q->p0) * q->cm, cmp = pass_cm(b, p), n, l, w, c, jj;
+    int64_t c0 = ps->c0, cmp = ps->cm, n, l, w, c, jj;
     memset(out, 0, pix_bytes(b, p));
-    write_header(out, b, p);
+    memcpy(out, dsf_pixel_headers[d->pass0 + p], AXI_BYTES);  /* the header beat, as exported */
     col = out + AXI_BYTES;
     for (n = 0; n < d->xn_e; n++)
-      for (l = 0; l < g.xl; l++)
+      for (l = 0; l < q->xl; l++)
         for (w = 0; w < q->xw_e; w++)
           for (c = 0; c < cmp; c++, col += col_bytes) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
@@ -293,7 +238,7 @@ static void pack_bundle_input(int b) {
             int64_t ppw = nth_bit(q->phmask_w, phase % q->nph_w);
             int64_t scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
-            for (jj = 0; jj < g.pr; jj++) {
+            for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
               int32_t v;
               uint64_t bit;
@@ -329,15 +274,14 @@ static int64_t out_word(const uint8_t *p, int64_t k) {
 static void accumulate(job_t j) {
   const dsf_bundle_t *d = desc(j.b);
   const dsf_part_t *q = ppart(j.b, j.p);
-  geo_t g = geo(j.b, j.p);
   const uint8_t *raw = S.dram + MM.raw;
   uint8_t *acc = S.dram + MM.acc;
   int64_t co0 = (int64_t)j.it * q->co_prl, gco = d->co - co0, n, l, w, r, gg;
   if (gco > q->co_prl) gco = q->co_prl;
   for (n = 0; n < d->xn_e; n++)
-    for (l = 0; l < g.xl; l++)
+    for (l = 0; l < q->xl; l++)
       for (w = 0; w < q->xw_e; w++) {
-        const uint8_t *pk = raw + ((n * g.xl + l) * q->xw_e + w) * g.ob * AXI_BYTES;
+        const uint8_t *pk = raw + ((n * q->xl + l) * q->xw_e + w) * q->ob * AXI_BYTES;
         int64_t ow = w - q->r0_w;
         if (ow < 0 || ow >= d->out_w) continue;
         for (r = 0; r < ROWS; r++) {
@@ -501,8 +445,8 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         S.o_valid = 1;
         S.phase = PH_X;
         {
-          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)geo(j.b, j.p).out_job_bytes, j);
-          S.expect[DSF_CH_OUTPUT] = (uint64_t)geo(j.b, j.p).out_job_moved;
+          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)ppart(j.b, j.p)->out_bytes, j);
+          S.expect[DSF_CH_OUTPUT] = (uint64_t)ppart(j.b, j.p)->out_moved;
           return r;
         }
       }
@@ -611,7 +555,7 @@ uint64_t dsf_fw_debug_weights_job_offset(int b, int it, int p) {
   return bad_b(b) ? 0 : wjob_offset(b, it, p);
 }
 uint64_t dsf_fw_debug_weights_job_bytes(int b, int p) { return bad_b(b) ? 0 : wjob_bytes(b, p); }
-uint64_t dsf_fw_debug_output_job_bytes(int b) { return bad_b(b) ? 0 : (uint64_t)geo(b, 0).out_job_bytes; }
+uint64_t dsf_fw_debug_output_job_bytes(int b) { return bad_b(b) ? 0 : (uint64_t)ppart(b, 0)->out_bytes; }
 int dsf_fw_debug_bundles_done(void) { return S.bundles_done; }
 
 /* ---- command stream dump ---- */

@@ -1,5 +1,6 @@
-// One weight bank: RAM_WEIGHTS_DEPTH rows of COLS*K_BITS bits, one write port, one read port with
-// a 1-cycle registered read (address at edge E -> data valid after E).
+// One weight bank: DEPTH rows of WIDTH bits, one write port, one read port with a 1-cycle
+// registered read (address at edge E -> data valid after E). Generic (a memory-compiler macro
+// can replace it); no reset, like a RAM.
 module dsf_weight_ram #(
   parameter int DEPTH = 20,
   parameter int WIDTH = 32,

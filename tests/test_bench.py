@@ -82,7 +82,7 @@ def test_bounds_and_analytic(nets32):
 @pytest.mark.parametrize("cfg,net,layer_ids", [("small_4x8", "resnet50", [0, 1, 2, 3, 13]),
                                                ("kraken", "alexnet", [2])])
 def test_cycle_model_equals_rtl_on_network_jobs(nets32, cfg, net, layer_ids):
-    from dsf_sim.models.engine_model import run_engine_jobs_model
+    from dsf_sim.models.engine import run_engine_jobs_model
     from dsf_sim.rtl_bridge.engine_tb import run_engine_jobs
     hw = hw_of(cfg)
     layers = B.layer_list(nets32[net], hw)

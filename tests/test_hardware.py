@@ -4,6 +4,7 @@ import pytest
 
 from dsf_sim import Hardware, HardwareError
 from dsf_sim.compiler.hardware import clog2v, prob_threshold
+from dsf_sim.compiler.rtl_config import config_svh
 
 SEED_ARGS = dict(processing_elements=(8, 96), frequency_mhz=250, bits_input=4, bits_weights=4,
                  bits_sum=16, bits_bias=16, max_batch_size=64, max_channels_in=2048,
@@ -28,15 +29,20 @@ def test_seed_hardware_derived_and_roundtrip(tmp_path):
     assert hw.HEADER_BITS <= hw.AXI_WIDTH
     assert Hardware.from_json(hw.export_json()) == hw
     paths = hw.export(str(tmp_path))
-    assert set(paths) == {"config_hw.svh", "config_hw.tcl", "config_tb.svh", "hardware.json"}
+    assert set(paths) == {"config_hw.svh", "config_hw.tcl", "config_tb.svh", "hardware.json",
+                          "dsf_cfg.sv", "dsf_cfg.h"}
     assert Hardware.from_json(paths["hardware.json"]) == hw
-    svh = open(paths["config_hw.svh"]).read()
-    for name in ("ROWS", "COLS", "Y_OUT_BITS", "W_XW_M1", "W_XW", "AXI_WIDTH"):
-        assert f"`define {name} " in svh
-    assert "`define ROWS               8" in svh
+    pkg = open(paths["dsf_cfg.sv"]).read()
+    for name, value in (("ROWS", 8), ("COLS", 96), ("Y_OUT_BITS", 16), ("W_XW_M1", 9),
+                        ("AXI_WIDTH", 64), ("WB", 6), ("PB_MAX", 2)):   # ceil(20 * 4 / 64)
+        assert f"localparam int {name:<18} = {value};" in pkg, name
+    assert "always_ff @(posedge clk or negedge rstn)" in open(paths["config_hw.svh"]).read()
+    assert "#define ROWS 8 " in open(paths["dsf_cfg.h"]).read()
     assert "set ROWS 8" in open(paths["config_hw.tcl"]).read()
     tb = open(paths["config_tb.svh"]).read()
-    assert f"32'd{prob_threshold(0.1)}" in tb
+    assert f"33'd{prob_threshold(0.1)}" in tb
+    sync = Hardware(**{**SEED_ARGS, "async_resetn": False})
+    assert "`define DSF_FF always_ff @(posedge clk)\n" in config_svh(sync)
 
 
 def test_pairs_and_yout():
@@ -47,7 +53,7 @@ def test_pairs_and_yout():
 
 
 def test_prob_threshold():
-    assert prob_threshold(1.0) == 2**32 - 1
+    assert prob_threshold(1.0) == 2**32          # every 32-bit state draws true
     assert prob_threshold(0.5) == 2**31
     assert prob_threshold(0.1) == int(0.1 * 2**32)
 

@@ -1,32 +1,32 @@
-"""Lockstep co-simulation RTL vs cycle model (dsf_sim/rtl_bridge/lockstep.py, contract §7.3).
+"""Lockstep co-simulation RTL vs twin (rtl_bridge/lockstep.py, contract §7.3).
 
-* Mutation test: single-point bugs in the RTL (`ifdef DSF_MUT_<NAME>`, one Verilator build each,
-  cached in build/) and in the model (`mutate=` of engine_model, a no-op by default) must be caught,
-  at the first cycle where the mutated side's trace differs from the clean side's (computed here
-  independently), naming the right signal.
-* Clean RTL + model pass on zoo models at two configs x several seeds (jobs from the export).
+* Mutation registry (models/engine/mutations.py): every single-point bug, injected into the RTL
+  (a patched copy of rtl/, one Verilator build each, cached) or into the twin, is caught at the
+  first cycle where the mutated side differs from its clean self (computed here independently),
+  naming the registry's signal; where the registry says `mirrored`, the mutated RTL and the
+  mutated twin agree on every cycle (the twin mirrors the RTL even under the bug).
+* Clean RTL + twin pass on zoo models at two configs x several seeds.
 * The slow path (pyverilator VCD window) reproduces the fast path's RTL values.
+* The generated debug wrapper and trace header follow the signal table; a stale trace is refused.
 * The certificate written by `dsf lockstep` is rejected after an RTL or config change.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from dsf_sim.flows.certificate import CertificateError, check_certificate
+from cases import make_job
 from dsf_sim.compiler.hardware import Hardware
+from dsf_sim.flows.certificate import CertificateError, check_certificate
+from dsf_sim.models.engine.mutations import MUTATIONS
+from dsf_sim.models.engine.signals import SIGNALS
 from dsf_sim.rtl_bridge import lockstep as LS
+from zoo import ZOO, small_hw
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from test_rtl_engine import make_job  # noqa: E402
-from zoo import ZOO, small_hw  # noqa: E402
-
-pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 
 # 4x8, AXI 128, 4-bit: KW=5 -> partial last-beat TKEEP, KW=1 -> 4 beats per packet (TLAST position)
 MUT_HW = dict(processing_elements=(4, 8), axi_width=128, bits_input=4, bits_weights=4, bits_sum=16,
@@ -37,40 +37,16 @@ MUT_HW = dict(processing_elements=(4, 8), axi_width=128, bits_input=4, bits_weig
 MUT_GEOMS = [(3, 3, 2, 1, 6, 5, 1), (1, 3, 1, 1, 4, 10, 1), (1, 5, 3, 1, 5, 4, 1),
              (3, 1, 2, 2, 7, 3, 0), (5, 3, 2, 1, 4, 6, 1), (1, 1, 1, 1, 1, 1, 0)]
 MUT_STIM = (2, 0.7, 0.3)     # seed, valid_prob, ready_prob
-
-# name -> signal that must be among those reported at the first divergent cycle
-RTL_MUTATIONS = {
-    "PIX_READY_STUCK": "s_axis_pixels_tready",   # stuck ready
-    "WL_READY": "s_axis_weights_tready",         # swapped ready (bank index of the other side)
-    "OUT_KEEP": "m_axis_tkeep",                  # dropped keep
-    "OUT_LAST": "m_axis_tlast",                  # wrong last (not gated by the last beat)
-    "OUT_LATE_VALID": "m_axis_tvalid",           # late valid (no back-to-back packets)
-    "PE_SHIFT": "m_axis_tdata",                  # wrong shift (ignores group boundaries)
-    "SEQ_FLUSH": "f",                            # flush count (P_W + 2 beats)
-    "SEQ_EMIT": "s1_emit",                       # off-by-one in the emit compare
-    "SEQ_SIGN": "acc00",                         # wrong sign extension (zero-extends)
-    "WL_BANK": "acc00",                          # bank swap error (undelayed read-bank select)
-}
-MODEL_MUTATIONS = {
-    "w_ready_swap": "s_axis_weights_tready",     # swapped ready
-    "keep_minus1": "m_axis_tkeep",               # dropped keep byte
-    "flush_count": "f",                          # flush count
-    "sign_ext": "acc00",                         # wrong sign extension
-    "late_valid": "m_axis_tvalid",               # late valid
-    "room_no_inflight": "s1_emit",               # FIFO room ignores the capture in flight
-    "addr_off": "acc00",                         # off-by-one weight RAM address
-}
+NAMES = [m.name for m in MUTATIONS]
 
 
 @pytest.fixture(scope="module")
 def mut_setup():
     hw = Hardware(**MUT_HW)
     rng = np.random.default_rng(3)
-    jobs = [make_job(hw, rng, *g) for g in MUT_GEOMS]
-    jobs = [(j["weights"], j["pixels"]) for j in jobs]
-    seed, vp, rp = MUT_STIM
-    clean_rtl = LS.rtl_trace(hw, jobs, seed, vp, rp)
-    clean_model = LS.model_trace(hw, jobs, seed, vp, rp)
+    jobs = [(j["weights"], j["pixels"]) for j in (make_job(hw, rng, *g) for g in MUT_GEOMS)]
+    clean_rtl = LS.rtl_trace(hw, jobs, *MUT_STIM)
+    clean_model = LS.model_trace(hw, jobs, *MUT_STIM)
     return hw, jobs, clean_rtl, clean_model
 
 
@@ -79,7 +55,7 @@ def independent_first_diff(a: LS.Trace, b: LS.Trace):
     separately from lockstep.first_divergence): valid/ready and internal state every cycle,
     TLAST/TKEEP/TDATA only while both sides have m_axis_tvalid = 1."""
     T = min(len(a), len(b))
-    always = [LS.IX[n] for n in LS.SCALARS if n not in ("m_axis_tlast", "jobs_done")]
+    always = [LS.IX[n] for n in LS.NAMES if n not in ("m_axis_tlast", "jobs_done")]
     d = (a.sc[:T][:, always] != b.sc[:T][:, always]).any(axis=1)
     v = (a.sc[:T, LS.IX["m_axis_tvalid"]] == 1) & (b.sc[:T, LS.IX["m_axis_tvalid"]] == 1)
     d |= v & (a.sc[:T, LS.IX["m_axis_tlast"]] != b.sc[:T, LS.IX["m_axis_tlast"]])
@@ -101,55 +77,91 @@ def test_clean_mutation_workload_passes(mut_setup):
     assert rtl.sc[:, LS.IX["out_cnt"]].max() >= 3                              # FIFO pressure
 
 
-@pytest.mark.parametrize("mut", sorted(RTL_MUTATIONS))
-def test_rtl_mutation_caught(mut_setup, mut):
+@pytest.mark.parametrize("name", NAMES)
+def test_rtl_mutation_caught(mut_setup, name):
     hw, jobs, clean_rtl, _ = mut_setup
-    seed, vp, rp = MUT_STIM
-    defs = [f"DSF_MUT_{mut}"]
-    r = LS.lockstep(hw, jobs, seed, vp, rp, defines=defs, title=f"(RTL mutation {mut})")
-    assert not r.passed, f"RTL mutation {mut} not caught"
-    expect = independent_first_diff(LS.rtl_trace(hw, jobs, seed, vp, rp, defines=defs), clean_rtl)
-    assert r.cycle == expect, f"{mut}: reported cycle {r.cycle}, mutated RTL differs first at {expect}"
-    assert RTL_MUTATIONS[mut] in r.signals, f"{mut}: signals {r.signals}"
+    mut = {m.name: m for m in MUTATIONS}[name]
+    r = LS.lockstep(hw, jobs, *MUT_STIM, rtl_mutation=name, title=f"(RTL mutation {name})")
+    assert not r.passed, f"RTL mutation {name} not caught"
+    expect = independent_first_diff(LS.rtl_trace(hw, jobs, *MUT_STIM, rtl_mutation=name),
+                                    clean_rtl)
+    assert r.cycle == expect, f"{name}: reported cycle {r.cycle}, mutated RTL differs at {expect}"
+    assert mut.signal in r.signals, f"{name}: signals {r.signals}"
     assert f"first divergence at cycle {r.cycle}" in r.report
-    assert f"{RTL_MUTATIONS[mut]}: expected (model) =" in r.report and "actual (RTL)" in r.report
+    assert f"{mut.signal}: expected (model) =" in r.report and "actual (RTL)" in r.report
 
 
-@pytest.mark.parametrize("mut", sorted(MODEL_MUTATIONS))
-def test_model_mutation_caught(mut_setup, mut):
+@pytest.mark.parametrize("name", NAMES)
+def test_twin_mutation_caught_and_mirrored(mut_setup, name):
     hw, jobs, _, clean_model = mut_setup
-    seed, vp, rp = MUT_STIM
-    r = LS.lockstep(hw, jobs, seed, vp, rp, mutate=mut)
-    assert not r.passed, f"model mutation {mut} not caught"
-    expect = independent_first_diff(LS.model_trace(hw, jobs, seed, vp, rp, mutate=mut),
+    mut = {m.name: m for m in MUTATIONS}[name]
+    r = LS.lockstep(hw, jobs, *MUT_STIM, twin_mutation=name)
+    assert not r.passed, f"twin mutation {name} not caught"
+    expect = independent_first_diff(LS.model_trace(hw, jobs, *MUT_STIM, twin_mutation=name),
                                     clean_model)
-    assert r.cycle == expect, f"{mut}: reported cycle {r.cycle}, mutated model differs first at {expect}"
-    assert MODEL_MUTATIONS[mut] in r.signals, f"{mut}: signals {r.signals}"
+    assert r.cycle == expect, f"{name}: reported cycle {r.cycle}, mutated twin differs at {expect}"
+    assert mut.signal in r.signals, f"{name}: signals {r.signals}"
+    if mut.mirrored:
+        both = LS.lockstep(hw, jobs, *MUT_STIM, rtl_mutation=name, twin_mutation=name)
+        assert both.passed, f"{name}: mutated RTL and mutated twin differ:\n{both.report}"
 
 
 def test_mutations_are_noops_by_default(mut_setup):
-    hw, jobs, clean_rtl, clean_model = mut_setup
-    seed, vp, rp = MUT_STIM
-    again = LS.model_trace(hw, jobs, seed, vp, rp, mutate="none")
+    hw, jobs, _, clean_model = mut_setup
+    again = LS.model_trace(hw, jobs, *MUT_STIM, twin_mutation="none")
     assert independent_first_diff(again, clean_model) is None
+    with pytest.raises(ValueError, match="mutate = 'no_such_bug'"):
+        LS.model_trace(hw, jobs, *MUT_STIM, twin_mutation="no_such_bug")
+
+
+def test_mutation_patches_match_the_rtl_exactly_once():
+    from dsf_sim.models.engine.mutations import patch_rtl
+    rtl = {p.name: p.read_text() for p in LS.TB_DIR.parent.glob("*.sv")}
+    for m in MUTATIONS:
+        patched = patch_rtl(rtl, m.name)
+        assert patched[m.rtl_file] != rtl[m.rtl_file]
+        assert all(patched[f] == rtl[f] for f in rtl if f != m.rtl_file)
+    broken = dict(rtl, **{MUTATIONS[0].rtl_file: "module x; endmodule"})
+    with pytest.raises(ValueError, match="exactly 1"):
+        patch_rtl(broken, MUTATIONS[0].name)
+
+
+def test_generated_wrapper_and_trace_header_follow_the_table():
+    hw = Hardware(**MUT_HW)
+    wrapper, header = LS.debug_wrapper(hw), LS.trace_header()
+    for s in SIGNALS:
+        if s.kind == "debug":
+            assert f"output logic [{s.width(hw) - 1}:0] dbg_{s.name}" in wrapper
+            assert f"assign dbg_{s.name} = u_engine.{s.rtl};" in wrapper
+            assert f"top->dbg_{s.name};" in header
+        elif s.kind == "port":
+            assert f"top->{s.name};" in header
+        assert f"F_{s.name.upper()}" in header
+    assert "dbg_" not in open(LS.TB_DIR.parent / "dsf_engine.sv").read()
+
+
+def test_stale_trace_is_refused(mut_setup, tmp_path):
+    p = tmp_path / "t.bin"
+    p.write_bytes(b"DSFT" + np.array([LS.NS + 1, 16, 2, 0], "<u4").tobytes())
+    with pytest.raises(Exception, match="stale harness build"):
+        LS.read_trace(str(p))
 
 
 def test_vcd_window_matches_fast_path(mut_setup, tmp_path):
     hw, jobs, _, _ = mut_setup
-    seed, vp, rp = MUT_STIM
-    defs = ["DSF_MUT_OUT_LAST"]
-    r = LS.lockstep(hw, jobs, seed, vp, rp, defines=defs, window=12, vcd_dir=str(tmp_path))
+    name = "out_last_early"
+    r = LS.lockstep(hw, jobs, *MUT_STIM, window=12, vcd_dir=str(tmp_path), rtl_mutation=name)
     assert not r.passed and r.vcd and os.path.exists(r.vcd)
     txt = open(r.vcd).read()
     assert "$enddefinitions" in txt and "m_axis_tlast" in txt and "dbg_seq_st" in txt
     assert r.vcd in r.report
     t0 = r.cycle - 11
-    recs = LS.rtl_vcd_window(hw, jobs, seed, vp, rp, t0, r.cycle + 1, str(tmp_path / "w.vcd"),
-                             defs)
+    recs = LS.rtl_vcd_window(hw, jobs, *MUT_STIM, t0, r.cycle + 1, str(tmp_path / "w.vcd"),
+                             rtl_mutation=name)
     assert len(recs) == 12
     for k, rec in enumerate(recs):
         t = t0 + k
-        for n in LS.SCALARS:
+        for n in LS.NAMES:
             if n in rec:
                 assert rec[n] == r.rtl.sc[t, LS.IX[n]], f"pyverilator vs tb_lockstep: {n} @ {t}"
         if rec["m_axis_tvalid"]:
@@ -157,11 +169,7 @@ def test_vcd_window_matches_fast_path(mut_setup, tmp_path):
 
 
 # ------------------------------------------------------------------ clean zoo runs + certificate
-ZOO_CFGS = {
-    "4x8_axi64_b4": dict(bits=4),
-    "4x12_axi128_b8": dict(bits=8, rows=4, cols=12, axi=128),
-}
-ZOO_MODELS = ["kernels", "mlp", "residual"]
+ZOO_CFGS = {"4x8_axi64_b4": dict(bits=4), "4x12_axi128_b8": dict(bits=8, rows=4, cols=12, axi=128)}
 ZOO_STIM = [(1, 1.0, 1.0), (2, 0.5, 0.5), (3, 0.3, 0.8)]
 
 
@@ -169,12 +177,12 @@ ZOO_STIM = [(1, 1.0, 1.0), (2, 0.5, 0.5), (3, 0.3, 0.8)]
 def test_zoo_lockstep_clean(cfg, tmp_path):
     hw = small_hw(data_dir=str(tmp_path), **ZOO_CFGS[cfg])
     total = 0
-    for name in ZOO_MODELS:
+    for name in ("kernels", "mlp", "residual"):
         model = ZOO[name](hw, xn=3 if name == "mlp" else 1)
         ex = model.export_inference(x=model.random_input, hw=hw, out_dir=str(tmp_path / name))
         jobs = LS.export_jobs(ex)
-        for seed, vp, rp in ZOO_STIM:
-            r = LS.lockstep(hw, jobs, seed, vp, rp)
+        for stim in ZOO_STIM:
+            r = LS.lockstep(hw, jobs, *stim)
             assert r.passed, r.report
             total += r.cycles
     assert total > 10000
@@ -190,8 +198,8 @@ model = ZOO["mlp"](hw, xn=3)
 
 
 def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path, monkeypatch):
-    from dsf_sim.flows import certificate
     from dsf_sim.cli import main
+    from dsf_sim.flows import certificate
     mf = tmp_path / "mlp_model.py"
     mf.write_text(MODEL_FILE.format(here=HERE, data=str(tmp_path / "vec")))
     cert = tmp_path / "cert.json"
@@ -202,16 +210,14 @@ def test_cli_certificate_rejected_after_rtl_or_config_change(tmp_path, monkeypat
     c = check_certificate(hw, str(cert))
     run = c["runs"][0]
     assert run["passed"] and run["seed"] == 4 and run["jobs"] > 0 and c["cycles_compared"] > 0
-    # config change
     with pytest.raises(CertificateError, match="hardware config changed"):
         check_certificate(small_hw(bits=4, ysum=22, data_dir=str(tmp_path / "vec")), str(cert))
     # RTL change: copies of rtl/ and dsf_sim/models/ under a fake project root (same relative
     # paths, so the unmodified copy hashes equal), then one RTL source edited
     root = tmp_path / "root"
-    shutil.copytree(LS.RTL_DIR, root / "rtl")
+    shutil.copytree(LS.TB_DIR.parent, root / "rtl")
     shutil.copytree(certificate.MODEL_DIR, root / "dsf_sim" / "models",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(certificate, "ROOT", str(root))
     monkeypatch.setattr(certificate, "MODEL_DIR", str(root / "dsf_sim" / "models"))
     check_certificate(hw, str(cert), rtl_dir=str(root / "rtl"))
     p = root / "rtl" / "dsf_output.sv"

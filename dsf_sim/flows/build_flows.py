@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+from ..compiler.rtl_config import export_files, rtl_sources
 from .certificate import RTL_DIR, CertificateError, check_certificate
 from ..errors import HardwareError
 
@@ -38,8 +39,9 @@ def _gate(hw, certificate, override):
 
 
 def _sources(out_dir):
+    """The generated package (written into out_dir by hw.export) first, then rtl/*.sv."""
     srcs = sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
-    return [os.path.relpath(s, out_dir) for s in srcs]
+    return ["dsf_cfg.sv"] + [os.path.relpath(s, out_dir) for s in srcs]
 
 
 def vivado_tcl(hw, board="zcu104", out_dir=".", certificate=None, override=False) -> str:
@@ -47,7 +49,7 @@ def vivado_tcl(hw, board="zcu104", out_dir=".", certificate=None, override=False
         raise HardwareError("board", board, f"one of {sorted(BOARDS)}")
     stamp = _gate(hw, certificate, override)
     os.makedirs(out_dir, exist_ok=True)
-    hw.export(out_dir)
+    export_files(hw, out_dir)
     p = os.path.join(out_dir, "vivado_flow.tcl")
     src = " ".join(_sources(out_dir))
     with open(p, "w") as f:
@@ -71,7 +73,7 @@ def asic_tcl(hw, out_dir=".", certificate=None, override=False) -> dict:
     """Genus synthesis + Innovus place-and-route scripts (PDK paths are the user's)."""
     stamp = _gate(hw, certificate, override)
     os.makedirs(out_dir, exist_ok=True)
-    hw.export(out_dir)
+    export_files(hw, out_dir)
     src = " ".join(_sources(out_dir))
     syn = os.path.join(out_dir, "syn.tcl")
     pnr = os.path.join(out_dir, "pnr.tcl")
@@ -116,9 +118,10 @@ def yosys_estimate(hw, out_dir, timeout=900) -> dict:
     if not shutil.which("yosys"):
         raise HardwareError("yosys", None, "installed (scripts/setup.sh installs it)")
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config_hw.svh"), "w") as f:
-        f.write(hw.config_hw_svh())
-    srcs = sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
+    for name, text in rtl_sources(hw).items():
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
+    srcs = [os.path.join(out_dir, "dsf_cfg.sv")] + sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
     script = (f"read_verilog -sv -I{out_dir} -I{RTL_DIR} {' '.join(srcs)}; "
               "synth -top dsf_engine -flatten; tee -q -o yosys_stat.txt stat")
     r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import glob
-import hashlib
 import json
 import os
 
+from ..compiler.rtl_config import rtl_sources
 from ..errors import DsfError
+from ..runtime.build_cache import digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RTL_DIR = os.path.join(ROOT, "rtl")
@@ -25,13 +26,9 @@ class CertificateError(DsfError):
     """No certificate, or one that does not match the current RTL/config/model."""
 
 
-def _hash_files(paths) -> str:
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(os.path.relpath(p, ROOT).encode())
-        with open(p, "rb") as f:
-            h.update(f.read())
-    return h.hexdigest()
+def _hash_files(paths, root) -> str:
+    paths = sorted(paths)
+    return digest(files=paths, names=[os.path.relpath(p, root) for p in paths])
 
 
 def rtl_hash(rtl_dir: str = RTL_DIR) -> str:
@@ -39,15 +36,18 @@ def rtl_hash(rtl_dir: str = RTL_DIR) -> str:
     files = glob.glob(os.path.join(rtl_dir, "*.sv")) + glob.glob(os.path.join(rtl_dir, "*.svh"))
     if not files:
         raise CertificateError(f"rtl_dir = {rtl_dir!r} is invalid: allowed a folder with *.sv files")
-    return _hash_files(files)
+    return _hash_files(files, os.path.dirname(rtl_dir))
 
 
 def config_hash(hw) -> str:
-    return hashlib.sha256(hw.config_hw_svh().encode()).hexdigest()
+    """Hash of the files generated from the hardware for the RTL (dsf_cfg.sv, config_hw.svh)."""
+    return digest(texts=[f"{n}\0{t}" for n, t in sorted(rtl_sources(hw).items())])
 
 
 def model_hash() -> str:
-    return _hash_files(glob.glob(os.path.join(MODEL_DIR, "*.py")))
+    """Hash of the twin's sources (dsf_sim/models, recursively)."""
+    files = glob.glob(os.path.join(MODEL_DIR, "**", "*.py"), recursive=True)
+    return _hash_files(files, os.path.dirname(os.path.dirname(MODEL_DIR)))
 
 
 def identity(hw, rtl_dir: str = RTL_DIR) -> dict:
@@ -57,7 +57,7 @@ def identity(hw, rtl_dir: str = RTL_DIR) -> dict:
 
 def default_path(hw, rtl_dir: str = RTL_DIR) -> str:
     ident = identity(hw, rtl_dir)
-    key = hashlib.sha256((ident["rtl_sha256"] + ident["config_sha256"]).encode()).hexdigest()[:16]
+    key = digest(texts=[ident["rtl_sha256"], ident["config_sha256"]])[:16]
     return os.path.join(DEFAULT_DIR, f"cert_{key}.json")
 
 

@@ -6,7 +6,7 @@ SystemVerilog system testbench (rtl/tb/tb_system.sv) must match are in docs/syst
     res = run_system_model(export_dir, seed=1, valid_prob=1.0, ready_prob=1.0)
     res["firmware_run"]   # dsf_sim.firmware.FirmwareRun -> compare_run checks every level
 
-The engine, the DMA channels and the PRNGs are `dsf_sim.models.engine_model.EngineState` (numpy
+The engine, the DMA channels and the PRNGs are `dsf_sim.models.engine.EngineState` (numpy
 arrays); `EngineState.advance` (numba) runs cycles until an edge with a DMA completion and returns.
 At that edge Python delivers the events to the firmware (channel order 0, 1, 2), polls
 `dsf_fw_next` until WAIT/DONE and loads every DMA command's descriptor (active from the next cycle).
@@ -28,9 +28,11 @@ from ..runtime.check import FirmwareRun, compare_run
 from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
                                  FirmwareError, build_firmware, firmware_view, load_firmware,
                                  memory_map)
-from .engine_model import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX,
-                                         C_OFF, C_STALL, ERR_OVERFLOW, ERR_WATCHDOG, EVENT,
-                                         LIMIT, S_LAST, EngineModelError, EngineState)
+from .engine import ERR_OVERFLOW, ERR_WATCHDOG, EVENT, LIMIT, EngineModelError, EngineState
+from .engine.dma import C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX, C_OFF, C_STALL
+from .engine.registers import index as reg_index
+
+LAST_ACT = reg_index("harness", "last_act")
 
 NEVER = 1 << 62
 
@@ -119,7 +121,7 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
                 fw_log.append(rec)
                 inflight[ch] = rec
                 es.start(ch, rec["addr"], rec["bytes"])
-                es.S[S_LAST] = t               # a firmware command is activity (watchdog)
+                es.S[LAST_ACT] = t             # a firmware command is activity (watchdog)
                 continue
             if k == CMD_WAIT:
                 return False

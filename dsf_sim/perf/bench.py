@@ -121,7 +121,7 @@ def job_streams(hw, g: G.JobGeometry):
 
 
 def _sim(hw, geoms):
-    from ..models.engine_model import run_engine_jobs_model
+    from ..models.engine import run_engine_jobs_model
     jobs = [job_streams(hw, g) for g in geoms]
     _, cyc = run_engine_jobs_model(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0,
                                    timing_only=True)

@@ -1,60 +1,77 @@
-"""Lockstep co-simulation: RTL engine vs cycle model, every port every cycle (contract §7.3).
+"""Lockstep co-simulation: RTL engine vs twin, every compared signal every cycle (contract §7.3).
 
-Both sides get the same stimulus: the tb_engine.cpp harness of docs §5/§7.7 (one xorshift32 per
-channel stepped once per cycle, a presented beat stays until taken, sink ready = draw). The RTL
-runs in `rtl/tb/tb_lockstep.cpp` (built with `+define+DSF_DEBUG_PORTS`), the model is
-`dsf_sim.models.engine_model` stepped one cycle at a time inside numba (`_model_trace`). Stimulus
-depends only on the PRNG and on past tready values, so it is identical on both sides up to (and
-including) the first cycle in which an output differs; the stimulus is recorded and compared too
-(a difference there would be a harness bug).
+Both sides get the stimulus of the engine harness (architecture §5/§7.7). The compared signals
+are the rows of `models.engine.signals.SIGNALS`; from that table this module generates the RTL
+side's debug wrapper `dsf_engine_dbg` (dsf_engine plus `dbg_*` outputs taken from its
+internals, so the engine itself has no debug logic) and the C++ trace columns `dsf_trace.h` of
+tb_engine.cpp built with -DDSF_LOCKSTEP, and it reads the twin's columns from the same table.
 
 Fast path (`lockstep`): both sides write one record per cycle (values seen during the cycle, after
-the inputs are driven and before the edge that ends it) into arrays; numpy finds the first cycle
-where any compared signal differs. Slow path (`rtl_vcd_window`): pyverilator re-runs the RTL from
-reset to the divergence (+ a few cycles) with the same stimulus, dumping a VCD of the last N cycles.
-
-Compared signals (`PORTS`, `DEBUG`):
-  * ports, every cycle: s_axis_pixels_tready, s_axis_weights_tready, m_axis_tvalid;
-    m_axis_tdata / m_axis_tkeep / m_axis_tlast only in cycles where m_axis_tvalid = 1 on both sides
-    (AXI-Stream: data/keep/last are don't-care while valid = 0);
-  * internal state (RTL debug ports `dbg_*` == model registers of the same name): seq_st, n, l, w,
-    ci, kh, f (sequencer), pix_full (2 slot flags), wb_full (2 bank flags), out_cnt (packet FIFO
-    count), raddr (weight RAM read address), s1_mac, s1_emit (stage-1 op), acc00 (PE (0,0)).
+the inputs are driven and before the edge that ends it); numpy finds the first cycle where any
+compared signal differs. Slow path (`rtl_vcd_window`): pyverilator re-runs the RTL wrapper from
+reset to the divergence (+2) with the same stimulus and dumps a VCD of the last cycles.
+Mutations (models.engine.mutations): `rtl_mutation` builds the RTL from a patched copy,
+`twin_mutation` switches the twin's mutant on.
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from numba import njit
 
-from ..models import engine_model as em
-from .engine_tb import (DEFAULT_BUILD_DIR, RTL_DIR, _job_streams, build_harness, build_key,
-                                          _verilator_version, config_hw_svh, upper_params,
-                                          write_job_file)
+from ..compiler.layout import job_beats
+from ..compiler.rtl_config import ENGINE_STREAMS
+from ..models import prng
+from ..models.engine import EVENT, LIMIT, OK, ERR_WATCHDOG, EngineState
+from ..models.engine import core, dma, registers
+from ..models.engine.harness import job_dram
+from ..models.engine.signals import DATA_PORTS, DEBUG, GATED, INDEX, NAMES, PORTS, SIGNALS, STIMULUS
+from ..models.jit import jit
+from ..runtime.build_cache import cached_build, content_key, tool_version
+from .engine_tb import write_job_file
+from .verilator import TB_DIR, VerilatorError, build, engine_texts, prng_args, run
 
-TB_CPP = RTL_DIR / "tb" / "tb_lockstep.cpp"
-
-# record fields (order == enum in rtl/tb/tb_lockstep.cpp)
-SCALARS = ("p_valid", "w_valid", "m_ready", "p_idx", "w_idx",
-           "s_axis_pixels_tready", "s_axis_weights_tready", "m_axis_tvalid", "m_axis_tlast",
-           "seq_st", "n", "l", "w", "ci", "kh", "f", "pix_full", "wb_full", "out_cnt", "raddr",
-           "s1_mac", "s1_emit", "acc00", "jobs_done")
-IX = {n: i for i, n in enumerate(SCALARS)}
-NS = len(SCALARS)
-STIMULUS = ("p_valid", "w_valid", "m_ready", "p_idx", "w_idx")
-PORTS = ("s_axis_pixels_tready", "s_axis_weights_tready", "m_axis_tvalid", "m_axis_tlast",
-         "m_axis_tkeep", "m_axis_tdata")
-DEBUG = ("seq_st", "n", "l", "w", "ci", "kh", "f", "pix_full", "wb_full", "out_cnt", "raddr",
-         "s1_mac", "s1_emit", "acc00")
-GATED = ("m_axis_tlast", "m_axis_tkeep", "m_axis_tdata")     # compared only while valid = 1
+IX = INDEX
+NS = len(NAMES)
+SIGNATURE = zlib.crc32(",".join(NAMES).encode())
 
 
+# ----------------------------------------------------------------------------- generated RTL side
+def debug_wrapper(hw) -> str:
+    """dsf_engine_dbg.sv: dsf_engine with every 'debug' signal of the table as a dbg_* output."""
+    ports = ["  input  logic aclk", "  input  logic aresetn"]
+    for prefix, direction in ENGINE_STREAMS:
+        i, o = ("input ", "output") if direction == "in" else ("output", "input ")
+        ports += [f"  {i} logic [dsf_cfg::AXI_WIDTH-1:0] {prefix}_tdata",
+                  f"  {i} logic [dsf_cfg::AXI_BYTES-1:0] {prefix}_tkeep",
+                  f"  {i} logic {prefix}_tlast", f"  {i} logic {prefix}_tvalid",
+                  f"  {o} logic {prefix}_tready"]
+    dbg = [s for s in SIGNALS if s.kind == "debug"]
+    ports += [f"  output logic [{s.width(hw) - 1}:0] dbg_{s.name}" for s in dbg]
+    return "\n".join(
+        ["// Generated by dsf_sim.rtl_bridge.lockstep from models/engine/signals.py -- test only.",
+         "module dsf_engine_dbg (", ",\n".join(ports), ");", "  dsf_engine u_engine (.*);"]
+        + [f"  assign dbg_{s.name} = u_engine.{s.rtl};" for s in dbg] + ["endmodule", ""])
+
+
+def trace_header() -> str:
+    """dsf_trace.h: the trace columns of tb_engine.cpp (-DDSF_LOCKSTEP), in table order."""
+    enum = ", ".join(f"F_{n.upper()}" for n in NAMES)
+    reads = [f"sc[F_{s.name.upper()}] = (uint32_t)top->{s.name};" for s in SIGNALS
+             if s.kind == "port"]
+    reads += [f"sc[F_{s.name.upper()}] = (uint32_t)top->dbg_{s.name};" for s in SIGNALS
+              if s.kind == "debug"]
+    return "\n".join([
+        "// Generated by dsf_sim.rtl_bridge.lockstep from models/engine/signals.py.",
+        "#pragma once", "#include <cstdint>", f"enum {{ {enum}, DSF_NSCALAR }};",
+        f"#define DSF_TRACE_SIGNATURE {SIGNATURE}u",
+        "#define DSF_TRACE_READ(sc, top) do { " + " ".join(reads) + " } while (0)", ""])
+
+
+# ----------------------------------------------------------------------------- traces
 @dataclass
 class Trace:
     """Per-cycle record of one side: sc[t, IX[name]], data[t, B] (tdata bytes), keep[t, KB]."""
@@ -75,151 +92,157 @@ class Trace:
         return int(self.sc[t, IX[name]])
 
 
-# ----------------------------------------------------------------------------- RTL fast path
-def build_lockstep_tb(hw, defines=(), build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> Path:
-    """Build (or reuse) tb_lockstep for this hardware and extra defines (e.g. DSF_MUT_OUT_LAST)."""
-    return build_harness(hw, TB_CPP, "tb_lockstep", defines=("DSF_DEBUG_PORTS",) + tuple(defines),
-                         build_dir=build_dir, jobs=jobs)
+def build_lockstep_tb(hw, rtl_mutation=None):
+    """tb_engine with -DDSF_LOCKSTEP around the generated wrapper (one build per mutation)."""
+    return build("lockstep", hw, "dsf_engine_dbg", tb_files=[TB_DIR / "tb_engine.cpp"],
+                 tb_texts={"dsf_engine_dbg.sv": debug_wrapper(hw), "dsf_trace.h": trace_header()},
+                 mutation=rtl_mutation, exe="tb_lockstep", cdefines=["DSF_LOCKSTEP"]) / "obj" / \
+        "tb_lockstep"
 
 
 def read_trace(path) -> Trace:
     raw = np.fromfile(path, np.uint8)
-    if raw[:4].tobytes() != b"DSFT":
-        raise RuntimeError(f"{path}: not a lockstep trace")
-    ns, nb, kb = np.frombuffer(raw[4:16].tobytes(), "<u4")
-    assert ns == NS, f"trace has {ns} fields, expected {NS} (tb_lockstep.cpp / SCALARS mismatch)"
+    if raw[:4].tobytes() != b"DSFT" or raw.size < 20:
+        raise VerilatorError(f"{path}: not a lockstep trace")
+    ns, nb, kb, sig = np.frombuffer(raw[4:20].tobytes(), "<u4")
+    if ns != NS or sig != SIGNATURE:
+        raise VerilatorError(f"{path}: trace columns ({ns}, signature {sig}) are not those of "
+                             f"models/engine/signals.py ({NS}, {SIGNATURE}): stale harness build")
     rec = np.dtype([("sc", "<u4", (NS,)), ("data", np.uint8, (nb,)), ("keep", np.uint8, (kb,))])
-    r = np.frombuffer(raw[16:].tobytes(), rec)
+    body = raw[20:]
+    if body.size % rec.itemsize:
+        raise VerilatorError(f"{path}: truncated trace ({body.size} bytes, records of "
+                             f"{rec.itemsize})")
+    r = np.frombuffer(body.tobytes(), rec)
     return Trace(r["sc"].astype(np.int64), r["data"].copy(), r["keep"].copy(), side="RTL")
 
 
-def rtl_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, defines=(), watchdog=20000,
-              max_cycles=50_000_000, build_dir=DEFAULT_BUILD_DIR) -> Trace:
-    B = upper_params(hw)["AXI_BYTES"]
-    exe = build_lockstep_tb(hw, defines, build_dir)
+def rtl_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, rtl_mutation=None,
+              watchdog=20000, max_cycles=50_000_000, timeout=3600) -> Trace:
+    exe = build_lockstep_tb(hw, rtl_mutation)
     with tempfile.TemporaryDirectory(prefix="dsf_lockstep_") as tmp:
-        jf, tf = os.path.join(tmp, "jobs.bin"), os.path.join(tmp, "trace.bin")
-        write_job_file(jf, jobs, B)
-        r = subprocess.run([str(exe), jf, tf, str(int(seed) & 0xFFFFFFFF), repr(float(valid_prob)),
-                            repr(float(ready_prob)), str(watchdog), str(max_cycles)],
-                           capture_output=True, text=True)
+        jf, tf, rf = (os.path.join(tmp, n) for n in ("jobs.bin", "trace.bin", "result.json"))
+        write_job_file(jf, jobs, hw.AXI_BYTES)
+        r = run([exe, jf, tf, rf, *prng_args(seed, valid_prob, ready_prob), watchdog,
+                 max_cycles], "tb_lockstep", timeout)
         if r.returncode not in (0, 2, 5):
-            raise RuntimeError(f"tb_lockstep failed (rc={r.returncode}): {r.stderr.strip()}")
+            raise VerilatorError(f"tb_lockstep failed (rc={r.returncode}): {r.stderr.strip()}")
         tr = read_trace(tf)
     tr.status = {0: "done", 2: "watchdog", 5: "max_cycles"}[r.returncode]
     return tr
 
 
-# ----------------------------------------------------------------------------- model fast path
-# No cache=True: numba's on-disk cache does not notice edits to the engine_model functions this
-# calls, and a stale trace of an old model would defeat the whole point of lockstep.
-@njit
-def _model_trace(prm, S, C, dram, thr, always, njobs, out_base, out_cap, B, maxc,
-                 p_slot, p_full, p_slot_hf, w_full, w_rowbuf, w_mem, s1_x, s1_wrow, acc,
-                 q_d, q_ob, q_keep, q_last, dr, log_data, log_keep, log_last, log_cycle,
-                 trp, trd, tr_sc, tr_data, tr_keep):
-    """Step the engine model one cycle at a time (each `_advance` call with limit = cycle + 1 runs
-    exactly one cycle), recording the values seen during each cycle: stimulus and ports as the
-    model computed them (EngineState(trace=True) arrays trp/trd), internal registers from the
-    state before the step (the values visible during the cycle). The output
-    channel is re-armed at every TLAST like run_engine_jobs_model_full. Returns (cycles, status)."""
+# twin columns: (source, argument) per signal, from the table
+SRC_REGISTER, SRC_PROBE, SRC_ACC00, SRC_BEAT_INDEX, SRC_JOBS = range(5)
+
+
+def _twin_sources() -> np.ndarray:
+    out = np.zeros((NS, 2), np.int64)
+    for i, s in enumerate(SIGNALS):
+        if s.twin is None:
+            out[i] = (SRC_JOBS, 0) if s.name == "jobs_done" else \
+                (SRC_BEAT_INDEX, {"p_idx": dma.CH_PIXELS, "w_idx": dma.CH_WEIGHTS}[s.name])
+        elif s.twin[0] == "register":
+            out[i] = (SRC_REGISTER, registers.index(s.twin[1], s.twin[2]))
+        elif s.twin[0] == "probe":
+            out[i] = (SRC_PROBE, core.TRACE_SLOTS.index(s.twin[1]))
+        else:
+            out[i] = (SRC_ACC00, 0)
+    return out
+
+
+TWIN_SOURCES = _twin_sources()
+SLOT_TKEEP = core.TRACE_SLOTS.index("m_axis_tkeep")
+S_CYCLE = registers.index("harness", "cycle")
+S_NLOG = registers.index("harness", "nlog")
+
+
+@jit
+def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slot, wl_mem, s1_x,
+                 acc, out_mem, log, trace, sources, tr_sc, tr_data, tr_keep):
+    """Step the twin one cycle at a time (each `advance` with limit = cycle + 1 runs exactly one
+    cycle) and record the table's columns: registers, accumulator and beat indices as they are
+    during the cycle (before its edge), probes as the cycle loop computed them. The output
+    channel is re-armed at every TLAST like the engine harness. Returns (cycles, status)."""
+    trp, trd = trace
+    B = trd.shape[0]
     t = 0
     done = 0
-    status = em.OK
+    status = OK
     while done < njobs and t < maxc:
-        tr_sc[t, 3] = C[0, em.C_IDX]
-        tr_sc[t, 4] = C[1, em.C_IDX]
-        # ---- internal state
-        tr_sc[t, 9] = S[em.S_ST]; tr_sc[t, 10] = S[em.S_N]; tr_sc[t, 11] = S[em.S_L]
-        tr_sc[t, 12] = S[em.S_W]; tr_sc[t, 13] = S[em.S_CI]; tr_sc[t, 14] = S[em.S_KH]
-        tr_sc[t, 15] = S[em.S_F]
-        tr_sc[t, 16] = (1 if p_full[0] else 0) | (2 if p_full[1] else 0)
-        tr_sc[t, 17] = (1 if w_full[0] else 0) | (2 if w_full[1] else 0)
-        tr_sc[t, 18] = S[em.S_CNT]; tr_sc[t, 19] = S[em.S_ADDR]
-        tr_sc[t, 20] = S[em.S1_MAC]; tr_sc[t, 21] = S[em.S1_EMIT]
-        tr_sc[t, 22] = acc[0, 0]
-        tr_sc[t, 23] = done
-        status = em._advance(prm, S, C, dram, thr, always, S[em.S_CYCLE] + 1,
-                             p_slot, p_full, p_slot_hf, w_full, w_rowbuf, w_mem, s1_x, s1_wrow,
-                             acc, q_d, q_ob, q_keep, q_last, dr,
-                             log_data, log_keep, log_last, log_cycle, trp, trd)
-        # ---- stimulus and ports as computed by the model in this cycle (trace=True)
-        for k in range(7):
-            tr_sc[t, k if k < 3 else k + 2] = trp[k]
+        for k in range(sources.shape[0]):
+            src, arg = sources[k, 0], sources[k, 1]
+            if src == SRC_REGISTER:
+                tr_sc[t, k] = S[arg]
+            elif src == SRC_ACC00:
+                tr_sc[t, k] = acc[0, 0]
+            elif src == SRC_BEAT_INDEX:
+                tr_sc[t, k] = C[arg, dma.C_IDX]
+            elif src == SRC_JOBS:
+                tr_sc[t, k] = done
+        status = core.advance(prm, tabs, S, C, dram, thr, S[S_CYCLE] + 1, slot, wl_mem, s1_x,
+                              acc, out_mem, log, trace)
+        for k in range(sources.shape[0]):
+            if sources[k, 0] == SRC_PROBE:
+                tr_sc[t, k] = trp[sources[k, 1]]
         for i in range(B):
             tr_data[t, i] = trd[i]
-            if i < trp[7]:
+            if i < trp[SLOT_TKEEP]:
                 tr_keep[t, i >> 3] |= 1 << (i & 7)
         t += 1
-        if status == em.EVENT:
-            if C[2, em.C_EVENT] >= 0:
+        if status == EVENT:
+            if C[2, dma.C_EVENT] >= 0:
                 done += 1
-                used = S[em.S_NLOG] * B
-                C[2, em.C_ACT] = 1
-                C[2, em.C_ADDR] = out_base + used
-                C[2, em.C_BYTES] = out_cap - used
-                C[2, em.C_NB] = (out_cap - used + B - 1) // B
-                C[2, em.C_IDX] = 0
-                C[2, em.C_PEND] = 0
-                C[2, em.C_OFF] = 0
+                used = S[S_NLOG] * B
+                C[2, dma.C_ACT] = 1
+                C[2, dma.C_ADDR] = out_base + used
+                C[2, dma.C_BYTES] = out_cap - used
+                C[2, dma.C_NB] = (out_cap - used + B - 1) // B
+                C[2, dma.C_IDX] = 0
+                C[2, dma.C_PEND] = 0
+                C[2, dma.C_OFF] = 0
             for ch in range(3):
-                C[ch, em.C_EVENT] = -1
-            status = em.OK
-        elif status == em.LIMIT:
-            status = em.OK
+                C[ch, dma.C_EVENT] = -1
+            status = OK
+        elif status == LIMIT:
+            status = OK
         else:
             break
     return t, status
 
 
-def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, mutate=None, watchdog=20000,
-                max_cycles=50_000_000) -> Trace:
-    d = upper_params(hw)
-    B = d["AXI_BYTES"]
-    ws, ps, nout = [], [], 0
-    for job in jobs:
-        (wb_, _), (pb_, _) = _job_streams(job, B)
-        ws.append(wb_)
-        ps.append(pb_)
-        nout += em._output_beats_of(d, pb_[0]) if len(pb_) else 0
-    W = np.concatenate(ws).reshape(-1)
-    P = np.concatenate(ps).reshape(-1)
-    nout = max(nout, 1) + 4096          # a mutated model may emit more than announced
-    es = em.EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, len(jobs), max_cycles,
-                        nlog=nout, mutate=mutate, trace=True)
-    out_base = W.size + P.size
-    out_cap = (nout + 1) * B
-    dram = np.zeros(out_base + out_cap, np.uint8)
-    dram[:W.size] = W
-    dram[W.size:out_base] = P
-    es.start(0, W.size, P.size)
-    es.start(1, 0, W.size)
+def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=None,
+                watchdog=20000, max_cycles=50_000_000) -> Trace:
+    B = hw.AXI_BYTES
+    # a mutated twin may emit more than the headers announce: spare log room
+    dram, nw, np_, out_base, out_cap, nout = job_dram(hw, jobs, spare_beats=4096)
+    es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=nout,
+                     mutate=twin_mutation, trace=True)
+    es.start(0, nw, np_)
+    es.start(1, 0, nw)
     es.start(2, out_base, out_cap)
     traces = []
-    status, total, njobs_left = em.OK, 0, len(jobs)
+    status, total, left = OK, 0, len(jobs)
     chunk = 1 << 16
     while True:               # grow in chunks (the cycle count is not known in advance)
         n = min(chunk, max_cycles - total)
         sc = np.zeros((n, NS), np.int64)
         data = np.zeros((n, B), np.uint8)
         keep = np.zeros((n, (B + 7) // 8), np.uint8)
-        done0 = int(es.S[em.S_NTLAST])
-        t, status = _model_trace(es.prm, es.S, es.C, dram, es.thr, es.always, njobs_left,
-                                 out_base, out_cap, B, n, es.p_slot, es.p_full, es.p_slot_hf,
-                                 es.w_full, es.w_rowbuf, es.w_mem, es.s1_x, es.s1_wrow, es.acc,
-                                 es.q_d, es.q_ob, es.q_keep, es.q_last, es.dr, es.log_data,
-                                 es.log_keep, es.log_last, es.log_cycle, es.trp, es.trd,
-                                 sc, data, keep)
+        done0 = es.reg("harness", "ntlast")
+        t, status = _model_trace(es.prm, es.tabs, es.S, es.C, dram, es.thr, left, out_base,
+                                 out_cap, n, es.slot, es.wl_mem, es.s1_x, es.acc, es.out_mem,
+                                 es.log, es.trace, TWIN_SOURCES, sc, data, keep)
         sc[:t, IX["jobs_done"]] += done0
         traces.append((sc[:t], data[:t], keep[:t]))
         total += t
-        njobs_left = len(jobs) - int(es.S[em.S_NTLAST])
-        if status != em.OK or njobs_left <= 0 or total >= max_cycles or t < n:
+        left = len(jobs) - es.reg("harness", "ntlast")
+        if status != OK or left <= 0 or total >= max_cycles or t < n:
             break
         chunk = min(chunk * 2, 1 << 22)
     tr = Trace(np.concatenate([a for a, _, _ in traces]), np.concatenate([b for _, b, _ in traces]),
                np.concatenate([c for _, _, c in traces]), side="model")
-    tr.status = ("done" if njobs_left <= 0 else "watchdog" if status == em.ERR_WATCHDOG
+    tr.status = ("done" if left <= 0 else "watchdog" if status == ERR_WATCHDOG
                  else "max_cycles" if total >= max_cycles else f"model status {status}")
     return tr
 
@@ -228,19 +251,20 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, mutate=None, w
 def diff_mask(a: Trace, b: Trace):
     """{signal: bool[T]} over the common length (gated port signals only where both valid)."""
     T = min(len(a), len(b))
+    both = (a.sc[:T, IX["m_axis_tvalid"]] == 1) & (b.sc[:T, IX["m_axis_tvalid"]] == 1)
     out = {}
-    for n in STIMULUS + PORTS + DEBUG:
+    for n in STIMULUS + PORTS + DEBUG + DATA_PORTS:
         if n == "m_axis_tdata":
             m = np.any(a.data[:T] != b.data[:T], axis=1)
         elif n == "m_axis_tkeep":
             m = np.any(a.keep[:T] != b.keep[:T], axis=1)
         else:
             m = a.sc[:T, IX[n]] != b.sc[:T, IX[n]]
-        if n in GATED:
-            both = (a.sc[:T, IX["m_axis_tvalid"]] == 1) & (b.sc[:T, IX["m_axis_tvalid"]] == 1)
-            m = m & both
-        out[n] = m
+        out[n] = m & both if n in GATED else m
     return out
+
+
+COMPARED = PORTS + DATA_PORTS + DEBUG      # reported first; stimulus last (a harness bug)
 
 
 def first_divergence(a: Trace, b: Trace):
@@ -254,7 +278,7 @@ def first_divergence(a: Trace, b: Trace):
     idx = np.flatnonzero(anyd)
     if len(idx):
         t = int(idx[0])
-        return t, [n for n in PORTS + DEBUG + STIMULUS if masks[n][t]]
+        return t, [n for n in COMPARED + STIMULUS if masks[n][t]]
     if len(a) != len(b) or a.status != b.status:
         return T, ["end_of_run"]
     return None
@@ -279,27 +303,26 @@ def _seq_job(tr: Trace, t: int) -> int:
     return int(np.count_nonzero((st[:-1] == 0) & (st[1:] != 0))) - 1 if t > 0 else -1
 
 
-_COLS = (("p_vld", "p_valid"), ("w_vld", "w_valid"), ("m_rdy", "m_ready"),
-         ("p_rdy", "s_axis_pixels_tready"), ("w_rdy", "s_axis_weights_tready"),
-         ("m_vld", "m_axis_tvalid"), ("m_lst", "m_axis_tlast"), ("keep", "m_axis_tkeep"),
-         ("tdata", "m_axis_tdata"), ("st", "seq_st"), ("n", "n"), ("l", "l"), ("w", "w"),
-         ("ci", "ci"), ("kh", "kh"), ("f", "f"), ("pixF", "pix_full"), ("wbF", "wb_full"),
-         ("cnt", "out_cnt"), ("ra", "raddr"), ("mac", "s1_mac"), ("emit", "s1_emit"),
-         ("acc00", "acc00"))
+SHORT = {"p_valid": "p_vld", "w_valid": "w_vld", "m_ready": "m_rdy",
+         "s_axis_pixels_tready": "p_rdy", "s_axis_weights_tready": "w_rdy",
+         "m_axis_tvalid": "m_vld", "m_axis_tlast": "m_lst", "m_axis_tkeep": "keep",
+         "m_axis_tdata": "tdata", "seq_st": "st", "pix_full": "pixF", "wb_full": "wbF",
+         "out_cnt": "cnt", "raddr": "ra", "s1_mac": "mac", "s1_emit": "emit"}
+TABLE_COLUMNS = ("p_valid", "w_valid", "m_ready") + PORTS + DATA_PORTS + DEBUG
 
 
 def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
     """Both sides' values for cycles [t0, t1); '*' marks a compared value that differs."""
     masks = diff_mask(model, rtl)
-    hdr = ["cycle", "side"] + [c for c, _ in _COLS]
+    hdr = ["cycle", "side"] + [SHORT.get(n, n) for n in TABLE_COLUMNS]
     rows = []
     for t in range(t0, t1):
         for tr in (model, rtl):
             if t >= len(tr):
-                rows.append([str(t), tr.side] + ["(ended)"] + [""] * (len(_COLS) - 1))
+                rows.append([str(t), tr.side, "(ended)"] + [""] * (len(TABLE_COLUMNS) - 1))
                 continue
             row = [str(t), tr.side]
-            for _, n in _COLS:
+            for n in TABLE_COLUMNS:
                 v = tr.value(n, t)
                 gated_off = n in GATED and tr.sc[t, IX["m_axis_tvalid"]] == 0
                 s = "-" if gated_off else (v if isinstance(v, str) else str(v))
@@ -308,8 +331,7 @@ def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
                 row.append(s)
             rows.append(row)
     w = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(hdr)]
-    fmt = lambda r: " ".join(x.rjust(w[i]) for i, x in enumerate(r))   # noqa: E731
-    return "\n".join([fmt(hdr)] + [fmt(r) for r in rows])
+    return "\n".join(" ".join(x.rjust(w[i]) for i, x in enumerate(r)) for r in [hdr] + rows)
 
 
 def make_report(model: Trace, rtl: Trace, cycle: int, signals, window: int, vcd=None,
@@ -317,7 +339,8 @@ def make_report(model: Trace, rtl: Trace, cycle: int, signals, window: int, vcd=
     t = cycle
     ref = rtl if t < len(rtl) else model
     tt = min(t, len(ref) - 1)
-    pos = {n: ref.value(n, tt) for n in ("seq_st", "n", "l", "w", "ci", "kh", "f")} if tt >= 0 else {}
+    pos = {n: ref.value(n, tt) for n in ("seq_st", "n", "l", "w", "ci", "kh", "f")} if tt >= 0 \
+        else {}
     stname = {0: "HDR", 1: "MAC", 2: "FLUSH"}.get(pos.get("seq_st"), "?")
     lines = [f"LOCKSTEP DIVERGENCE{(' ' + title) if title else ''}",
              f"  first divergence at cycle {t} (cycle 0 = first cycle after reset)",
@@ -346,17 +369,16 @@ def make_report(model: Trace, rtl: Trace, cycle: int, signals, window: int, vcd=
 
 
 def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_dir=None,
-             defines=(), mutate=None, watchdog=20000, max_cycles=50_000_000,
-             build_dir=DEFAULT_BUILD_DIR, title="") -> LockstepResult:
-    """Run RTL and model on the same job streams and stimulus; compare every cycle.
+             rtl_mutation=None, twin_mutation=None, watchdog=20000, max_cycles=50_000_000,
+             title="") -> LockstepResult:
+    """Run RTL and twin on the same job streams and stimulus; compare every cycle.
 
-    `defines` (RTL, e.g. ["DSF_MUT_OUT_LAST"]) and `mutate` (model) inject test-only bugs.
+    `rtl_mutation` / `twin_mutation` (names of models.engine.mutations) inject test-only bugs.
     On divergence and with `vcd_dir`, the RTL is re-run under pyverilator and a VCD of the last
     `window` cycles before the divergence (+2) is written there."""
     jobs = list(jobs)
-    rtl = rtl_trace(hw, jobs, seed, valid_prob, ready_prob, defines, watchdog, max_cycles,
-                    build_dir)
-    model = model_trace(hw, jobs, seed, valid_prob, ready_prob, mutate, watchdog,
+    rtl = rtl_trace(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles)
+    model = model_trace(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
                         min(max_cycles, len(rtl) + 64))
     div = first_divergence(model, rtl)
     if div is None:
@@ -367,62 +389,60 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
         os.makedirs(vcd_dir, exist_ok=True)
         vcd = os.path.join(vcd_dir, f"lockstep_div_c{t}.vcd")
         rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, max(0, t - window + 1), t + 3, vcd,
-                       defines, build_dir)
+                       rtl_mutation)
     rep = make_report(model, rtl, t, sigs, window, vcd, title)
     return LockstepResult(False, min(len(rtl), len(model)), len(jobs), t, sigs, rep, vcd,
                           model, rtl)
 
 
 # ----------------------------------------------------------------------------- slow path
-def build_pyverilator(hw, defines=(), build_dir=DEFAULT_BUILD_DIR):
-    """pyverilator model of dsf_engine (+DSF_DEBUG_PORTS), cached per (RTL, config, defines)."""
+def build_pyverilator(hw, rtl_mutation=None):
+    """pyverilator model of the debug wrapper, cached per content (runtime.build_cache)."""
     import pyverilator
-    svh = config_hw_svh(hw)
-    defs = ["DSF_DEBUG_PORTS"] + sorted(defines)
-    out = Path(build_dir) / f"pyverilator_{build_key(svh, (), defs)}"
-    so = out / "obj" / "Vdsf_engine"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        (out / "config_hw.svh").write_text(svh)
-        if so.exists():
-            return pyverilator.PyVerilator(str(so))
-        return pyverilator.PyVerilator.build(
-            str(RTL_DIR / "dsf_engine.sv"), verilog_path=[str(RTL_DIR)], build_dir=str(out / "obj"),
-            verilog_defines=defs, args=[f"-I{out}", f"-I{RTL_DIR}", "--top-module", "dsf_engine",
-                                        "-O2"], quiet=True)
+    texts = engine_texts(hw, rtl_mutation)
+    texts["dsf_engine_dbg.sv"] = debug_wrapper(hw)
+    key = content_key(texts=[f"{n}\0{t}" for n, t in sorted(texts.items())],
+                      extra=[tool_version(["verilator", "--version"]), pyverilator.__file__])
+
+    def do(out):
+        src = out / "src"
+        src.mkdir(exist_ok=True)
+        for name, text in texts.items():
+            (src / name).write_text(text)
+        pyverilator.PyVerilator.build(
+            str(src / "dsf_engine_dbg.sv"), preceding_files=str(src / "dsf_cfg.sv"),
+            verilog_path=[str(src)], build_dir=str(out / "obj"),
+            args=[f"-I{src}", "--top-module", "dsf_engine_dbg", "-O2"], quiet=True)
+
+    out = cached_build("pyverilator", key, do)
+    return pyverilator.PyVerilator(str(out / "obj" / "Vdsf_engine_dbg"))
 
 
 class PyvRTL:
-    """The tb_lockstep.cpp harness in Python around a pyverilator model (slow, per-signal calls)."""
+    """The engine harness in Python around a pyverilator model (slow, per-signal calls)."""
 
-    def __init__(self, hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, defines=(),
-                 build_dir=DEFAULT_BUILD_DIR):
-        B = upper_params(hw)["AXI_BYTES"]
-        self.B = B
-        self.sim = build_pyverilator(hw, defines, build_dir)
+    SOURCES = ("s_axis_pixels", "s_axis_weights")
+
+    def __init__(self, hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, rtl_mutation=None):
+        B = hw.AXI_BYTES
+        self.sim = build_pyverilator(hw, rtl_mutation)
         self.sim.auto_eval = False
+        streams = [job_beats(j, B) for j in jobs]
         self.src = []
-        ws, ps = [], []
-        for job in jobs:
-            (wb, wk), (pb, pk) = _job_streams(job, B)
-            ws.append((wb, wk))
-            ps.append((pb, pk))
-        for lst in (ps, ws):    # 0 pixels, 1 weights
+        for side in (1, 0):    # 0 pixels, 1 weights
             beats = []
-            for b, k in lst:
+            for stream in streams:
+                b, k = stream[side]
                 for i in range(len(b)):
-                    keep = int(np.packbits(k[i].astype(np.uint8), bitorder="little")
-                               .tobytes()[::-1].hex() or "0", 16)
+                    keep = int.from_bytes(np.packbits(k[i].astype(np.uint8), bitorder="little")
+                                          .tobytes(), "little")
                     beats.append((int.from_bytes(b[i].tobytes(), "little"), keep,
                                   1 if i == len(b) - 1 else 0))
             self.src.append(beats)
         self.idx = [0, 0]
         self.valid = [False, False]
-        _, prng, self.thr, self.always = em.prng_setup(seed, valid_prob, ready_prob)
-        self.s = [int(x) for x in prng]
+        self.prng = prng.Prng(seed, valid_prob, ready_prob)
         self.cycle = 0
-        self.done = 0
         s = self.sim
         for n in ("s_axis_pixels_tvalid", "s_axis_weights_tvalid", "m_axis_tready"):
             s[n] = 0
@@ -436,66 +456,48 @@ class PyvRTL:
             s.eval()
         s["aresetn"] = 1
 
-    def _draw(self, ch):
-        x = self.s[ch]
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.s[ch] = x
-        return bool(self.always[ch]) or x < int(self.thr[ch])
-
     def step(self, vcd=False):
         """One cycle; returns the record (dict) seen during it."""
         s = self.sim
-        draw = [self._draw(c) for c in range(3)]
-        names = (("s_axis_pixels_tvalid", "s_axis_pixels_tdata", "s_axis_pixels_tkeep",
-                  "s_axis_pixels_tlast"), ("s_axis_weights_tvalid", "s_axis_weights_tdata",
-                                           "s_axis_weights_tkeep", "s_axis_weights_tlast"))
-        for c in range(2):
+        draw = self.prng.draws()
+        for c, prefix in enumerate(self.SOURCES):
             if not self.valid[c]:
                 self.valid[c] = self.idx[c] < len(self.src[c]) and draw[c]
-            s[names[c][0]] = int(self.valid[c])
+            s[prefix + "_tvalid"] = int(self.valid[c])
             if self.idx[c] < len(self.src[c]):
                 d, k, last = self.src[c][self.idx[c]]
-                s[names[c][1]] = d
-                s[names[c][2]] = k
-                s[names[c][3]] = last
+                s[prefix + "_tdata"], s[prefix + "_tkeep"], s[prefix + "_tlast"] = d, k, last
         s["m_axis_tready"] = int(draw[2])
         s.eval()
         if vcd:
             s.add_to_vcd_trace()
-        rec = {"p_valid": int(self.valid[0]), "w_valid": int(self.valid[1]), "m_ready": int(draw[2]),
-               "p_idx": self.idx[0], "w_idx": self.idx[1]}
-        for n in ("s_axis_pixels_tready", "s_axis_weights_tready", "m_axis_tvalid",
-                  "m_axis_tlast", "m_axis_tdata", "m_axis_tkeep"):
+        rec = {"p_valid": int(self.valid[0]), "w_valid": int(self.valid[1]),
+               "m_ready": int(draw[2]), "p_idx": self.idx[0], "w_idx": self.idx[1]}
+        for n in PORTS + DATA_PORTS:
             rec[n] = int(s[n])
         for n in DEBUG:
             rec[n] = int(s["dbg_" + n])
-        pf = self.valid[0] and rec["s_axis_pixels_tready"]
-        wf = self.valid[1] and rec["s_axis_weights_tready"]
-        of = rec["m_axis_tvalid"] and draw[2]
+        fired = (self.valid[0] and rec["s_axis_pixels_tready"],
+                 self.valid[1] and rec["s_axis_weights_tready"])
         s["aclk"] = 1
         s.eval()
         if vcd:
             s.add_to_vcd_trace()
         s["aclk"] = 0
         s.eval()
-        for c, fire in ((0, pf), (1, wf)):
-            if fire:
+        for c in range(2):
+            if fired[c]:
                 self.idx[c] += 1
                 self.valid[c] = False
-        if of and rec["m_axis_tlast"]:
-            self.done += 1
         self.cycle += 1
         return rec
 
 
-def rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, t0, t1, vcd_path, defines=(),
-                   build_dir=DEFAULT_BUILD_DIR):
+def rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, t0, t1, vcd_path, rtl_mutation=None):
     """Re-run the RTL in pyverilator from reset to cycle t1 with the lockstep stimulus; VCD of the
     cycles [t0, t1) (two samples per cycle: after the inputs are driven, after the rising edge).
     Returns the per-cycle records of the window."""
-    p = PyvRTL(hw, jobs, seed, valid_prob, ready_prob, defines, build_dir)
+    p = PyvRTL(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation)
     recs = []
     while p.cycle < t1:
         if p.cycle == t0:
@@ -511,23 +513,3 @@ def export_jobs(ex) -> list:
     """Every job's (weights, pixels) beat streams of an export, in firmware order
     (bundle -> iteration -> pass)."""
     return [(j.weights, j.pixels) for be in ex.bundles for j in be.jobs]
-
-
-def lockstep_model(model, hw, seed=0, valid_prob=None, ready_prob=None, window=16, out_dir=None,
-                   cert_path=None, name="model", write_cert=True, x=None, **kw):
-    """Export `model`, lockstep all its jobs back to back, write a certificate on success.
-    Returns (LockstepResult, certificate path or None)."""
-    from ..flows.certificate import write_certificate
-    out_dir = out_dir or tempfile.mkdtemp(prefix="dsf_lockstep_")
-    vp = hw.valid_prob if valid_prob is None else valid_prob
-    rp = hw.ready_prob if ready_prob is None else ready_prob
-    ex = model.export_inference(x=model.random_input if x is None else x, hw=hw, out_dir=out_dir)
-    jobs = export_jobs(ex)
-    res = lockstep(hw, jobs, seed, vp, rp, window=window, vcd_dir=out_dir, **kw)
-    cert = None
-    if res.passed and write_cert:
-        cert = write_certificate(hw, [{"model": name, "seed": int(seed), "valid_prob": vp,
-                                       "ready_prob": rp, "cycles": int(res.cycles),
-                                       "jobs": int(res.jobs), "passed": True,
-                                       "compared": list(PORTS + DEBUG)}], path=cert_path)
-    return res, cert

@@ -1,23 +1,20 @@
-"""Whole-system Verilator testbench (docs/architecture.md §11): rtl/tb/tb_system.sv + the C firmware.
+"""Whole-system Verilator testbench (architecture §11): rtl/tb/tb_system.sv + the C firmware.
 
 `run_system_tb(export_dir, seed, valid_prob, ready_prob, watchdog)` builds (cached) and runs the
-SV top `tb_system` (dsf_engine + M2S/S2M DMA models + xorshift32 handshakes) with the firmware
-(firmware/dsf_fw.c, dsf_fw_hal.c, compiled unchanged with -I<export config>) called through DPI-C,
-and returns the result dict (schema shared with the cycle model's system harness). The returned
-dict's "run" entry is a `dsf_sim.firmware.FirmwareRun` built from the final DRAM image and the
-output-DMA dumps, so `dsf_sim.firmware.compare_run` checks every level.
+SV top `tb_system` (dsf_engine + M2S/S2M DMA models + the handshake draws) with the firmware
+(firmware/dsf_fw.c, dsf_fw_hal.c, compiled unchanged against the export's headers) called
+through DPI-C, and returns the result dict (schema shared with the twin's system harness). The
+returned dict's "run" entry is a `runtime.check.FirmwareRun` built from the final DRAM image and
+the output-DMA dumps, so `runtime.check.compare_run` checks every level.
 
-Build cache (build/system_<hwkey>/): the Verilator model + harness objects depend only on the
-RTL, the tb sources, the firmware header and config_hw.svh; the per-export link step
-(fw_<fwkey>/tb_system) adds the firmware objects compiled with gcc and the firmware library's own
-flags (dsf_sim.firmware.CFLAGS minus -shared/-fPIC) against the export's config_fw.h. The firmware
-key is dsf_sim.firmware._fw_hash (the ctypes library's cache key), recorded in the result as
-"fw_hash" together with "fw_sources_sha256" (checked equal to the ctypes build's sources).
+Builds (rtl_bridge.verilator, runtime.build_cache): the Verilator model + harness objects depend
+only on the hardware and the sources ("system_<key>"); the per-export link ("system_fw_<key>")
+adds the firmware objects compiled with gcc and the firmware library's own flags
+(runtime.fw_driver.CFLAGS minus -shared/-fPIC). Its key includes `runtime.fw_driver.firmware_key`
+(the ctypes library's cache key), recorded in the result as "fw_hash".
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -27,15 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-RTL_DIR = REPO / "rtl"
-TB_DIR = RTL_DIR / "tb"
-FW_DIR = REPO / "firmware"
-TB_FILES = ("tb_system.sv", "tb_system_main.cpp", "tb_system_dpi.cpp", "tb_system.h")
-DEFAULT_BUILD_DIR = REPO / "build"
+from ..compiler.export import load_export
+from ..errors import DsfError
+from ..runtime.build_cache import cached_build, content_key
+from ..runtime.fw_driver import CFLAGS, FW_DIR, FW_SOURCES, export_headers, firmware_key
+from .verilator import TB_DIR, build, prng_args, read_json, run
+
+TB_FILES = ("tb_system.sv", "tb_system_main.cpp", "tb_system_dpi.cpp")
+TB_HEADERS = ("tb_system.h",)
 
 
-class SystemTbError(RuntimeError):
+class SystemTbError(DsfError):
     """The system testbench failed (watchdog, protocol error, firmware error); .result has the
     parsed result dict when available."""
 
@@ -44,110 +43,62 @@ class SystemTbError(RuntimeError):
         self.result = result
 
 
-def fw_sources_sha256() -> str:
-    """Hash of the firmware sources as compiled into both the ctypes library and this testbench."""
-    from ..runtime.fw_driver import FW_HEADERS, FW_SOURCES
-    h = hashlib.sha256()
-    for name in FW_SOURCES + FW_HEADERS:
-        h.update(name.encode() + b"\0" + (FW_DIR / name).read_bytes())
-    return h.hexdigest()
-
-
-def _hardware(export_dir):
-    from ..compiler.export import load_export
-    return load_export(export_dir)[0]
-
-
-def _run(cmd, log, cwd=None):
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+def _sh(cmd, log):
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
     with open(log, "a") as f:
         f.write(" ".join(map(str, cmd)) + "\n" + r.stdout + r.stderr + "\n")
     if r.returncode != 0:
         raise SystemTbError(f"build step failed (see {log}):\n{r.stderr[-4000:]}")
 
 
-def _build_model(svh: str, build_dir: Path, jobs: int = 2) -> Path:
-    """Verilate tb_system + the engine for one config_hw.svh; compile the model archive and the
-    harness objects (no link: the firmware objects are per export)."""
-    from .engine_tb import _verilator_version
-    h = hashlib.sha256()
-    for p in sorted(RTL_DIR.glob("*.sv")) + [TB_DIR / n for n in TB_FILES] + [FW_DIR / "dsf_fw.h"]:
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(svh.encode())
-    h.update(_verilator_version().encode())
-    out = Path(build_dir) / f"system_{h.hexdigest()[:16]}"
+def _compile_objects(out: Path, jobs: int = 2):
+    """The unlinked part: Verilator's model archive and the harness objects (the firmware objects
+    are linked in per export)."""
     obj = out / "obj"
-    stamp = out / "model.ok"
-    if stamp.exists():
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return out
-        (out / "config_hw.svh").write_text(svh)
-        log = out / "build.log"
-        cmd = ["verilator", "--cc", "--exe", "-O2", "-Wno-fatal", "--top-module", "tb_system",
-               f"-I{out}", f"-I{RTL_DIR}", "--Mdir", str(obj), "-o", "tb_system",
-               "-CFLAGS", f"-O1 -std=c++17 -I{FW_DIR} -I{TB_DIR}",
-               str(TB_DIR / "tb_system.sv"), *[str(p) for p in sorted(RTL_DIR.glob("*.sv"))],
-               str(TB_DIR / "tb_system_main.cpp"), str(TB_DIR / "tb_system_dpi.cpp")]
-        _run(cmd, log)
-        classes = (obj / "Vtb_system_classes.mk").read_text()
-        glob_objs, on = [], False
-        for line in classes.splitlines():
-            if re.match(r"VM_GLOBAL_(FAST|SLOW)\s*\+=", line):
-                on = True
-            elif on and line.startswith("\t"):
-                glob_objs += [w + ".o" for w in line.replace("\\", " ").split()]
-            else:
-                on = False
-        targets = ["Vtb_system__ALL.a", "tb_system_main.o", "tb_system_dpi.o", *glob_objs]
-        _run(["make", f"-j{jobs}", "-C", str(obj), "-f", "Vtb_system.mk", *targets], log)
-        (out / "link_objs.txt").write_text("\n".join(["tb_system_main.o", "tb_system_dpi.o",
-                                                      *glob_objs, "Vtb_system__ALL.a"]) + "\n")
-        stamp.write_text("ok\n")
-    return out
+    classes = (obj / "Vtb_system_classes.mk").read_text()
+    glob_objs, on = [], False
+    for line in classes.splitlines():
+        if re.match(r"VM_GLOBAL_(FAST|SLOW)\s*\+=", line):
+            on = True
+        elif on and line.startswith("\t"):
+            glob_objs += [w + ".o" for w in line.replace("\\", " ").split()]
+        else:
+            on = False
+    objs = ["tb_system_main.o", "tb_system_dpi.o", *glob_objs]
+    _sh(["make", f"-j{jobs}", "-C", obj, "-f", "Vtb_system.mk", "Vtb_system__ALL.a", *objs],
+        out / "build.log")
+    (out / "link_objs.txt").write_text("\n".join(objs + ["Vtb_system__ALL.a"]) + "\n")
 
 
-def build_system_tb(export_dir, build_dir=DEFAULT_BUILD_DIR, jobs: int = 2) -> tuple[Path, dict]:
-    """Build (or reuse) the testbench executable for `export_dir`; returns (exe, build info)."""
-    from ..runtime.fw_driver import CFLAGS, FW_SOURCES, _fw_hash
+def build_system_tb(export_dir) -> tuple[Path, dict]:
+    """The testbench executable for `export_dir` (model per hardware, link per firmware)."""
     export_dir = os.path.abspath(export_dir)
-    hw = _hardware(export_dir)
-    model_dir = _build_model(hw.config_hw_svh(), Path(build_dir), jobs)
-    fwkey = _fw_hash(export_dir)
-    out = model_dir / f"fw_{fwkey}"
-    exe = out / "tb_system"
-    info = {"fw_hash": fwkey, "fw_sources_sha256": fw_sources_sha256(),
-            "model_dir": str(model_dir)}
-    if exe.exists():
-        return exe, info
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe, info
-        (out / "config_fw.h").write_text(Path(export_dir, "config_fw.h").read_text())
+    hw, _ = load_export(export_dir)
+    model = build("system", hw, "tb_system", tb_files=[TB_DIR / n for n in TB_FILES],
+                  include=[FW_DIR], key_files=[TB_DIR / n for n in TB_HEADERS]
+                  + [Path(FW_DIR) / "dsf_fw.h"], link=False, post=_compile_objects)
+    fwkey = firmware_key(export_dir)
+    info = {"fw_hash": fwkey, "model_dir": str(model)}
+
+    def link(out):
         log = out / "build.log"
+        for hdr in export_headers(export_dir):
+            (out / os.path.basename(hdr)).write_bytes(Path(hdr).read_bytes())
         cflags = [f for f in CFLAGS if f not in ("-shared", "-fPIC")]
         fw_objs = []
-        for s in FW_SOURCES:
-            o = out / (Path(s).stem + ".o")
-            _run(["gcc", *cflags, "-c", f"-I{out}", f"-I{FW_DIR}", str(FW_DIR / s), "-o", str(o)],
-                 log)
-            fw_objs.append(str(o))
-        obj = model_dir / "obj"
-        objs = [str(obj / n) for n in (model_dir / "link_objs.txt").read_text().split()]
-        tmp = str(exe) + f".tmp{os.getpid()}"
-        _run(["g++", *objs, *fw_objs, "-lm", "-pthread", "-latomic", "-o", tmp], log)
-        (out / "fw_sources_sha256").write_text(info["fw_sources_sha256"] + "\n")
-        os.replace(tmp, exe)
-    return exe, info
+        for src in FW_SOURCES:
+            o = out / (Path(src).stem + ".o")
+            _sh(["gcc", *cflags, "-c", f"-I{out}", f"-I{FW_DIR}", Path(FW_DIR) / src, "-o", o], log)
+            fw_objs.append(o)
+        objs = [model / "obj" / n for n in (model / "link_objs.txt").read_text().split()]
+        _sh(["g++", *objs, *fw_objs, "-lm", "-pthread", "-latomic", "-o", out / "tb_system"], log)
+
+    key = content_key(texts=[model.name, fwkey])
+    return cached_build("system_fw", key, link) / "tb_system", info
 
 
 def _firmware_run(export_dir, res, out_dir):
-    """A dsf_sim.firmware.FirmwareRun from the testbench's dumps."""
+    """A runtime.check.FirmwareRun from the testbench's dumps."""
     from ..runtime.check import FirmwareRun
     dram = np.fromfile(os.path.join(out_dir, "dram.bin"), dtype=np.uint8)
     rawb = np.fromfile(os.path.join(out_dir, "raw.bin"), dtype=np.uint8)
@@ -157,8 +108,7 @@ def _firmware_run(export_dir, res, out_dir):
     raw = {}
     for r in res["raw"]:
         raw[(r["bundle"], r["it"], r["p"])] = rawb[r["offset"]:r["offset"] + r["bytes"]].tobytes()
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        manifest = json.load(f)
+    _, manifest = load_export(export_dir)
     sm = None
     if manifest["bundles"][-1]["descriptor"]["softmax"]:
         n = manifest["sizes"]["OUTPUT_WORDS"]
@@ -172,17 +122,17 @@ def _firmware_run(export_dir, res, out_dir):
 
 def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob: float = 1.0,
                   watchdog: int = 200000, max_cycles: int = 200_000_000, check: bool = True,
-                  build_dir=DEFAULT_BUILD_DIR, keep_dir: str | None = None) -> dict:
+                  keep_dir: str | None = None, timeout: float = 7200) -> dict:
     """Run the whole inference of `export_dir` on the system testbench.
 
     Returns the result dict (keys: sim, seed, valid_prob, ready_prob, cycles_total, done_cycle,
     cycles_per_bundle, events, channels, commands, + error, returncode, memory_map, raw, fw_hash,
-    fw_sources_sha256, and "run": a FirmwareRun). With check=True a nonzero exit raises
-    SystemTbError (result attached) and every level is compared (compare_run, MismatchError).
+    and "run": a FirmwareRun). With check=True a nonzero exit raises SystemTbError (result
+    attached) and every level is compared (compare_run, MismatchError).
     """
     from ..runtime.check import compare_run
     export_dir = os.path.abspath(export_dir)
-    exe, info = build_system_tb(export_dir, build_dir)
+    exe, info = build_system_tb(export_dir)
     tmpobj = None
     if keep_dir:
         out_dir = keep_dir
@@ -191,27 +141,23 @@ def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob
         tmpobj = tempfile.TemporaryDirectory(prefix="dsf_sys_")
         out_dir = tmpobj.name
     try:
-        cmd = [str(exe), os.path.join(export_dir, "weights.bin"),
-               os.path.join(export_dir, "input.bin"), out_dir, str(int(seed) & 0xFFFFFFFF),
-               repr(float(valid_prob)), repr(float(ready_prob)), str(int(watchdog)),
-               str(int(max_cycles))]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        rp = os.path.join(out_dir, "result.json")
-        if not os.path.exists(rp):
-            raise SystemTbError(f"tb_system produced no result (rc={r.returncode}): {r.stderr}")
-        with open(rp) as f:
-            res = json.load(f)
+        r = run([exe, os.path.join(export_dir, "weights.bin"),
+                 os.path.join(export_dir, "input.bin"), out_dir,
+                 *prng_args(seed, valid_prob, ready_prob), int(watchdog), int(max_cycles)],
+                "tb_system", timeout)
+        res = read_json(os.path.join(out_dir, "result.json"), "tb_system", r.stderr)
         res.update(info)
-        res["returncode"] = r.returncode
+        res.update(returncode=r.returncode, seed=int(seed), valid_prob=float(valid_prob),
+                   ready_prob=float(ready_prob))
         if r.returncode != 0:
             if check:
                 raise SystemTbError(f"tb_system failed (rc={r.returncode}): {res.get('error')}",
                                     res)
             return res
-        run, manifest = _firmware_run(export_dir, res, out_dir)
-        res["run"] = run
+        run_, manifest = _firmware_run(export_dir, res, out_dir)
+        res["run"] = run_
         if check:
-            compare_run(run, _hardware(export_dir), manifest)
+            compare_run(run_, load_export(export_dir)[0], manifest)
             res["bit_exact"] = True
         return res
     finally:

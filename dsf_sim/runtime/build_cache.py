@@ -29,17 +29,25 @@ def build_root() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "dsf_sim")
 
 
-def content_key(files=(), texts=(), extra=()) -> str:
-    """sha256 (16 hex digits) of files (name + bytes), texts and extra strings, in order."""
+def digest(files=(), texts=(), extra=(), names=None) -> str:
+    """sha256 (hex) of files (name + bytes), texts and extra strings, in order -- the one hasher
+    of build keys and equivalence certificates. `names`: how files are named in the hash
+    (default: their base names)."""
     h = hashlib.sha256()
-    for p in files:
+    for i, p in enumerate(files):
         p = Path(p)
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        name = names[i] if names is not None else p.name
+        h.update(str(name).encode() + b"\0" + p.read_bytes() + b"\0")
     for t in texts:
         h.update((t if isinstance(t, bytes) else str(t).encode()) + b"\0")
     for e in extra:
         h.update(str(e).encode() + b"\0")
-    return h.hexdigest()[:16]
+    return h.hexdigest()
+
+
+def content_key(files=(), texts=(), extra=()) -> str:
+    """The first 16 hex digits of `digest`: a build folder's key."""
+    return digest(files, texts, extra)[:16]
 
 
 def tool_version(cmd) -> str:

@@ -10,19 +10,19 @@ the index with both values.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
 
 from ..errors import DsfError
+from .build_cache import cached_build, content_key, tool_version
 from .check import FirmwareRun, compare_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FW_DIR = os.path.join(ROOT, "firmware")
-BUILD_DIR = os.path.join(ROOT, "build", "fw")
 FW_SOURCES = ("dsf_fw.c", "dsf_fw_hal.c")
 FW_HEADERS = ("dsf_fw.h",)
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"]
@@ -53,38 +53,46 @@ class DsfCmd(ctypes.Structure):
 
 
 # ----------------------------------------------------------------------------- build / load
-def _fw_hash(export_dir: str) -> str:
-    h = hashlib.sha256()
-    for name in FW_SOURCES + FW_HEADERS:
-        with open(os.path.join(FW_DIR, name), "rb") as f:
-            h.update(name.encode() + b"\0" + f.read())
-    with open(os.path.join(export_dir, "config_fw.h"), "rb") as f:
-        h.update(b"config_fw.h\0" + f.read())
-    h.update(" ".join(CFLAGS).encode())
-    return h.hexdigest()[:16]
+EXPORT_HEADERS = ("config_fw.h", "dsf_cfg.h")   # the export's part of every firmware build
+
+
+def export_headers(export_dir: str) -> list:
+    """Paths of the export's firmware headers, with a named error for a folder that lacks one."""
+    paths = [os.path.join(export_dir, n) for n in EXPORT_HEADERS]
+    for p in paths:
+        if not os.path.exists(p):
+            raise FirmwareError(f"export folder = {export_dir!r} is invalid: allowed a folder "
+                                f"written by export_inference ({os.path.basename(p)} missing)")
+    return paths
+
+
+def firmware_sources() -> list:
+    return [os.path.join(FW_DIR, n) for n in FW_SOURCES + FW_HEADERS]
+
+
+def firmware_key(export_dir: str, cc: str = "gcc") -> str:
+    """Cache key of the firmware compiled for an export: sources, export headers, flags, compiler."""
+    return content_key(files=firmware_sources() + export_headers(export_dir),
+                       extra=CFLAGS + [tool_version([cc, "--version"])])
 
 
 def build_firmware(export_dir: str, cc: str = "gcc") -> str:
-    """Compile firmware/ against `export_dir/config_fw.h` into a cached shared library."""
+    """Compile firmware/ against the export's config_fw.h + dsf_cfg.h into a cached shared
+    library (build_cache: one folder per key, holding copies of the headers it was built with)."""
     export_dir = os.path.abspath(export_dir)
-    out_dir = os.path.join(BUILD_DIR, _fw_hash(export_dir))
-    lib = os.path.join(out_dir, "libdsf_fw.so")
-    if os.path.exists(lib):
-        return lib
-    os.makedirs(out_dir, exist_ok=True)
-    # copy config_fw.h next to the library so the cache entry is self-describing
-    with open(os.path.join(export_dir, "config_fw.h")) as f:
-        cfg = f.read()
-    with open(os.path.join(out_dir, "config_fw.h"), "w") as f:
-        f.write(cfg)
-    tmp = lib + f".tmp{os.getpid()}"
-    cmd = [cc, *CFLAGS, f"-I{out_dir}", f"-I{FW_DIR}",
-           *[os.path.join(FW_DIR, s) for s in FW_SOURCES], "-lm", "-o", tmp]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise FirmwareError(f"firmware build failed ({' '.join(cmd)}):\n{r.stderr}")
-    os.replace(tmp, lib)
-    return lib
+
+    def build(out):
+        for hdr in export_headers(export_dir):
+            shutil.copy(hdr, out / os.path.basename(hdr))
+        tmp = out / f"libdsf_fw.so.tmp{os.getpid()}"
+        cmd = [cc, *CFLAGS, f"-I{out}", f"-I{FW_DIR}",
+               *[os.path.join(FW_DIR, n) for n in FW_SOURCES], "-lm", "-o", str(tmp)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise FirmwareError(f"firmware build failed ({' '.join(cmd)}):\n{r.stderr}")
+        os.replace(tmp, out / "libdsf_fw.so")
+
+    return str(cached_build("fw", firmware_key(export_dir, cc), build) / "libdsf_fw.so")
 
 
 _U64, _I32 = ctypes.c_uint64, ctypes.c_int
@@ -151,9 +159,10 @@ def geometry_from_header(hw, beat):
 
 
 def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -> bytes:
-    """Functional engine: decode both streams with dsf_sim.layout, compute, pack the output."""
+    """Functional engine: decode both streams (compiler.layout), compute, pack the output; returns
+    the bytes an S2M DMA writes (the TLAST beat's kept bytes only, architecture §3)."""
     from ..compiler.layout import (engine_job_reference, pack_output_job, unpack_pixels_job,
-                         unpack_weights_job)
+                                   unpack_weights_job)
     hw = job_info["hw"]
     wb = np.frombuffer(weights_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
     xb = np.frombuffer(pixel_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
@@ -165,7 +174,8 @@ def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -
     x = unpack_pixels_job(hw, g, xb)
     w = unpack_weights_job(hw, g, wb)
     y = engine_job_reference(hw, g, x, w)
-    return pack_output_job(hw, g, y)[0].tobytes()
+    data, keep, _ = pack_output_job(hw, g, y)
+    return data.reshape(-1)[keep.reshape(-1)].tobytes()
 
 
 # ----------------------------------------------------------------------------- run

@@ -1,5 +1,7 @@
-// Helpers shared by the Verilator C++ harnesses tb_engine.cpp and tb_lockstep.cpp: wide-signal
-// access, the docs §5 xorshift32 handshake PRNG, and the job-file beat reader.
+// Helpers shared by the Verilator C++ harnesses (tb_engine.cpp, tb_lockstep.cpp, the system
+// testbench's DPI glue): wide-signal access, the architecture §5 xorshift32 handshake PRNG (the
+// C++ implementation; seeding and thresholds come from Python on the command line), and the
+// job-file beat reader. dsf_cfg.h is generated from the hardware (compiler/rtl_config.py).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "dsf_cfg.h"
 #include "verilated.h"
 
 // ------------------------------------------------------------------ wide-signal helpers
@@ -40,23 +43,44 @@ static void keep_to_bits(const uint8_t* k, int n, uint8_t* bits) {
     if (k[i]) bits[i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
-// ------------------------------------------------------------------ PRNG (docs §5)
+// ------------------------------------------------------------------ PRNG (architecture §5)
+// One generator per channel (0 pixels valid, 1 weights valid, 2 output ready), stepped once at
+// the start of every cycle; the draw is state < threshold (threshold 2^32: always).
 struct Xorshift {
-  uint32_t s;
-  uint64_t thr;
-  bool always;
-  Xorshift(uint32_t seed, int ch, double p) {
-    s = (uint32_t)((uint64_t)seed * 2654435761ull + (uint64_t)(ch + 1) * 40503ull);
-    if (s == 0) s = 1;
-    always = p >= 1.0;
-    thr = always ? 0 : (uint64_t)(p * 4294967296.0);
-  }
+  uint32_t s = 1;
+  uint64_t thr = 0;
   bool step() {
     s ^= s << 13;
     s ^= s >> 17;
     s ^= s << 5;
-    return always || (uint64_t)s < thr;
+    return (uint64_t)s < thr;
   }
+};
+
+// "a,b,c" -> three unsigned numbers (exit 3 on a malformed argument)
+static void parse3(const char* arg, uint64_t v[3], const char* who) {
+  char* end = nullptr;
+  const char* p = arg;
+  for (int i = 0; i < 3; i++) {
+    v[i] = strtoull(p, &end, 10);
+    if (end == p || (i < 2 && *end != ',') || (i == 2 && *end != 0)) {
+      fprintf(stderr, "%s: '%s' is not three comma-separated numbers\n", who, arg);
+      exit(3);
+    }
+    p = end + 1;
+  }
+}
+
+// the three generators from "s0,s1,s2" initial states and "t0,t1,t2" thresholds
+struct Prng3 {
+  Xorshift ch[3];
+  void init(const char* states, const char* thresholds, const char* who) {
+    uint64_t s[3], t[3];
+    parse3(states, s, who);
+    parse3(thresholds, t, who);
+    for (int c = 0; c < 3; c++) { ch[c].s = (uint32_t)s[c]; ch[c].thr = t[c]; }
+  }
+  void draws(bool d[3]) { for (int c = 0; c < 3; c++) d[c] = ch[c].step(); }
 };
 
 struct Beat {
@@ -99,6 +123,11 @@ static JobFile load_job_file(const char* path, const char* who) {
     exit(3);
   }
   j.nb = (int)hdr[0];
+  if (j.nb != AXI_BYTES) {
+    fprintf(stderr, "%s: job file has %d-byte beats, this build AXI_BYTES = %d\n", who, j.nb,
+            AXI_BYTES);
+    exit(3);
+  }
   j.njobs = hdr[1];
   j.weights = read_beats(fi, hdr[2], j.nb, who);
   j.pixels = read_beats(fi, hdr[3], j.nb, who);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dsf_fw.h"
+#include "tb_common.h"
 
 struct TbChan {
   bool active = false;
@@ -19,11 +20,11 @@ struct TbRaw {
 };
 
 struct TbState {
-  // config
-  uint32_t seed = 1;
-  double prob[3] = {1.0, 1.0, 1.0};
+  // config: handshake generators (initial states, thresholds: from the command line)
+  const char* prng_states = "1,1,1";
+  const char* prng_thresholds = "0,0,0";
+  Prng3 prng;
   uint64_t watchdog = 200000;
-  int axi_bytes = 0;
   // DRAM
   std::vector<uint8_t> dram;
   // run state

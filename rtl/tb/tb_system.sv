@@ -1,6 +1,7 @@
-// tb_system: whole-system testbench (docs/architecture.md §11): dsf_engine + two M2S DMA models
-// (pixels, weights) + one S2M DMA model (output), the docs §5 xorshift32 handshake generators, and
-// the C firmware (firmware/, non-blocking API) driven through DPI-C (rtl/tb/tb_system_dpi.cpp).
+// tb_system: whole-system testbench (architecture §11): dsf_engine + two M2S DMA models
+// (pixels, weights) + one S2M DMA model (output), the architecture §5 handshake draws (stepped by
+// the C++ generators of tb_common.h through DPI), and the C firmware (firmware/, non-blocking
+// API) driven through DPI-C (rtl/tb/tb_system_dpi.cpp).
 // The clock and reset are toggled by rtl/tb/tb_system_main.cpp; this module owns every edge.
 //
 // During cycle t:  M2S c: valid = active && (pending || draw_c(t)); data = beat `idx` of the
@@ -13,19 +14,17 @@
 //   3. unless the firmware is done: dsf_fw_next until WAIT/DONE (polled at the edge of cycle 0 and
 //      at every edge with a completion; equivalent to polling at every edge, §11); each DMA loads
 //      its channel, active from cycle t+1.
-`include "config_hw.svh"
-
 module tb_system (
   input logic aclk,
   input logic aresetn
 );
-  localparam int AW = `AXI_WIDTH;
-  localparam int AB = `AXI_WIDTH / 8;
+  localparam int AW = dsf_cfg::AXI_WIDTH;
+  localparam int AB = dsf_cfg::AXI_BYTES;
 
   // ---------------------------------------------------------------- DPI-C (tb_system_dpi.cpp)
-  import "DPI-C" function void tb_set_axi_bytes(input int n);
-  import "DPI-C" function int unsigned tb_prng_init(input int ch);      // seeded state (§5)
-  import "DPI-C" function longint unsigned tb_prng_threshold(input int ch); // 2^32 = always
+  // handshake draws of channels 0..2 (bit c): for cycle 0 after re-seeding, then the next cycle's
+  import "DPI-C" function int tb_prng_first();
+  import "DPI-C" function int tb_prng_next();
   import "DPI-C" function void tb_dram_read_beat(input longint unsigned addr,
                                                  output bit [AW-1:0] data);
   // S2M beat: writes the kept bytes at addr (C checks the descriptor bound), 0 or error
@@ -59,8 +58,7 @@ module tb_system (
   );
 
   // ---------------------------------------------------------------- state
-  logic [31:0] st [3];          // xorshift32 state as stepped for the current cycle
-  logic [63:0] thr [3];
+  logic [2:0]  draw;            // the generators' draws for the current cycle
   logic [63:0] cycle;
   logic        fw_done;
   // M2S channels 0 (pixels), 1 (weights)
@@ -73,19 +71,6 @@ module tb_system (
   // S2M
   logic        s2m_act;
   logic [63:0] s2m_addr, s2m_off, s2m_bytes;
-
-  function automatic logic [31:0] xs(input logic [31:0] s);
-    logic [31:0] x;
-    x = s;
-    x = x ^ (x << 13);
-    x = x ^ (x >> 17);
-    x = x ^ (x << 5);
-    return x;
-  endfunction
-
-  logic draw [3];
-  always_comb
-    for (int c = 0; c < 3; c++) draw[c] = {32'b0, st[c]} < thr[c];
 
   function automatic logic [AB-1:0] keep_of(input logic [63:0] left, input logic [63:0] bytes);
     logic [AB-1:0] k;
@@ -111,11 +96,7 @@ module tb_system (
   // ---------------------------------------------------------------- the edge
   always_ff @(posedge aclk) begin
     if (!aresetn) begin
-      tb_set_axi_bytes(AB);
-      for (int c = 0; c < 3; c++) begin
-        st[c] <= xs(tb_prng_init(c));   // stepped once for cycle 0
-        thr[c] <= tb_prng_threshold(c);
-      end
+      draw <= 3'(tb_prng_first());      // re-seeded and stepped once: the draws of cycle 0
       cycle <= 0;
       fw_done <= 0;
       for (int c = 0; c < 2; c++) begin
@@ -225,7 +206,7 @@ module tb_system (
       end
       s2m_act <= o_act; s2m_addr <= o_addr; s2m_off <= o_off; s2m_bytes <= o_bytes;
       fw_done <= f_done;
-      for (int c = 0; c < 3; c++) st[c] <= xs(st[c]);
+      draw <= 3'(tb_prng_next());
       cycle <= cycle + 1;
     end
   end

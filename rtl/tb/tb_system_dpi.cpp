@@ -1,4 +1,4 @@
-// DPI-C glue of rtl/tb/tb_system.sv: PRNG seeding (docs §5), DRAM beats, the firmware's
+// DPI-C glue of rtl/tb/tb_system.sv: the handshake draws (tb_common.h generators), DRAM beats, the firmware's
 // non-blocking API (firmware/dsf_fw.h, compiled unchanged from firmware/*.c), event / command
 // logging, channel statistics and the §11 watchdog bookkeeping.
 #include <cinttypes>
@@ -32,22 +32,21 @@ static void fail(int rc, const std::string& msg) {
   }
 }
 
-void tb_set_axi_bytes(int n) { g_tb.axi_bytes = n; }
-
-unsigned int tb_prng_init(int ch) {
-  uint32_t s = (uint32_t)((uint64_t)g_tb.seed * 2654435761ull + (uint64_t)(ch + 1) * 40503ull);
-  return s ? s : 1u;
+static int pack_draws() {
+  bool d[3];
+  g_tb.prng.draws(d);
+  return (d[0] ? 1 : 0) | (d[1] ? 2 : 0) | (d[2] ? 4 : 0);
 }
 
-unsigned long long tb_prng_threshold(int ch) {
-  double p = g_tb.prob[ch];
-  if (p >= 1.0) return 1ull << 32;  // always true (state < 2^32)
-  if (p <= 0.0) return 0;
-  return (unsigned long long)(p * 4294967296.0);
+int tb_prng_first() {  // re-seed (reset may last several edges) and step once: cycle 0's draws
+  g_tb.prng.init(g_tb.prng_states, g_tb.prng_thresholds, "tb_system");
+  return pack_draws();
 }
+
+int tb_prng_next() { return pack_draws(); }
 
 void tb_dram_read_beat(unsigned long long addr, svBitVecVal* data) {
-  const int nb = g_tb.axi_bytes;
+  const int nb = AXI_BYTES;
   for (int w = 0; w < nb / 4; w++) {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
@@ -90,7 +89,7 @@ void tb_edge(unsigned long long cycle, int act, int present, int hs, int out_kep
     }
     if (h) {
       ch.beats++;
-      const uint64_t n = c < 2 ? (uint64_t)g_tb.axi_bytes : (uint64_t)out_kept;
+      const uint64_t n = c < 2 ? (uint64_t)AXI_BYTES : (uint64_t)out_kept;
       const uint64_t real = (c < 2 && ch.done + n > ch.bytes) ? ch.bytes - ch.done : n;
       ch.done += real;
       ch.bytes_total += real;

@@ -2,8 +2,9 @@
 // rtl/tb/tb_system.sv, loads the DRAM image, runs until the firmware is DONE, an error, or the
 // watchdog, and writes the results.
 //
-// usage: tb_system <weights.bin> <input.bin> <out_dir> <seed> <valid_prob> <ready_prob>
+// usage: tb_system <weights.bin> <input.bin> <out_dir> <s0,s1,s2> <t0,t1,t2>
 //                  [watchdog=200000] [max_cycles=200000000]
+// s0,s1,s2 / t0,t1,t2: initial xorshift32 states and draw thresholds (dsf_sim.models.prng)
 // out_dir/result.json : cycles_total, done_cycle, cycles_per_bundle, events, channels, commands,
 //                       memory map, raw index, error
 // out_dir/log.jsonl   : firmware commands (dma / wait / done) and completion events, with cycles
@@ -43,17 +44,17 @@ static std::string json_str(const std::string& s) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 7) {
-    fprintf(stderr, "usage: %s weights.bin input.bin out_dir seed valid_prob ready_prob "
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s weights.bin input.bin out_dir s0,s1,s2 t0,t1,t2 "
                     "[watchdog] [max_cycles]\n", argv[0]);
     return 3;
   }
   TbState& T = g_tb;
-  T.seed = (uint32_t)strtoul(argv[4], nullptr, 0);
-  T.prob[0] = T.prob[1] = atof(argv[5]);
-  T.prob[2] = atof(argv[6]);
-  T.watchdog = argc > 7 ? strtoull(argv[7], nullptr, 0) : 200000;
-  const uint64_t max_cycles = argc > 8 ? strtoull(argv[8], nullptr, 0) : 200000000ull;
+  T.prng_states = argv[4];
+  T.prng_thresholds = argv[5];
+  T.prng.init(argv[4], argv[5], "tb_system");  // validates the arguments before the run
+  T.watchdog = argc > 6 ? strtoull(argv[6], nullptr, 0) : 200000;
+  const uint64_t max_cycles = argc > 7 ? strtoull(argv[7], nullptr, 0) : 200000000ull;
   const std::string out = argv[3];
 
   std::vector<uint8_t> wts, inp;
@@ -133,10 +134,8 @@ int main(int argc, char** argv) {
   FILE* fj = fopen((out + "/result.json").c_str(), "w");
   if (!fj) { perror("result.json"); return 3; }
   static const char* names[3] = {"pixels", "weights", "output"};
-  fprintf(fj, "{\"sim\": \"verilator\", \"ok\": %s, \"error\": %s, \"returncode\": %d, "
-              "\"seed\": %u, \"valid_prob\": %.17g, \"ready_prob\": %.17g, ",
-          T.rc == 0 ? "true" : "false", T.rc ? json_str(T.error).c_str() : "null", T.rc, T.seed,
-          T.prob[0], T.prob[2]);
+  fprintf(fj, "{\"sim\": \"verilator\", \"ok\": %s, \"error\": %s, \"returncode\": %d, ",
+          T.rc == 0 ? "true" : "false", T.rc ? json_str(T.error).c_str() : "null", T.rc);
   fprintf(fj, "\"cycles_total\": %" PRId64 ", \"done_cycle\": %" PRId64 ", \"cycles_run\": %" PRIu64
               ", \"cycles_per_bundle\": [",
           T.rc == 0 ? T.done_cycle + 1 : (int64_t)-1, T.done_cycle, cycle);

@@ -1,0 +1,171 @@
+"""The twin's clock: one iteration of `advance` is one cycle of the engine and its harness.
+
+Per cycle (architecture §5, §7.7, §11):
+  1. the three xorshift32 generators step; the M2S channels present a beat (valid stays until
+     taken), the S2M channel drives ready = active && draw;
+  2. every module's combinational outputs, from registers only;
+  3. the rising edge: the S2M beat is written, then the modules' next states in the order
+     output -> pe_array -> sequencer -> weight_loader -> pixel_streamer (each reads the arrays
+     of the later ones before they change, i.e. the values before the edge), then the M2S
+     channels advance.
+`advance` runs cycles until an edge with a DMA completion event, `limit`, the watchdog or an
+error, loading every module's registers from the state vector once at entry and storing them
+once at exit, so the harness can act at that edge (deliver events, load descriptors) and resume.
+"""
+from __future__ import annotations
+
+from numba.np.unsafe.ndarray import to_fixed_tuple
+
+from ..jit import jit
+from ..prng import xorshift32
+from . import dma, output, pe_array, pixel_streamer, sequencer, weight_loader
+from .params import N_PARAMS, P_AXI_BYTES, P_WATCHDOG
+from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG, N_SEQUENCER,
+                        N_WEIGHT_LOADER, OUTPUT0, PIXEL_STREAMER0, PRNG0, SEQUENCER0,
+                        WEIGHT_LOADER0, Harness, Output, PixelStreamer, Prng, Sequencer,
+                        WeightLoader)
+
+# status of advance(): S[cycle] is then the next cycle to simulate
+OK, EVENT, ERR_WATCHDOG, LIMIT, ERR_OVERFLOW, ERR_OUTBUF = 0, 1, 2, 3, 4, 5
+
+# per-cycle probes written when tracing (lockstep): ports and stimulus as the twin computed them
+TRACE_SLOTS = ("p_valid", "w_valid", "m_ready", "s_axis_pixels_tready", "s_axis_weights_tready",
+               "m_axis_tvalid", "m_axis_tlast", "m_axis_tkeep", "raddr")
+N_TRACE = len(TRACE_SLOTS)
+
+
+@jit
+def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, out_mem, log, trace):
+    """Run cycles from S[cycle] until an edge with a DMA completion (EVENT), cycle == limit
+    (LIMIT), the watchdog (ERR_WATCHDOG), an S2M transfer longer than its descriptor
+    (ERR_OVERFLOW) or a full output log (ERR_OUTBUF). Returns the status."""
+    prm = to_fixed_tuple(prm_array, N_PARAMS)   # a value, not memory: loads hoist out of the loop
+    rowbuf, banks, rdata = wl_mem
+    q_d, q_ob, q_keep, q_last, dr = out_mem
+    log_data, log_keep, log_last, log_cycle = log
+    trp, trd = trace
+    B = prm[P_AXI_BYTES]
+    nlog_max = log_data.shape[0]
+    tracing = trp.shape[0] > 0
+
+    h = Harness(*to_fixed_tuple(S[HARNESS0:HARNESS0 + N_HARNESS], N_HARNESS))
+    g = Prng(*to_fixed_tuple(S[PRNG0:PRNG0 + N_PRNG], N_PRNG))
+    p = PixelStreamer(*to_fixed_tuple(S[PIXEL_STREAMER0:PIXEL_STREAMER0 + N_PIXEL_STREAMER],
+                                      N_PIXEL_STREAMER))
+    wl = WeightLoader(*to_fixed_tuple(S[WEIGHT_LOADER0:WEIGHT_LOADER0 + N_WEIGHT_LOADER],
+                                      N_WEIGHT_LOADER))
+    q = Sequencer(*to_fixed_tuple(S[SEQUENCER0:SEQUENCER0 + N_SEQUENCER], N_SEQUENCER))
+    o = Output(*to_fixed_tuple(S[OUTPUT0:OUTPUT0 + N_OUTPUT], N_OUTPUT))
+    cycle, last_act, nlog, ntlast = h
+    s0, s1, s2 = g
+    a0 = C[0, dma.C_ACT] != 0
+    a1 = C[1, dma.C_ACT] != 0
+    a2 = C[2, dma.C_ACT] != 0
+    p_valid = C[0, dma.C_PEND] != 0
+    w_valid = C[1, dma.C_PEND] != 0
+
+    status = OK
+    while True:
+        if cycle >= limit:
+            status = LIMIT
+            break
+        # ---- 1. PRNG (once per cycle), channel valids / ready
+        s0 = xorshift32(s0)
+        s1 = xorshift32(s1)
+        s2 = xorshift32(s2)
+        if not p_valid:
+            p_valid = a0 and s0 < thr[0]
+        if not w_valid:
+            w_valid = a1 and s1 < thr[1]
+        m_ready = a2 and s2 < thr[2]
+
+        # ---- 2. combinational outputs (registers only)
+        p_tready = pixel_streamer.s_tready(p, prm)
+        w_tready = weight_loader.s_tready(wl, prm)
+        pf = p_valid and p_tready
+        wf = w_valid and w_tready
+        of = output.tvalid(o) and m_ready
+        dma.count(C, 0, a0, p_valid and not p_tready)
+        dma.count(C, 1, a1, w_valid and not w_tready)
+        dma.count(C, 2, a2, not output.tvalid(o))
+        sc = sequencer.comb(q, pixel_streamer.slot_full(p), weight_loader.bank_ready(wl),
+                            output.room(o, q.s1_emit, prm), prm)
+        raddr = sequencer.raddr(q, prm)
+        m_tlast = output.tlast(o, prm)
+        m_tkeep = output.tkeep(o, prm)
+        popped = output.pop(o, of, prm)
+        if tracing:
+            trp[0] = 1 if p_valid else 0
+            trp[1] = 1 if w_valid else 0
+            trp[2] = 1 if m_ready else 0
+            trp[3] = 1 if p_tready else 0
+            trp[4] = 1 if w_tready else 0
+            trp[5] = o.dr_v
+            trp[6] = 1 if m_tlast else 0
+            trp[7] = m_tkeep
+            trp[8] = raddr
+            for i in range(B):
+                trd[i] = dr[o.dr_off * B + i] if o.dr_v != 0 else 0
+
+        # ---- 3. the rising edge
+        ev = False
+        if of:                                   # the accepted output beat goes to DRAM
+            if not dma.s2m_fits(C, m_tkeep):
+                status = ERR_OVERFLOW
+                break
+            if nlog_max > 0:
+                if nlog >= nlog_max:
+                    status = ERR_OUTBUF
+                    break
+                for i in range(B):
+                    log_data[nlog, i] = dr[o.dr_off * B + i]
+                    log_keep[nlog, i] = i < m_tkeep
+                log_last[nlog] = m_tlast
+                log_cycle[nlog] = cycle
+                nlog += 1
+            if dma.s2m_write(C, dram, dr, o.dr_off * B, m_tkeep, m_tlast):
+                ntlast += 1
+                a2 = False
+                ev = True
+        o = output.edge(o, of, popped, q, acc, q_d, q_ob, q_keep, q_last, dr, prm, tabs)
+        pe_array.edge(acc, q, s1_x, rdata, prm)
+        q = sequencer.edge(q, sc, slot, p.rd, s1_x, prm, tabs)
+        wl = weight_loader.edge(wl, wf, sc.release_bank, sc.go_mac, raddr, dram,
+                                dma.beat_addr(C, 1, B), rowbuf, banks, rdata, prm, tabs)
+        p = pixel_streamer.edge(p, pf, sc.release_slot, dram, dma.beat_addr(C, 0, B), slot, prm,
+                                tabs)
+        if pf:                                   # M2S channels advance after the edge
+            p_valid = False
+            if dma.m2s_taken(C, 0):
+                a0 = False
+                ev = True
+        if wf:
+            w_valid = False
+            if dma.m2s_taken(C, 1):
+                a1 = False
+                ev = True
+        if pf or wf or of:
+            last_act = cycle
+        cycle += 1
+        if ev:
+            status = EVENT
+            break
+        if cycle - last_act > prm[P_WATCHDOG]:
+            status = ERR_WATCHDOG
+            break
+
+    for k, v in enumerate((cycle, last_act, nlog, ntlast)):
+        S[HARNESS0 + k] = v
+    for k, v in enumerate((s0, s1, s2)):
+        S[PRNG0 + k] = v
+    for k in range(N_PIXEL_STREAMER):
+        S[PIXEL_STREAMER0 + k] = p[k]
+    for k in range(N_WEIGHT_LOADER):
+        S[WEIGHT_LOADER0 + k] = wl[k]
+    for k in range(N_SEQUENCER):
+        S[SEQUENCER0 + k] = q[k]
+    for k in range(N_OUTPUT):
+        S[OUTPUT0 + k] = o[k]
+    C[0, dma.C_PEND] = 1 if (p_valid and a0) else 0
+    C[1, dma.C_PEND] = 1 if (w_valid and a1) else 0
+    return status

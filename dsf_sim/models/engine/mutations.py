@@ -1,0 +1,82 @@
+"""The mutation registry: single-point bugs, each defined for both sides of the lockstep check.
+
+A mutation names an RTL patch (a one-line change of one rtl/ file, applied to a copy of the
+sources at build time, so the synthesisable RTL carries no hooks) and the same bug in the twin
+(`M_<NAME>` branches in the twin modules, inactive unless the run's `mutate=` names it).
+tests/test_lockstep.py checks that lockstep catches every mutation on either side at the first
+differing cycle, naming `signal`; where `mirrored`, the mutated RTL and the mutated twin must even
+agree cycle for cycle (the twin mirrors the RTL under the bug too).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+Mutation = namedtuple("Mutation", "name doc rtl_file rtl_from rtl_to signal mirrored")
+
+MUTATIONS = (
+    Mutation("pix_ready_stuck", "pixel tready stuck at 1", "dsf_pixel_streamer.sv",
+             "assign s_tready  = !full[fill];", "assign s_tready  = 1'b1;",
+             "s_axis_pixels_tready", True),
+    Mutation("wl_ready_swap", "weights tready from the read bank", "dsf_weight_loader.sv",
+             "assign s_tready   = !full[wr_bank];", "assign s_tready   = !full[rd_bank];",
+             "s_axis_weights_tready", True),
+    Mutation("wl_bank_undelayed", "RAM output mux without the delayed bank select",
+             "dsf_weight_loader.sv", "assign rdata = rd_bank_d ? rd1 : rd0;",
+             "assign rdata = rd_bank ? rd1 : rd0;", "acc00", True),
+    Mutation("seq_flush_count", "P_W + 2 flush beats", "dsf_sequencer.sv",
+             "assign f_last   = (f == kw2);", "assign f_last   = (32'(f) == 32'(kw2) + 1);",
+             "f", True),
+    Mutation("seq_emit_off", "off-by-one in the emit compare", "dsf_sequencer.sv",
+             "assign emit_mac = first && (32'(w) > 32'(kw2));",
+             "assign emit_mac = first && (32'(w) >= 32'(kw2));", "s1_emit", True),
+    Mutation("seq_sign", "pixels zero-extended", "dsf_sequencer.sv",
+             "xext[r*XE +: XE] = {xs & xwin[r*XB + XB - 1], xwin[r*XB +: XB]};",
+             "xext[r*XE +: XE] = {1'b0, xwin[r*XB +: XB]};", "acc00", True),
+    Mutation("addr_off", "weight RAM address one row low at kh = 1", "dsf_sequencer.sv",
+             "assign raddr        = addr;",
+             "assign raddr        = (32'(kh) == 1) ? addr - 1'b1 : addr;", "raddr", True),
+    Mutation("pe_shift_nogroup", "shift ignores group boundaries", "dsf_pe_array.sv",
+             "assign base = shift ? (gstart[c] ? '0 : acc[r][c-1]) : acc[r][c];",
+             "assign base = shift ? acc[r][c-1] : acc[r][c];", "m_axis_tdata", True),
+    Mutation("room_no_inflight", "FIFO room ignores the capture in flight", "dsf_output.sv",
+             "assign room     = (32'(cnt) + 32'(cap)) < NPK;",
+             "assign room     = 32'(cnt) < NPK;", "s1_emit", True),
+    Mutation("out_late_valid", "no back-to-back packets", "dsf_output.sv",
+             "assign dr_free  = !dr_v || (fire && dr_cnt == OBW'(1));",
+             "assign dr_free  = !dr_v;", "m_axis_tvalid", True),
+    Mutation("out_keep_ones", "TKEEP all ones on the TLAST beat", "dsf_output.sv",
+             "assign m_tkeep  = (dr_cnt == OBW'(1) && dr_last) ? dr_keep : '1;",
+             "assign m_tkeep  = '1;", "m_axis_tkeep", True),
+    Mutation("out_keep_minus1", "partial TKEEP one byte short", "dsf_output.sv",
+             "q_keep[wp] <= dsf_cfg::keep_of(cap_kw2);",
+             "q_keep[wp] <= (&dsf_cfg::keep_of(cap_kw2)) ? dsf_cfg::keep_of(cap_kw2) "
+             ": (dsf_cfg::keep_of(cap_kw2) >> 1);", "m_axis_tkeep", True),
+    Mutation("out_last_early", "TLAST on every beat of the job's last packet", "dsf_output.sv",
+             "assign m_tlast  = dr_last && (dr_cnt == OBW'(1));",
+             "assign m_tlast  = dr_last;", "m_axis_tlast", True),
+)
+
+BY_NAME = {m.name: m for m in MUTATIONS}
+ID = {m.name: i + 1 for i, m in enumerate(MUTATIONS)}   # 0: no mutation
+globals().update({f"M_{m.name.upper()}": ID[m.name] for m in MUTATIONS})
+
+
+def mutation_id(name) -> int:
+    """Twin id of a mutation name (None / 'none': 0)."""
+    if name in (None, "none"):
+        return 0
+    if name not in ID:
+        raise ValueError(f"mutate = {name!r} is invalid: allowed one of {sorted(ID)}")
+    return ID[name]
+
+
+def patch_rtl(files: dict, name: str) -> dict:
+    """{rtl file name: text} with mutation `name` applied; the original line must occur exactly
+    once (a refactor that moves it fails here, not silently)."""
+    m = BY_NAME[name]
+    text = files[m.rtl_file]
+    if text.count(m.rtl_from) != 1:
+        raise ValueError(f"mutation {name}: {m.rtl_file} holds {text.count(m.rtl_from)} copies "
+                         f"of {m.rtl_from!r} (expected exactly 1; update models/engine/"
+                         f"mutations.py with the RTL)")
+    return dict(files, **{m.rtl_file: text.replace(m.rtl_from, m.rtl_to)})

@@ -1,0 +1,63 @@
+"""The lockstep signal table: every value the RTL and the twin are compared on, every cycle.
+
+One row per signal: name, kind, width, where the twin has it, where the RTL has it. From this
+table come the RTL's debug ports (the generated wrapper rtl_bridge/lockstep writes around
+dsf_engine: no debug logic in the engine itself), the C++ trace columns of tb_lockstep.cpp (a
+generated header), the twin's trace and the Python comparator.
+
+kinds: 'stimulus' (what the harness drives or counts; identical on both sides until the first
+divergence, compared to catch harness bugs), 'port' (engine ports), 'debug' (internal state).
+twin: ('register', module, name) -> the register's value before the cycle's edge;
+      ('probe', slot) -> a value the cycle loop computed during the cycle (core.TRACE_SLOTS);
+      ('acc00',) -> PE (0, 0)'s accumulator; None -> the harness's own count.
+rtl: a hierarchical path below the dsf_engine instance (debug signals only).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+Signal = namedtuple("Signal", "name kind width twin rtl")
+
+SIGNALS = (
+    Signal("p_valid", "stimulus", lambda h: 1, ("probe", "p_valid"), None),
+    Signal("w_valid", "stimulus", lambda h: 1, ("probe", "w_valid"), None),
+    Signal("m_ready", "stimulus", lambda h: 1, ("probe", "m_ready"), None),
+    Signal("p_idx", "stimulus", lambda h: 32, None, None),      # beat index presented
+    Signal("w_idx", "stimulus", lambda h: 32, None, None),
+    Signal("s_axis_pixels_tready", "port", lambda h: 1, ("probe", "s_axis_pixels_tready"), None),
+    Signal("s_axis_weights_tready", "port", lambda h: 1, ("probe", "s_axis_weights_tready"),
+           None),
+    Signal("m_axis_tvalid", "port", lambda h: 1, ("probe", "m_axis_tvalid"), None),
+    Signal("m_axis_tlast", "port", lambda h: 1, ("probe", "m_axis_tlast"), None),
+    Signal("seq_st", "debug", lambda h: 2, ("register", "sequencer", "st"), "u_seq.st"),
+    Signal("n", "debug", lambda h: h.header_width("XN_M1"), ("register", "sequencer", "n"),
+           "u_seq.n"),
+    Signal("l", "debug", lambda h: h.header_width("XL_M1"), ("register", "sequencer", "l"),
+           "u_seq.l"),
+    Signal("w", "debug", lambda h: h.header_width("XW_M1"), ("register", "sequencer", "w"),
+           "u_seq.w"),
+    Signal("ci", "debug", lambda h: h.header_width("CM_M1"), ("register", "sequencer", "ci"),
+           "u_seq.ci"),
+    Signal("kh", "debug", lambda h: h.header_width("KH2") + 1, ("register", "sequencer", "kh"),
+           "u_seq.kh"),
+    Signal("f", "debug", lambda h: h.header_width("KW2"), ("register", "sequencer", "f"),
+           "u_seq.f"),
+    Signal("pix_full", "debug", lambda h: 2, ("register", "pixel_streamer", "full"),
+           "u_pix.full"),
+    Signal("wb_full", "debug", lambda h: 2, ("register", "weight_loader", "full"), "u_wl.full"),
+    Signal("out_cnt", "debug", lambda h: h.NPK_CW, ("register", "output", "cnt"), "u_out.cnt"),
+    Signal("raddr", "debug", lambda h: h.header_width("CM_M1"), ("probe", "raddr"), "raddr"),
+    Signal("s1_mac", "debug", lambda h: 1, ("register", "sequencer", "s1_mac"), "s1_mac"),
+    Signal("s1_emit", "debug", lambda h: 1, ("register", "sequencer", "s1_emit"), "s1_emit"),
+    Signal("acc00", "debug", lambda h: h.Y_BITS, ("acc00",), "acc_flat[dsf_cfg::Y_BITS-1:0]"),
+    Signal("jobs_done", "stimulus", lambda h: 32, None, None),   # TLAST handshakes so far
+)
+
+NAMES = tuple(s.name for s in SIGNALS)
+INDEX = {n: i for i, n in enumerate(NAMES)}
+STIMULUS = tuple(s.name for s in SIGNALS if s.kind == "stimulus" and s.name != "jobs_done")
+PORTS = tuple(s.name for s in SIGNALS if s.kind == "port")
+DEBUG = tuple(s.name for s in SIGNALS if s.kind == "debug")
+# the output data ports travel as bytes beside the scalar columns
+DATA_PORTS = ("m_axis_tkeep", "m_axis_tdata")
+GATED = ("m_axis_tlast",) + DATA_PORTS          # compared only while m_axis_tvalid = 1
