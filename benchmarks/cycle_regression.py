@@ -89,9 +89,9 @@ def measure(progress=True) -> dict:
         hw = Hardware.from_json(os.path.join(ROOT, "configs", f"{cfg}.json"))
         for net in ("alexnet", "vgg16", "resnet50"):
             layers = B.simulate(B.layer_list(build(net, hw, input_size=32), hw), hw)
-            out["bench"][f"{cfg}/{net}/32"] = [list(map(int, lp.job_cycles)) for lp in layers]
-            out["bench"][f"{cfg}/{net}/32/bytes"] = [[list(map(int, b)) for b in lp.job_bytes]
-                                                     for lp in layers]
+            out["bench"][f"{cfg}/{net}/32"] = [[int(sum(lp.job_cycles)), _h(lp.job_cycles)]
+                                               for lp in layers]
+            out["bench"][f"{cfg}/{net}/32/bytes"] = _h([lp.job_bytes for lp in layers])
             bar.update()
     bar.close()
     return out

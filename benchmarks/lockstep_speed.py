@@ -3,9 +3,9 @@
 Workload: tests/zoo.py "kernels", "strides", "pools", "residual" models (batch 2) exported for
 small_hw(bits=4) (4x8 engine, AXI 64), all jobs back to back, valid/ready probability 0.5, seed 1.
 Measured (build / JIT excluded, one warm-up each):
-  * fast path, RTL   tb_lockstep (Verilator C++, DSF_DEBUG_PORTS) writing the per-cycle trace file
+  * fast path, RTL   tb_lockstep (Verilator C++, debug wrapper) writing the per-cycle trace file
                      + reading it into numpy;
-  * fast path, model engine_model stepped one cycle per _advance call inside numba (trace=True);
+  * fast path, model the twin stepped one cycle per advance call inside numba (trace=True);
   * fast path, compare  numpy first-divergence over all compared signals;
   * reference        plain tb_engine (no trace) and the engine model without tracing;
   * pyverilator      the same harness in Python, one pyverilator call per signal per cycle (the slow
@@ -50,7 +50,7 @@ def main():
     args = ap.parse_args()
     from zoo import ZOO, small_hw
 
-    from dsf_sim.models.engine_model import run_engine_jobs_model_full
+    from dsf_sim.models.engine import run_engine_jobs_model_full
     from dsf_sim.rtl_bridge import lockstep as LS
     from dsf_sim.rtl_bridge.engine_tb import run_engine_jobs_full
 

@@ -1,16 +1,20 @@
-"""Simulator speed: the numba system model (cycle-accurate and timing-only) vs the Verilator RTL.
+"""Simulator speed: the numba twin (cycle-accurate and timing-only) vs the Verilator RTL.
 
 Workload: a synthetic conv model, 3 conv bundles 3x3, 32 filters, on a 32x32x32 input, exported
 for an 8x24 engine with AXI 128 (tests/zoo.small_hw). Measured in the same run:
   * system model   dsf_sim.models.system_model.run_system_model (firmware + DMA + engine), full
                    and timing_only;
-  * engine model   dsf_sim.models.engine_model.run_engine_jobs_model on the same job streams;
+  * engine model   dsf_sim.models.engine.run_engine_jobs_model on the same job streams;
   * Verilator      dsf_sim.rtl_bridge.engine_tb.run_engine_jobs (per-job harness, all jobs streamed
                    back to back) on the same job streams, and the Verilator system testbench
                    (dsf_sim.rtl_bridge.system_tb.run_system_tb) if it exists.
 Build / JIT time is excluded (one warm-up run each). Writes benchmarks/results/sim_speed.json.
+`--baseline-rev REV` also runs this benchmark of git revision REV (a temporary worktree) in the
+same run, alternating with the working tree, and reports each simulator's speed as a ratio
+now / REV (sim_speed_vs_<rev>.json).
 
     .venv/bin/python benchmarks/sim_speed.py [--seed 1] [--prob 1.0] [--repeat 1]
+    .venv/bin/python benchmarks/sim_speed.py --repeat 3 --baseline-rev 2513e6a --rounds 3
 """
 from __future__ import annotations
 
@@ -74,28 +78,30 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "sim_speed.json"))
     ap.add_argument("--no-verilator", action="store_true")
+    ap.add_argument("--baseline-rev", help="also measure this git revision, alternating")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations with --baseline-rev")
     a = ap.parse_args(argv)
+    if a.baseline_rev:
+        return compare_revisions(a)
 
     from zoo import small_hw
-    from dsf_sim.models.engine_model import run_engine_jobs_model
+    from dsf_sim.models.engine import run_engine_jobs_model
     from dsf_sim.models.system_model import run_system_model
 
     hw = small_hw(rows=8, cols=24, axi=128)
     d = tempfile.mkdtemp(prefix="dsf_speed_")
     m = build_model(hw, size=a.size)
     m.export_inference(x=m.random_input, hw=hw, out_dir=d)
-    kernels = {b.idx: tuple(b.kernel_size) for b in m.bundles}
     s, p = a.seed, a.prob
 
     res = {"workload": f"3x conv3x3 {a.size}x{a.size}x32 -> 32, 8x24 PEs, AXI 128",
            "seed": s, "valid_prob": p, "ready_prob": p, "machine": machine(), "runs": {}}
 
     # warm-up (firmware build, numba cache)
-    run_system_model(d, s, p, p, timing_only=True, kernels=kernels)
-    full, t_full = timed(lambda: run_system_model(d, s, p, p, check=True, kernels=kernels),
+    run_system_model(d, s, p, p, timing_only=True)
+    full, t_full = timed(lambda: run_system_model(d, s, p, p, check=True),
                          a.repeat)
-    tonly, t_tonly = timed(lambda: run_system_model(d, s, p, p, timing_only=True,
-                                                    kernels=kernels), a.repeat)
+    tonly, t_tonly = timed(lambda: run_system_model(d, s, p, p, timing_only=True), a.repeat)
     assert tonly["cycles_total"] == full["cycles_total"]
     cyc, macs = full["cycles_total"], full["macs"]
     res["cycles_total"] = cyc
@@ -163,6 +169,52 @@ def main(argv=None):
     for k, v in res["ratios"].items():
         print(f"  ratio {k}: {v:.2f}x")
     print(f"-> {a.out}")
+    return res
+
+
+# run a revision's script on that revision's package only: the editable install's import hook
+# (which serves this checkout's dsf_sim for any module the revision lacks) is removed first
+_BOOT = ("import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in "
+         "getattr(f, '__name__', type(f).__name__)]; sys.path.insert(0, {root!r}); "
+         "sys.argv = [{script!r}] + sys.argv[1:]; runpy.run_path({script!r}, run_name='__main__')")
+
+
+def compare_revisions(a):
+    """Run this benchmark of `a.baseline_rev` and of the working tree alternately (same machine,
+    same minutes) and report now/then per simulator, best of all rounds."""
+    import subprocess
+    wt = tempfile.mkdtemp(prefix="dsf_rev_")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", wt, a.baseline_rev],
+                   check=True, capture_output=True)
+    try:
+        best = {"then": {}, "now": {}}
+        for r in range(a.rounds):
+            for side, root in (("then", wt), ("now", ROOT)):
+                out = os.path.join(wt if side == "then" else tempfile.mkdtemp(), f"{side}.json")
+                script = os.path.join(root, "benchmarks", "sim_speed.py")
+                cmd = [sys.executable, "-c", _BOOT.format(root=root, script=script),
+                       "--repeat", str(a.repeat), "--seed", str(a.seed), "--prob", str(a.prob),
+                       "--size", str(a.size), "--out", out] + (["--no-verilator"]
+                                                                if a.no_verilator else [])
+                subprocess.run(cmd, check=True, capture_output=True, cwd=root)
+                with open(out) as f:
+                    runs = json.load(f)["runs"]
+                for k, v in runs.items():
+                    best[side][k] = max(best[side].get(k, 0.0), v["cycles_per_s"])
+        res = {"baseline_rev": a.baseline_rev, "rounds": a.rounds, "repeat": a.repeat,
+               "machine": machine(), "cycles_per_s": best,
+               "now_over_then": {k: best["now"][k] / best["then"][k]
+                                 for k in best["now"] if k in best["then"]}}
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt],
+                       capture_output=True)
+    out = os.path.join(HERE, "results", f"sim_speed_vs_{a.baseline_rev}.json")
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+    for k, v in res["now_over_then"].items():
+        print(f"  {k:32s} then {best['then'][k]:12.0f}  now {best['now'][k]:12.0f} cycles/s  "
+              f"now/then {v:.3f}")
+    print(f"-> {out}")
     return res
 
 

@@ -1,8 +1,9 @@
 /* dsf_sim firmware runtime (C99). Compile with -I<export_dir> so "config_fw.h" is the export's.
- * Layouts: docs/architecture.md §2-§3; integer semantics: dsf_sim/frontend/quant.py and
- * reference.py; stride lowering: dsf_sim/compiler/lowering.py. Design and memory map:
- * firmware/README.md. Every beat count and header beat comes from the export's tables (computed
- * once, in dsf_sim/compiler/geometry.py): this file only multiplies and copies them.
+ * Layouts: architecture §2-§3, firmware: architecture §6 (docs/architecture.md); integer
+ * semantics: dsf_sim/frontend/quant.py and reference.py; stride lowering:
+ * dsf_sim/compiler/lowering.py. Design and memory map: firmware/README.md. Every beat count and
+ * header beat comes from the export's tables (computed once, in dsf_sim/compiler/geometry.py):
+ * this file only multiplies and copies them.
  */
 #define DSF_DEFINE_BUNDLES
 #include "config_fw.h"
@@ -42,7 +43,7 @@ static int part_of(int b, int p) {
 static const dsf_part_t *ppart(int b, int p) { return part(b, part_of(b, p)); }
 
 /* ------------------------------------------------------------------------------------------
- * exact integer maths (== dsf_sim/quant.py)
+ * exact integer maths (== dsf_sim/frontend/quant.py)
  * ---------------------------------------------------------------------------------------- */
 int64_t dsf_rhe_div(int64_t num, int64_t den) {
   /* floor division semantics (numpy floor_divide), den > 0 */

@@ -66,7 +66,7 @@ uint64_t dsf_fw_debug_weights_job_bytes(int bundle, int p);
 uint64_t dsf_fw_debug_output_job_bytes(int bundle);
 int dsf_fw_debug_bundles_done(void);            /* bundles fully post-processed so far */
 
-/* ---- exact integer maths (exported so tests can fuzz them against dsf_sim/quant.py) ---- */
+/* ---- exact integer maths (exported so tests can fuzz them vs dsf_sim/frontend/quant.py) ---- */
 int64_t dsf_rhe_div(int64_t num, int64_t den);
 int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope, int64_t count);
 

@@ -77,7 +77,7 @@ def test_job_streams_roundtrip(rows, cols, axi, bits, kh, kw):
 
 
 def test_engine_reference_matches_bruteforce():
-    """The vectorised engine reference equals a literal per-PE loop of docs §4."""
+    """The vectorised engine reference equals a literal per-PE loop of architecture §4."""
     hw = _hw(3, 6, 64)
     g = JobGeometry(KH=3, KW=3, CM=2, XN=1, XH=5, XW=4, x_signed=True)
     rng = np.random.default_rng(3)

@@ -1,4 +1,5 @@
-"""Lockstep co-simulation RTL vs twin (rtl_bridge/lockstep.py, contract §7.3).
+"""Lockstep co-simulation RTL vs twin (rtl_bridge/lockstep.py; contract §7 level 3, architecture
+§13).
 
 * Mutation registry (models/engine/mutations.py): every single-point bug, injected into the RTL
   (a patched copy of rtl/, one Verilator build each, cached) or into the twin, is caught at the

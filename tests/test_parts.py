@@ -1,4 +1,4 @@
-"""Multi-part lowering (docs/parts_lowering.md): a strided conv as several sub-convolutions whose
+"""Multi-part lowering (architecture §9.3): a strided conv as several sub-convolutions whose
 cropped partial sums the firmware adds. Exact against the direct conv, bit-exact end to end
 through the firmware (reference engine and the cycle system model), and cheaper in MAC beats."""
 import itertools

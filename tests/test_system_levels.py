@@ -173,7 +173,7 @@ def test_partial_tkeep_packets_all_levels(tmp_path):
 
 
 def test_firmware_wait_is_idempotent(zoo_exports):
-    """§11 relies on dsf_fw_next returning WAIT again without side effects while waiting."""
+    """Architecture §11 relies on dsf_fw_next repeating WAIT without side effects while waiting."""
     import ctypes
     from dsf_sim.runtime.fw_driver import (CMD_WAIT, DsfCmd, build_firmware, load_firmware,
                                            memory_map)

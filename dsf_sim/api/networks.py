@@ -120,7 +120,7 @@ def resnet50(hw, bits=4, input_size=224, seed=0):
 
 NETWORKS = {"alexnet": alexnet, "vgg16": vgg16, "resnet50": resnet50}
 DEFAULT_SIZE = {"alexnet": 227, "vgg16": 224, "resnet50": 224}
-# Kraken (arXiv 2112.02793), ARCHITECTURE.md §9: conv layers, 7x96 PEs @ 400 MHz
+# Kraken (arXiv 2112.02793), contract §9: conv layers, 7x96 PEs @ 400 MHz
 KRAKEN_FPS = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
 

@@ -1,13 +1,15 @@
 """Export a QModel for the engine: DRAM image, firmware descriptors and expected vectors.
 
 Files (in `out_dir`):
-  config_fw.h   hardware defines + one `dsf_bundle_t` descriptor per bundle (firmware input)
+  config_fw.h   the firmware's input (architecture §6, §10): #include "dsf_cfg.h" and the tables
+                dsf_bundles[], dsf_parts[], dsf_passes[], dsf_pixel_headers[][]
+  dsf_cfg.h     the hardware header (architecture §1.3)
   weights.bin   per bundle: every job's weights stream (header + rows, order it→p), then the
                 bias block (CO words of B_BITS, padded to whole beats)
   input.bin     bundle 0's pixel streams, one per pass (header + pixel columns)
-  Multi-part bundles (docs/parts_lowering.md): jobs are ordered part→it→p, pass indices p are
+  Multi-part bundles (architecture §9.3): jobs are ordered part→it→p, pass indices p are
   global over the bundle's parts (part q owns passes p0..p0+CP-1), so the per-pass / per-job file
-  names below stay unique; config_fw.h then also holds the `dsf_part_t dsf_parts[]` table.
+  names below stay unique; config_fw.h's `dsf_part_t dsf_parts[]` has one row per part.
   expected.bin  final integer output (int32 little-endian, NHWC or NF)
   expected_softmax.bin (float64) when the last bundle has softmax
   b<ii>/in_p<p>.bin       packed pixel stream of pass p (= producer's "next-bundle input")

@@ -38,7 +38,7 @@ _ARGS = (
     "ready_prob", "data_dir",
 )
 
-# Header beat fields, LSB first (docs/architecture.md §2). Width functions take the Hardware.
+# Header beat fields, LSB first (architecture §2). Width functions take the Hardware.
 HEADER_FIELDS = (
     ("KH2", lambda h: clog2v(h.KH_MAX // 2)),
     ("KW2", lambda h: clog2v(h.KW_MAX // 2)),

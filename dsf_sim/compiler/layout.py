@@ -1,4 +1,4 @@
-"""Engine stream layouts (docs/architecture.md §2–§3) and their exact inverses.
+"""Engine stream layouts (architecture §2–§3) and their exact inverses.
 
 One job = one (bundle, pass, iteration). These functions are the single Python definition of the
 bytes the engine sees and produces; the firmware (C) and the RTL implement the same layouts and the

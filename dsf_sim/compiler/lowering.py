@@ -62,7 +62,7 @@ def plan_dim(size, k, s, padding) -> DimPlan:
 
 @dataclass(frozen=True)
 class Part:
-    """One sub-convolution of a bundle's core (docs/parts_lowering.md): its own polyphase subset,
+    """One sub-convolution of a bundle's core (architecture §9.3): its own polyphase subset,
     tap window, input shift and crop offset per axis, and its own passes / iterations. Its passes
     are numbered globally per bundle: p0 .. p0+CP-1."""
 
@@ -224,7 +224,8 @@ def _parts_fit(parts, hw) -> bool:
 
 def parts_cost(parts, xn, x_signed, hw) -> int:
     """Cycle estimate: per job max(MAC beats + flush, output beats, pixel beats, weight beats)
-    (docs §4/§7.6; the same bounds as dsf_sim.bench.job_bounds), summed over all jobs."""
+    (architecture §7.6, §9.4: geometry.JobGeometry.bounds, as perf.bench uses them), summed over
+    all jobs."""
     total = 0
     for q in parts:
         for lp in range(q.CP):

@@ -2,8 +2,8 @@
 
 A passing lockstep run writes one (`write_certificate`). Build flows (`build_flows.py`) refuse to
 produce Vivado/Genus scripts for a pair without a matching certificate unless explicitly overridden
-(the override is printed loudly). Any change to an RTL source, to the generated `config_hw.svh`
-or to the cycle model's sources changes a hash and invalidates the certificate.
+(the override is printed loudly). Any change to an RTL source, to the generated `dsf_cfg.sv` /
+`config_hw.svh` or to the cycle model's sources changes a hash and invalidates the certificate.
 """
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """verify_inference: run an exported model with the real C firmware on a simulator, check everything.
 
 SIM='verilator': the SystemVerilog system testbench (rtl/tb/tb_system.sv, Verilator) — RTL engine,
-SV DMA models, the C firmware compiled in via DPI-C, the seeded PRNG handshakes (docs §5, §11).
+SV DMA models, the C firmware compiled in via DPI-C, the seeded PRNG handshakes (architecture §5,
+§11).
 SIM='model': the digital twin (dsf_sim/models/system_model.py) — the numba engine + DMA model with
 the same C firmware as a ctypes library; cycle-identical to the testbench.
 
 Both check every level bit-exactly against the export (packed inputs, raw engine stream per
 (bundle, pass, iteration), post-processed bundle outputs, final output, softmax) and report cycles
-per bundle, total, PE utilisation and bytes per channel (ARCHITECTURE §8), written as JSON.
+per bundle, total, PE utilisation and bytes per channel (contract §8), written as JSON.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""SoC / DRAM model (simpy) around the engine's cycle-model timing (docs/performance.md §4).
+"""SoC / DRAM model (simpy) around the engine's cycle-model timing (architecture §12.3).
 
 Inputs per job (global firmware order bundle -> it -> p): the engine's cycles with ideal streams
-(from the cycle model, `dsf_sim.bench.simulate`) and the bytes of its three streams. simpy decides
+(from the cycle model, `perf.bench.simulate`) and the bytes of its three streams. simpy decides
 when each channel's data is delivered:
 
 * DRAM: `bw_gbs` GB/s, `latency_ns` per burst (pipelined: up to `outstanding` bursts in flight per
@@ -39,7 +39,7 @@ DRAM_PRESETS = {
 
 CPU_PRESETS = {
     "none": None,
-    # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, docs/performance.md)
+    # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, architecture §12.3)
     "a53": dict(ghz=1.2, acc=0.5, requant=1.5, add=1.0, pool=0.5, pack=1.0, per_bundle=20000),
 }
 
@@ -83,157 +83,162 @@ def _split(total, n):
     return [total * (k + 1) // n - total * k // n for k in range(n)]
 
 
-def run_soc(layers, hw, cfg: SocConfig, record_timeline=True) -> SocResult:
-    env = simpy.Environment()
-    f = hw.frequency_mhz * 1e6
-    inf = cfg.bw_gbs == float("inf")
-    bps = cfg.bw_gbs * 1e9
-    lat = cfg.latency_ns * 1e-9
-    rbus = simpy.Resource(env, 1)
-    wbus = rbus if cfg.rw_shared else simpy.Resource(env, 1)
+class _Soc:
+    """The simpy processes of one run: three DMA channels, the engine, the firmware CPU."""
 
-    jobs = []  # (bundle, cycles, wbytes, xbytes, obytes, CP)
-    for li, lp in enumerate(layers):
-        for j, (c, (wb, xb, ob)) in enumerate(zip(lp.job_cycles, lp.job_bytes)):
-            jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob, last=(j == len(lp.job_cycles) - 1)))
-    n = len(jobs)
-    w_loaded = [env.event() for _ in range(n)]
-    job_done = [env.event() for _ in range(n)]
-    out_done = [env.event() for _ in range(n)]
-    bundle_ready = [env.event() for _ in range(len(layers) + 1)]  # input of bundle b available
-    bundle_ready[0].succeed()
-    x_credit = simpy.Container(env, capacity=cfg.fifo_bytes, init=cfg.fifo_bytes)
-    x_data = simpy.Container(env, capacity=10**15, init=0)
-    o_fifo = simpy.Container(env, capacity=cfg.fifo_bytes, init=0)
-    stalls = {"weights": 0.0, "pixels": 0.0, "output": 0.0}
-    cbytes = {"pixels": 0, "weights": 0, "output": 0}
-    busy = {"pixels": 0.0, "weights": 0.0, "output": 0.0}
-    timeline = []
-    layer_end = [0.0] * len(layers)
-    layer_cpu = [0.0] * len(layers)
-    slot = {"pixels": simpy.Resource(env, cfg.outstanding), "weights": simpy.Resource(env, cfg.outstanding),
-            "output": simpy.Resource(env, cfg.outstanding)}
+    def __init__(self, layers, hw, cfg: SocConfig, record_timeline):
+        self.env = env = simpy.Environment()
+        self.layers, self.cfg, self.record = layers, cfg, record_timeline
+        self.f = hw.frequency_mhz * 1e6
+        self.inf = cfg.bw_gbs == float("inf")
+        self.bps = cfg.bw_gbs * 1e9
+        self.lat = cfg.latency_ns * 1e-9
+        self.rbus = simpy.Resource(env, 1)
+        self.wbus = self.rbus if cfg.rw_shared else simpy.Resource(env, 1)
+        self.jobs = []   # per job in firmware order: bundle, cycles, bytes per stream, last?
+        for li, lp in enumerate(layers):
+            for j, (c, (wb, xb, ob)) in enumerate(zip(lp.job_cycles, lp.job_bytes)):
+                self.jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob,
+                                      last=(j == len(lp.job_cycles) - 1)))
+        n = len(self.jobs)
+        self.w_loaded = [env.event() for _ in range(n)]
+        self.job_done = [env.event() for _ in range(n)]
+        self.out_done = [env.event() for _ in range(n)]
+        self.bundle_ready = [env.event() for _ in range(len(layers) + 1)]  # input of bundle b
+        self.bundle_ready[0].succeed()
+        self.x_credit = simpy.Container(env, capacity=cfg.fifo_bytes, init=cfg.fifo_bytes)
+        self.x_data = simpy.Container(env, capacity=10**15, init=0)
+        self.o_fifo = simpy.Container(env, capacity=cfg.fifo_bytes, init=0)
+        self.stalls = {"weights": 0.0, "pixels": 0.0, "output": 0.0}
+        self.cbytes = {"pixels": 0, "weights": 0, "output": 0}
+        self.busy = {"pixels": 0.0, "weights": 0.0, "output": 0.0}
+        self.timeline = []
+        self.layer_end = [0.0] * len(layers)
+        self.layer_cpu = [0.0] * len(layers)
+        self.slot = {ch: simpy.Resource(env, cfg.outstanding)
+                     for ch in ("pixels", "weights", "output")}
 
-    def burst(ch, bus, nbytes, b, deliver=None):
+    def burst(self, ch, bus, nbytes, b, deliver=None):
         """Issue one burst: occupy the bus, then data arrives after the latency."""
-        req = slot[ch].request()
+        env = self.env
+        req = self.slot[ch].request()
         yield req
         t0 = env.now
-        if not inf:
+        if not self.inf:
             with bus.request() as r:
                 yield r
-                yield env.timeout(nbytes / bps)
-        busy[ch] += env.now - t0
-        cbytes[ch] += nbytes
+                yield env.timeout(nbytes / self.bps)
+        self.busy[ch] += env.now - t0
+        self.cbytes[ch] += nbytes
 
         def land():
-            if lat:
-                yield env.timeout(lat)
+            if self.lat:
+                yield env.timeout(self.lat)
             if deliver is not None:
                 yield deliver.put(nbytes)
-            slot[ch].release(req)
-            if record_timeline:
-                timeline.append((ch, b, t0, env.now))
+            self.slot[ch].release(req)
+            if self.record:
+                self.timeline.append((ch, b, t0, env.now))
         return env.process(land())
 
-    def transfer(ch, bus, total, b, deliver=None, credit=None):
-        """M2S transfer split into bursts; returns when the last burst has landed."""
-        last = None
-        left = total
-        while left > 0:
-            nb = min(cfg.burst_bytes, left)
-            if credit is not None:
-                yield credit.get(nb)
-            last = yield env.process(burst(ch, bus, nb, b, deliver))
-            left -= nb
-        if last is not None:
-            yield last
-
-    def weights_dma():
-        for j, jb in enumerate(jobs):
+    def weights_dma(self):
+        """W(j) may load once job j-2 has finished (two banks); a transfer is split in bursts."""
+        for j, jb in enumerate(self.jobs):
             if j >= 2:
-                yield job_done[j - 2]
-            yield env.process(transfer("weights", rbus, jb["w"], jb["b"]))
-            w_loaded[j].succeed()
+                yield self.job_done[j - 2]
+            last, left = None, jb["w"]
+            while left > 0:
+                nb = min(self.cfg.burst_bytes, left)
+                last = yield self.env.process(self.burst("weights", self.rbus, nb, jb["b"]))
+                left -= nb
+            if last is not None:
+                yield last
+            self.w_loaded[j].succeed()
 
-    def pixels_dma():
-        for j, jb in enumerate(jobs):
-            yield bundle_ready[jb["b"]]
-            cap = min(cfg.burst_bytes, cfg.fifo_bytes)
-            left = jb["x"]
-            lastp = None
+    def pixels_dma(self):
+        cap = min(self.cfg.burst_bytes, self.cfg.fifo_bytes)
+        for jb in self.jobs:
+            yield self.bundle_ready[jb["b"]]
+            left, lastp = jb["x"], None
             while left > 0:
                 nb = min(cap, left)
-                yield x_credit.get(nb)
-                lastp = yield env.process(burst("pixels", rbus, nb, jb["b"], x_data))
+                yield self.x_credit.get(nb)
+                lastp = yield self.env.process(self.burst("pixels", self.rbus, nb, jb["b"],
+                                                          self.x_data))
                 left -= nb
             if lastp is not None:
                 yield lastp
 
-    def output_dma():
-        for j, jb in enumerate(jobs):
-            left = jb["o"]
-            pend = None
+    def output_dma(self):
+        for j, jb in enumerate(self.jobs):
+            left, pend = jb["o"], None
             while left > 0:
-                nb = min(cfg.burst_bytes, left, cfg.fifo_bytes)
-                yield o_fifo.get(nb)
-                pend = yield env.process(burst("output", wbus, nb, jb["b"]))
+                nb = min(self.cfg.burst_bytes, left, self.cfg.fifo_bytes)
+                yield self.o_fifo.get(nb)
+                pend = yield self.env.process(self.burst("output", self.wbus, nb, jb["b"]))
                 left -= nb
             if pend is not None:
                 yield pend
-            out_done[j].succeed()
+            self.out_done[j].succeed()
 
-    def engine():
-        for j, jb in enumerate(jobs):
+    def engine(self):
+        env, cfg = self.env, self.cfg
+        for j, jb in enumerate(self.jobs):
             t = env.now
-            yield w_loaded[j]
-            stalls["weights"] += env.now - t
+            yield self.w_loaded[j]
+            self.stalls["weights"] += env.now - t
             half = max(1, cfg.fifo_bytes // 2)
             ns = max(cfg.slices, -(-jb["x"] // half), -(-jb["o"] // half))
-            xs = _split(jb["x"], ns)
-            os_ = _split(jb["o"], ns)
-            cs = _split(jb["c"], ns)
-            for k in range(ns):
-                if xs[k]:
+            for xs, cs, os_ in zip(_split(jb["x"], ns), _split(jb["c"], ns), _split(jb["o"], ns)):
+                if xs:
                     t = env.now
-                    yield x_data.get(xs[k])
-                    stalls["pixels"] += env.now - t
-                    yield x_credit.put(xs[k])
-                if cs[k]:
-                    yield env.timeout(cs[k] / f)
-                if os_[k]:
+                    yield self.x_data.get(xs)
+                    self.stalls["pixels"] += env.now - t
+                    yield self.x_credit.put(xs)
+                if cs:
+                    yield env.timeout(cs / self.f)
+                if os_:
                     t = env.now
-                    yield o_fifo.put(os_[k])
-                    stalls["output"] += env.now - t
-            job_done[j].succeed()
+                    yield self.o_fifo.put(os_)
+                    self.stalls["output"] += env.now - t
+            self.job_done[j].succeed()
 
-    def cpu():
-        c = cfg.cpu
-        hz = c["ghz"] * 1e9 if c else 1.0
-        for j, jb in enumerate(jobs):
-            yield out_done[j]
-            lp = layers[jb["b"]]
-            t = 0.0
-            if c and lp.CP > 1:  # accumulate this job's partial sums
-                t += c["acc"] * jb["o"] / 4 / hz
-            if jb["last"]:
-                if c:
-                    e = lp.core_elems
-                    t += (c["per_bundle"] + e * (c["requant"] + (c["add"] if lp.has_add else 0.0)
-                          + (c["pool"] if lp.pool_window > 1 else 0.0))
-                          + lp.out_elems * c["pack"]) / hz
+    def cpu_seconds(self, jb) -> float:
+        """Firmware time after job jb's output lands (CPU_PRESETS assumptions)."""
+        c, lp = self.cfg.cpu, self.layers[jb["b"]]
+        if not c:
+            return 0.0
+        hz = c["ghz"] * 1e9
+        t = c["acc"] * jb["o"] / 4 / hz if lp.CP > 1 else 0.0   # accumulate partial sums
+        if jb["last"]:
+            e = lp.core_elems
+            t += (c["per_bundle"] + e * (c["requant"] + (c["add"] if lp.has_add else 0.0)
+                  + (c["pool"] if lp.pool_window > 1 else 0.0)) + lp.out_elems * c["pack"]) / hz
+        return t
+
+    def cpu(self):
+        for j, jb in enumerate(self.jobs):
+            yield self.out_done[j]
+            t = self.cpu_seconds(jb)
             if t:
-                layer_cpu[jb["b"]] += t
-                yield env.timeout(t)
+                self.layer_cpu[jb["b"]] += t
+                yield self.env.timeout(t)
             if jb["last"]:
-                layer_end[jb["b"]] = env.now
-                bundle_ready[jb["b"] + 1].succeed()
+                self.layer_end[jb["b"]] = self.env.now
+                self.bundle_ready[jb["b"] + 1].succeed()
 
-    for p in (weights_dma, pixels_dma, output_dma, engine, cpu):
-        env.process(p())
-    env.run()
-    total = env.now
-    layer_s = [e - (layer_end[i - 1] if i else 0.0) for i, e in enumerate(layer_end)]
-    eng = [lp.cycles / f for lp in layers]
-    return SocResult(total, 1.0 / total if total else float("inf"), layer_s, eng, layer_cpu,
-                     stalls, cbytes, busy, timeline)
+    def run(self) -> SocResult:
+        for proc in (self.weights_dma, self.pixels_dma, self.output_dma, self.engine, self.cpu):
+            self.env.process(proc())
+        self.env.run()
+        total = self.env.now
+        le = self.layer_end
+        layer_s = [e - (le[i - 1] if i else 0.0) for i, e in enumerate(le)]
+        eng = [lp.cycles / self.f for lp in self.layers]
+        return SocResult(total, 1.0 / total if total else float("inf"), layer_s, eng,
+                         self.layer_cpu, self.stalls, self.cbytes, self.busy, self.timeline)
+
+
+def run_soc(layers, hw, cfg: SocConfig, record_timeline=True) -> SocResult:
+    """Time a network (per-layer job cycles and bytes from the cycle model) on the SoC."""
+    return _Soc(layers, hw, cfg, record_timeline).run()

@@ -1,4 +1,4 @@
-"""Engine-only performance of a QModel from the cycle model (docs/performance.md).
+"""Engine-only performance of a QModel from the cycle model (architecture §12.2).
 
 Every bundle is lowered with `lowering.map_core`; each job's weights and pixels streams are built
 as header beat (`layout.job_header`) + zero payload of the exact beat counts (timing does not depend
@@ -150,7 +150,7 @@ def simulate(layers, hw, exact=False, progress=None):
         for lp in layers:
             m = lp.mapping
             lp.job_cycles = []
-            for q in m.parts:  # jobs run part by part (docs/parts_lowering.md)
+            for q in m.parts:  # jobs run part by part (architecture §9.3)
                 it_g = [m.geometry(p) for p in range(q.p0, q.p0 + q.CP)]
                 n_it = min(q.IT, SIM_ITS)
                 cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])

@@ -1,4 +1,4 @@
-"""`dsf bench` / `dsf profile`: tables, JSON, CSV and plots (docs/performance.md)."""
+"""`dsf bench` / `dsf profile`: tables, JSON, CSV and plots (architecture §12)."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,6 @@
-"""Lockstep co-simulation: RTL engine vs twin, every compared signal every cycle (contract §7.3).
+"""Lockstep co-simulation: RTL engine vs twin, every compared signal every cycle.
+
+Contract §7 (level 3); architecture §13.
 
 Both sides get the stimulus of the engine harness (architecture §5/§7.7). The compared signals
 are the rows of `models.engine.signals.SIGNALS`; from that table this module generates the RTL
@@ -511,5 +513,5 @@ def rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, t0, t1, vcd_path, rtl
 # ----------------------------------------------------------------------------- export / CLI flow
 def export_jobs(ex) -> list:
     """Every job's (weights, pixels) beat streams of an export, in firmware order
-    (bundle -> iteration -> pass)."""
+    (bundle -> part -> iteration -> pass)."""
     return [(j.weights, j.pixels) for be in ex.bundles for j in be.jobs]

@@ -9,6 +9,7 @@ interrupted build is redone, never used.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -50,13 +51,19 @@ def content_key(files=(), texts=(), extra=()) -> str:
     return digest(files, texts, extra)[:16]
 
 
-def tool_version(cmd) -> str:
-    """First line of `cmd --version` (part of cache keys), or '' if the tool is missing."""
+@functools.lru_cache(maxsize=None)
+def _tool_version(cmd: tuple) -> str:
     exe = shutil.which(cmd[0])
     if not exe:
         return ""
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(list(cmd), capture_output=True, text=True)
     return (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else ""
+
+
+def tool_version(cmd) -> str:
+    """First line of `cmd --version` (part of cache keys), or '' if the tool is missing; asked
+    once per process."""
+    return _tool_version(tuple(cmd))
 
 
 def cached_build(kind: str, key: str, build, root: str | None = None) -> Path:

@@ -66,7 +66,8 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
             g = np.frombuffer(run.raw_streams[key], dtype=np.uint8)
             tail = exp.size - g.size
             if 0 < tail < hw.AXI_BYTES and not exp[g.size:].any():
-                # a DMA moves only the kept bytes of the TLAST beat; the rest is padding (docs §3)
+                # a DMA moves only the kept bytes of the TLAST beat; the rest is padding
+                # (architecture §3)
                 g = np.concatenate([g, np.zeros(tail, dtype=np.uint8)])
             if exp.size != g.size:
                 raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {g.size} "

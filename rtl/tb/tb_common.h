@@ -1,7 +1,8 @@
-// Helpers shared by the Verilator C++ harnesses (tb_engine.cpp, tb_lockstep.cpp, the system
-// testbench's DPI glue): wide-signal access, the architecture §5 xorshift32 handshake PRNG (the
-// C++ implementation; seeding and thresholds come from Python on the command line), and the
-// job-file beat reader. dsf_cfg.h is generated from the hardware (compiler/rtl_config.py).
+// Helpers shared by the Verilator C++ harnesses (tb_engine.cpp, also built as tb_lockstep with
+// -DDSF_LOCKSTEP, and the system testbench's DPI glue): wide-signal access, the architecture §5
+// xorshift32 handshake PRNG (the C++ implementation; seeding and thresholds come from Python on
+// the command line), and the job-file beat reader. dsf_cfg.h is generated from the hardware
+// (compiler/rtl_config.py).
 #pragma once
 #include <cstdint>
 #include <cstdio>

@@ -12,8 +12,8 @@
 //   1. handshakes of t advance the channels (S2M writes kept bytes to DRAM); completions are noted
 //   2. completions delivered in channel order 0,1,2: dsf_fw_dma_done(ch, bytes)
 //   3. unless the firmware is done: dsf_fw_next until WAIT/DONE (polled at the edge of cycle 0 and
-//      at every edge with a completion; equivalent to polling at every edge, §11); each DMA loads
-//      its channel, active from cycle t+1.
+//      at every edge with a completion; equivalent to polling at every edge, architecture §11);
+//      each DMA loads its channel, active from cycle t+1.
 module tb_system (
   input logic aclk,
   input logic aresetn

@@ -1,6 +1,6 @@
 // DPI-C glue of rtl/tb/tb_system.sv: the handshake draws (tb_common.h generators), DRAM beats, the firmware's
 // non-blocking API (firmware/dsf_fw.h, compiled unchanged from firmware/*.c), event / command
-// logging, channel statistics and the §11 watchdog bookkeeping.
+// logging, channel statistics and the architecture §11 watchdog bookkeeping.
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>

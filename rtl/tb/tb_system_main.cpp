@@ -1,4 +1,4 @@
-// Whole-system testbench main (docs/architecture.md §11): toggles the clock and reset of
+// Whole-system testbench main (architecture §11): toggles the clock and reset of
 // rtl/tb/tb_system.sv, loads the DRAM image, runs until the firmware is DONE, an error, or the
 // watchdog, and writes the results.
 //

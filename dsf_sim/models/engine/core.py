@@ -34,6 +34,56 @@ TRACE_SLOTS = ("p_valid", "w_valid", "m_ready", "s_axis_pixels_tready", "s_axis_
 N_TRACE = len(TRACE_SLOTS)
 
 
+@jit(inline=True)
+def _load(S):
+    """Every module's registers from the state vector (once per advance call)."""
+    return (Harness(*to_fixed_tuple(S[HARNESS0:HARNESS0 + N_HARNESS], N_HARNESS)),
+            Prng(*to_fixed_tuple(S[PRNG0:PRNG0 + N_PRNG], N_PRNG)),
+            PixelStreamer(*to_fixed_tuple(S[PIXEL_STREAMER0:PIXEL_STREAMER0 + N_PIXEL_STREAMER],
+                                          N_PIXEL_STREAMER)),
+            WeightLoader(*to_fixed_tuple(S[WEIGHT_LOADER0:WEIGHT_LOADER0 + N_WEIGHT_LOADER],
+                                         N_WEIGHT_LOADER)),
+            Sequencer(*to_fixed_tuple(S[SEQUENCER0:SEQUENCER0 + N_SEQUENCER], N_SEQUENCER)),
+            Output(*to_fixed_tuple(S[OUTPUT0:OUTPUT0 + N_OUTPUT], N_OUTPUT)))
+
+
+@jit(inline=True)
+def _store(S, h, g, p, wl, q, o):
+    for k in range(N_HARNESS):
+        S[HARNESS0 + k] = h[k]
+    for k in range(N_PRNG):
+        S[PRNG0 + k] = g[k]
+    for k in range(N_PIXEL_STREAMER):
+        S[PIXEL_STREAMER0 + k] = p[k]
+    for k in range(N_WEIGHT_LOADER):
+        S[WEIGHT_LOADER0 + k] = wl[k]
+    for k in range(N_SEQUENCER):
+        S[SEQUENCER0 + k] = q[k]
+    for k in range(N_OUTPUT):
+        S[OUTPUT0 + k] = o[k]
+
+
+@jit(inline=True)
+def _log_beat(log, nlog, cycle, dr, base, B, keep, last):
+    """The engine harness's record of an accepted output beat (all bytes, TKEEP, TLAST, cycle)."""
+    log_data, log_keep, log_last, log_cycle = log
+    for i in range(B):
+        log_data[nlog, i] = dr[base + i]
+        log_keep[nlog, i] = i < keep
+    log_last[nlog] = last
+    log_cycle[nlog] = cycle
+
+
+@jit(inline=True)
+def _probe(trace, dr, o, B, probes):
+    """Lockstep: this cycle's ports and stimulus as computed, m_axis_tdata bytes."""
+    trp, trd = trace
+    for k in range(N_TRACE):
+        trp[k] = probes[k]
+    for i in range(B):
+        trd[i] = dr[o.dr_off * B + i] if o.dr_v != 0 else 0
+
+
 @jit
 def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, out_mem, log, trace):
     """Run cycles from S[cycle] until an edge with a DMA completion (EVENT), cycle == limit
@@ -42,20 +92,11 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     prm = to_fixed_tuple(prm_array, N_PARAMS)   # a value, not memory: loads hoist out of the loop
     rowbuf, banks, rdata = wl_mem
     q_d, q_ob, q_keep, q_last, dr = out_mem
-    log_data, log_keep, log_last, log_cycle = log
-    trp, trd = trace
     B = prm[P_AXI_BYTES]
-    nlog_max = log_data.shape[0]
-    tracing = trp.shape[0] > 0
+    nlog_max = log[0].shape[0]
+    tracing = trace[0].shape[0] > 0
 
-    h = Harness(*to_fixed_tuple(S[HARNESS0:HARNESS0 + N_HARNESS], N_HARNESS))
-    g = Prng(*to_fixed_tuple(S[PRNG0:PRNG0 + N_PRNG], N_PRNG))
-    p = PixelStreamer(*to_fixed_tuple(S[PIXEL_STREAMER0:PIXEL_STREAMER0 + N_PIXEL_STREAMER],
-                                      N_PIXEL_STREAMER))
-    wl = WeightLoader(*to_fixed_tuple(S[WEIGHT_LOADER0:WEIGHT_LOADER0 + N_WEIGHT_LOADER],
-                                      N_WEIGHT_LOADER))
-    q = Sequencer(*to_fixed_tuple(S[SEQUENCER0:SEQUENCER0 + N_SEQUENCER], N_SEQUENCER))
-    o = Output(*to_fixed_tuple(S[OUTPUT0:OUTPUT0 + N_OUTPUT], N_OUTPUT))
+    h, g, p, wl, q, o = _load(S)
     cycle, last_act, nlog, ntlast = h
     s0, s1, s2 = g
     a0 = C[0, dma.C_ACT] != 0
@@ -94,18 +135,9 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         m_tlast = output.tlast(o, prm)
         m_tkeep = output.tkeep(o, prm)
         popped = output.pop(o, of, prm)
-        if tracing:
-            trp[0] = 1 if p_valid else 0
-            trp[1] = 1 if w_valid else 0
-            trp[2] = 1 if m_ready else 0
-            trp[3] = 1 if p_tready else 0
-            trp[4] = 1 if w_tready else 0
-            trp[5] = o.dr_v
-            trp[6] = 1 if m_tlast else 0
-            trp[7] = m_tkeep
-            trp[8] = raddr
-            for i in range(B):
-                trd[i] = dr[o.dr_off * B + i] if o.dr_v != 0 else 0
+        if tracing:                              # in the order of TRACE_SLOTS
+            _probe(trace, dr, o, B, (int(p_valid), int(w_valid), int(m_ready), int(p_tready),
+                                     int(w_tready), o.dr_v, int(m_tlast), m_tkeep, raddr))
 
         # ---- 3. the rising edge
         ev = False
@@ -117,11 +149,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
                 if nlog >= nlog_max:
                     status = ERR_OUTBUF
                     break
-                for i in range(B):
-                    log_data[nlog, i] = dr[o.dr_off * B + i]
-                    log_keep[nlog, i] = i < m_tkeep
-                log_last[nlog] = m_tlast
-                log_cycle[nlog] = cycle
+                _log_beat(log, nlog, cycle, dr, o.dr_off * B, B, m_tkeep, m_tlast)
                 nlog += 1
             if dma.s2m_write(C, dram, dr, o.dr_off * B, m_tkeep, m_tlast):
                 ntlast += 1
@@ -154,18 +182,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             status = ERR_WATCHDOG
             break
 
-    for k, v in enumerate((cycle, last_act, nlog, ntlast)):
-        S[HARNESS0 + k] = v
-    for k, v in enumerate((s0, s1, s2)):
-        S[PRNG0 + k] = v
-    for k in range(N_PIXEL_STREAMER):
-        S[PIXEL_STREAMER0 + k] = p[k]
-    for k in range(N_WEIGHT_LOADER):
-        S[WEIGHT_LOADER0 + k] = wl[k]
-    for k in range(N_SEQUENCER):
-        S[SEQUENCER0 + k] = q[k]
-    for k in range(N_OUTPUT):
-        S[OUTPUT0 + k] = o[k]
+    _store(S, Harness(cycle, last_act, nlog, ntlast), Prng(s0, s1, s2), p, wl, q, o)
     C[0, dma.C_PEND] = 1 if (p_valid and a0) else 0
     C[1, dma.C_PEND] = 1 if (w_valid and a1) else 0
     return status

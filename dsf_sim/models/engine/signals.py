@@ -2,8 +2,8 @@
 
 One row per signal: name, kind, width, where the twin has it, where the RTL has it. From this
 table come the RTL's debug ports (the generated wrapper rtl_bridge/lockstep writes around
-dsf_engine: no debug logic in the engine itself), the C++ trace columns of tb_lockstep.cpp (a
-generated header), the twin's trace and the Python comparator.
+dsf_engine: no debug logic in the engine itself), the C++ trace columns of tb_engine.cpp built
+with -DDSF_LOCKSTEP (the generated dsf_trace.h), the twin's trace and the Python comparator.
 
 kinds: 'stimulus' (what the harness drives or counts; identical on both sides until the first
 divergence, compared to catch harness bugs), 'port' (engine ports), 'debug' (internal state).
