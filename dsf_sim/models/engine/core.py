@@ -132,16 +132,17 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         sc = sequencer.comb(q, pixel_streamer.slot_full(p), weight_loader.bank_ready(wl),
                             output.room(o, q.s1_emit, prm), prm)
         raddr = sequencer.raddr(q, prm)
-        m_tlast = output.tlast(o, prm)
-        m_tkeep = output.tkeep(o, prm)
         popped = output.pop(o, of, prm)
         if tracing:                              # in the order of TRACE_SLOTS
             _probe(trace, dr, o, B, (int(p_valid), int(w_valid), int(m_ready), int(p_tready),
-                                     int(w_tready), o.dr_v, int(m_tlast), m_tkeep, raddr))
+                                     int(w_tready), o.dr_v, int(output.tlast(o, prm)),
+                                     output.tkeep(o, prm), raddr))
 
         # ---- 3. the rising edge
         ev = False
         if of:                                   # the accepted output beat goes to DRAM
+            m_tlast = output.tlast(o, prm)
+            m_tkeep = output.tkeep(o, prm)
             if not dma.s2m_fits(C, m_tkeep):
                 status = ERR_OVERFLOW
                 break
