@@ -126,15 +126,16 @@ class _SystemRun:
             self.lib.dsf_fw_dma_done(ch, int(nbytes))
 
     def run(self, max_cycles):
-        es = self.es
-        es.advance(self.dram, 1)        # cycle 0: nothing active (the PRNGs step)
-        finished = self.poll(0)         # the firmware is first polled at its end
+        es, dram = self.es, self.dram
+        advance, deliver, poll = es.advance, self.deliver, self.poll
+        advance(dram, 1)                # cycle 0: nothing active (the PRNGs step)
+        finished = poll(0)              # the firmware is first polled at its end
         while not finished:
-            st = es.advance(self.dram, max_cycles)
+            st = advance(dram, max_cycles)
             t = es.cycle - 1            # the edge ending cycle t
             if st == EVENT:
-                self.deliver(t)
-                finished = self.poll(t)
+                deliver(t)
+                finished = poll(t)
                 continue
             if st in (ERR_WATCHDOG, LIMIT):
                 raise SystemWatchdogError(_watchdog_report(es, self.inflight, self.last_cmd, t,

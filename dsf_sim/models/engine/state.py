@@ -21,6 +21,7 @@ class EngineModelError(RuntimeError):
 
 
 STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)"}
+S_CYCLE = registers.index("harness", "cycle")
 
 
 class EngineState:
@@ -54,7 +55,7 @@ class EngineState:
 
     @property
     def cycle(self):
-        return self.reg("harness", "cycle")
+        return int(self.S[S_CYCLE])
 
     def start(self, ch, addr, nbytes):
         """Load a descriptor on an idle channel; it is active from the next simulated cycle."""
@@ -76,12 +77,9 @@ class EngineState:
 
     def take_events(self):
         """[(ch, bytes)] completed at the last edge, in channel order; clears them."""
-        ev = []
-        for ch in range(3):
-            b = int(self.C[ch, dma.C_EVENT])
-            if b >= 0:
-                ev.append((ch, b))
-                self.C[ch, dma.C_EVENT] = -1
+        col = self.C[:, dma.C_EVENT]
+        ev = [(ch, int(b)) for ch, b in enumerate(col.tolist()) if b >= 0]
+        col[:] = -1
         return ev
 
     def stuck_channel(self):
