@@ -86,10 +86,10 @@ class _SystemRun:
             if k == CMD_ERROR:
                 raise FirmwareError(f"firmware error at cycle {t}: "
                                     f"{lib.dsf_fw_error_msg().decode()}")
-            c = self.cmd.as_dict()
-            self.last_cmd = dict(c, cycle=t)
+            self.last_cmd = (t, k)      # formatted only for a watchdog report
             if k == CMD_WAIT:
                 return False
+            c = self.cmd.as_dict()
             if k == CMD_DONE:
                 self.commands.append(dict(cycle=t, cmd="done"))
                 self.fw_log.append(dict(cycle=t, cmd="done"))
@@ -138,14 +138,20 @@ class _SystemRun:
                 finished = poll(t)
                 continue
             if st in (ERR_WATCHDOG, LIMIT):
-                raise SystemWatchdogError(_watchdog_report(es, self.inflight, self.last_cmd, t,
-                                                           self.watchdog, st == LIMIT))
+                raise SystemWatchdogError(_watchdog_report(es, self.inflight, self.last_command(),
+                                                           t, self.watchdog, st == LIMIT))
             if st == ERR_OVERFLOW:
                 d = self.inflight[2]
                 raise EngineModelError(
                     f"cycle {t}: output DMA overflow: the engine sent more than the descriptor's "
                     f"{d['bytes']} bytes for job (bundle {d['bundle']}, it {d['it']}, p {d['p']})")
             raise EngineModelError(f"engine model: unexpected status {st} at cycle {t}")
+
+    def last_command(self):
+        """The firmware's last command (the one still in the command buffer), with its cycle."""
+        if self.last_cmd is None:
+            return None
+        return dict(self.cmd.as_dict(), cycle=self.last_cmd[0])
 
     def cycles_per_bundle(self) -> list:
         """end(b) = cycle of the completion of bundle b's last output DMA; the last bundle also
