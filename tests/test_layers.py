@@ -81,3 +81,15 @@ def test_no_import_cycle():
     for m in graph:
         if m not in state:
             visit(m, [])
+
+
+def test_twin_functions_are_short():
+    """The twin stays readable next to the RTL: no function in dsf_sim/models over 120 lines."""
+    long = []
+    for p in (PKG / "models").rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 120:
+                    long.append(f"{p.relative_to(PKG)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, long

@@ -10,6 +10,7 @@ the index with both values.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -72,7 +73,15 @@ def firmware_sources() -> list:
 
 def firmware_key(export_dir: str, cc: str = "gcc") -> str:
     """Cache key of the firmware compiled for an export: sources, export headers, flags, compiler."""
-    return content_key(files=firmware_sources() + export_headers(export_dir),
+    files = firmware_sources() + export_headers(export_dir)
+    stats = tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
+    return _firmware_key(stats, cc)
+
+
+@functools.lru_cache(maxsize=256)
+def _firmware_key(stats: tuple, cc: str) -> str:
+    """The key of `firmware_key`, hashed once per set of unchanged files (mtime, size)."""
+    return content_key(files=[f for f, _, _ in stats],
                        extra=CFLAGS + [tool_version([cc, "--version"])])
 
 
@@ -98,7 +107,10 @@ def build_firmware(export_dir: str, cc: str = "gcc") -> str:
 _U64, _I32 = ctypes.c_uint64, ctypes.c_int
 
 
+@functools.lru_cache(maxsize=64)
 def load_firmware(lib_path: str) -> ctypes.CDLL:
+    """The firmware library with its C signatures; loaded once per process and path (the path
+    holds the build key; dsf_fw_init resets the library's state for every run)."""
     lib = ctypes.CDLL(lib_path)
     sig = {
         "dsf_fw_dram_required": (_U64, []),
