@@ -20,15 +20,17 @@ def cmd_export(args):
     model, hw = load_model(args.model, args.hw)
     os.makedirs(args.out, exist_ok=True)
     export_files(hw, args.out)
-    ex = model.export_inference(x=model.random_input, hw=hw, out_dir=args.out)
+    ex = model.export_inference(x=model.random_input, hw=hw, out_dir=args.out, post=args.post)
     print(f"exported {len(ex.bundles)} bundles to {args.out}: "
           f"{', '.join(sorted(os.path.basename(p) for p in ex.files if '/' not in p))}")
     for be in ex.bundles:
         m = be.mapping
+        how = ("finished on chip" + (" (skip: producer's output)" if be.post.skip_direct else "")
+               if be.post.finish else f"raw sums ({be.post.reason})")
         print(f"  bundle {be.idx}: {m.kind} engine kernel {m.KH}x{m.KW} image "
               f"{m.XN}x{m.H.size_e}x{m.W.size_e}x{m.CI_E} -> CO {m.CO}: "
               f"{m.CP} pass(es) x {m.IT} iteration(s)"
-              + (f" in {len(m.parts)} parts" if m.multi else ""))
+              + (f" in {len(m.parts)} parts" if m.multi else "") + f"; {how}")
     return 0
 
 
@@ -147,6 +149,9 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--out", default="vectors")
     p.add_argument("--hw", help="hardware.json (default: the model file's own)")
+    p.add_argument("--post", default="auto", choices=["auto", "off", "on"],
+                   help="on-chip post-processing (architecture §17): auto = every bundle the "
+                        "output pipeline finishes exactly, off = raw sums, on = auto or error")
     p.set_defaults(fn=cmd_export)
     p = sub.add_parser("verify", help="run a model on a simulator, check every level bit-exactly")
     p.add_argument("model")

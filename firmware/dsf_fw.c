@@ -102,10 +102,14 @@ static uint64_t wjob_offset(int b, int it, int p) {
  * memory map (computed from the descriptors; identical in dsf_fw_dram_required and init)
  * ---------------------------------------------------------------------------------------- */
 typedef struct {
-  uint64_t weights, input, out[N_BUNDLES], pix[N_BUNDLES], raw, raw_bytes, acc, tmp, softmax, total;
+  uint64_t weights, input, out[N_BUNDLES], pix[N_BUNDLES], fin[N_BUNDLES], skip[N_BUNDLES], raw,
+      raw_bytes, acc, tmp, softmax, total;
 } mmap_t;
 
 static mmap_t MM;
+
+/* bytes of one finish job's output (= of one skip stream): whole beats of the single part */
+static uint64_t fin_job_bytes(int b) { return (uint64_t)part(b, 0)->out_bytes; }
 
 static void compute_map(void) {
   uint64_t o = 0, raw = 0, acc = 0, tmp = 0;
@@ -126,6 +130,16 @@ static void compute_map(void) {
     if (b == 0) { MM.pix[b] = MM.input; continue; }
     MM.pix[b] = o;
     for (p = 0; p < desc(b)->cp; p++) o = align_up(o + pix_bytes(b, p));
+  }
+  for (b = 0; b < N_BUNDLES; b++) { /* finished outputs and packed skip streams (§17.4) */
+    MM.fin[b] = MM.skip[b] = 0;
+    if (!desc(b)->finish) continue;
+    MM.fin[b] = o;
+    o = align_up(o + (uint64_t)desc(b)->it * fin_job_bytes(b));
+    if (desc(b)->add && !desc(b)->skip_direct) {
+      MM.skip[b] = o;
+      o = align_up(o + (uint64_t)desc(b)->it * fin_job_bytes(b));
+    }
   }
   MM.raw = o;
   MM.raw_bytes = raw;
@@ -153,7 +167,7 @@ static uint64_t pix_offset(int b, int p) {
  * ---------------------------------------------------------------------------------------- */
 typedef struct { int b, it, p, j; } job_t;
 
-enum { PH_START, PH_O, PH_X, PH_W, PH_END, PH_DONE, PH_ERROR };
+enum { PH_START, PH_O, PH_X, PH_S, PH_W, PH_END, PH_DONE, PH_ERROR };
 
 static struct {
   uint8_t *dram;
@@ -212,9 +226,38 @@ static int64_t nth_bit(int64_t mask, int64_t k) {
   return 0;
 }
 
+/* finished word idx (flat, NHWC or NF, cropped coordinates) of finish bundle b: packet (n, l, w)
+ * of job it = c / co_prl holds channel g = c % co_prl's rows as words g*ROWS + r (architecture
+ * §17.2), cropped at the part's (r0_h, r0_w) like accumulate() */
+static int64_t fin_word(int b, int64_t idx) {
+  const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *q = part(b, 0);
+  int64_t c = idx % d->co, t = idx / d->co, ow, oh, n, row, pk, bit, v;
+  const uint8_t *p;
+  ow = t % d->out_w;
+  t /= d->out_w;
+  oh = t % d->out_h;
+  n = t / d->out_h;
+  row = oh + q->r0_h;
+  pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
+  bit = ((c % q->co_prl) * ROWS + row % ROWS) * X_BITS;
+  p = S.dram + MM.fin[b] + (uint64_t)(c / q->co_prl) * fin_job_bytes(b) +
+      (uint64_t)pk * q->ob * AXI_BYTES;
+  v = (p[bit >> 3] >> (bit & 7)) & ((1 << X_BITS) - 1);
+  if (d->out_signed && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
+  return v;
+}
+
+/* word idx of bundle b's output (b = -1: the model input): the int32 output where the firmware
+ * writes one (out_int), else the finished words */
+static int64_t tensor_word(int b, int64_t idx) {
+  if (b < 0) return ld32(S.dram + MM.input + INPUT_INT_OFFSET + 4 * idx);
+  if (desc(b)->out_int) return ld32(S.dram + out_off(b) + 4 * idx);
+  return fin_word(b, idx);
+}
+
 static void pack_bundle_input(int b) {
   const dsf_bundle_t *d = desc(b);
-  const uint8_t *src = S.dram + out_off((int)d->src);
   /* source tensor dims; dense: [batch, F] seen as [1, batch, 1, F] */
   int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
   int64_t ci = d->ci, s_h = d->sh, s_w = d->sw;
@@ -246,7 +289,7 @@ static void pack_bundle_input(int b) {
               if (row < 0 || row >= q->xh_e) continue;
               srow = (row + t_h) * s_h + pph;
               if (srow < 0 || srow >= sh_) continue;
-              v = ld32(src + 4 * (((n * sh_ + srow) * sw_ + scol) * ci + c_src));
+              v = (int32_t)tensor_word((int)d->src, ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
               if (!v) continue;
               bit = (uint64_t)jj * X_BITS;
               col[bit >> 3] |= (uint8_t)(((uint64_t)(uint32_t)v & mask) << (bit & 7));
@@ -307,36 +350,68 @@ static int64_t bias_word(int b, int64_t c) {
 #endif
 }
 
-static void finish_bundle(int b) {
+/* the skip streams of an adding finish bundle whose skip tensor is not a producer's finished
+ * output with the same job geometry: the tensor packed like a finished output of this bundle's
+ * jobs (words g*ROWS + r of packet (n, l, w)), zeros outside the cropped output (§17.2) */
+static void pack_skip(int b) {
+  const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *q = part(b, 0);
+  uint8_t *base = S.dram + MM.skip[b];
+  int64_t n, oh, ow, c, mask = ((int64_t)1 << X_BITS) - 1;
+  memset(base, 0, (size_t)(d->it * (int64_t)fin_job_bytes(b)));
+  for (n = 0; n < d->xn_e; n++)
+    for (oh = 0; oh < d->out_h; oh++)
+      for (ow = 0; ow < d->out_w; ow++)
+        for (c = 0; c < d->co; c++) {
+          int64_t v = tensor_word((int)d->skip, ((n * d->out_h + oh) * d->out_w + ow) * d->co + c);
+          int64_t row = oh + q->r0_h, it = c / q->co_prl, g = c % q->co_prl;
+          int64_t pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
+          int64_t bit = (g * ROWS + row % ROWS) * X_BITS;
+          uint8_t *p = base + (uint64_t)it * fin_job_bytes(b) + (uint64_t)pk * q->ob * AXI_BYTES;
+          p[bit >> 3] |= (uint8_t)((v & mask) << (bit & 7));
+        }
+}
+
+/* a finish bundle's output: its finished words (cropped) into tmp, for pool or copy (§17.4) */
+static void unpack_finished(int b) {
+  const dsf_bundle_t *d = desc(b);
+  uint8_t *tmp = S.dram + MM.tmp;
+  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, idx;
+  for (idx = 0; idx < total; idx++) st64(tmp + 8 * idx, fin_word(b, idx));
+}
+
+/* a raw bundle's bias + activation (+ residual add) from the cropped accumulator into tmp;
+ * returns the binary point of the result */
+static int64_t post_raw(int b) {
   const dsf_bundle_t *d = desc(b);
   const uint8_t *acc = S.dram + MM.acc;
-  uint8_t *tmp = S.dram + MM.tmp, *out = S.dram + out_off(b);
-  int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, i, k, c, idx, f;
-  /* bias + activation (the accumulator is already cropped) */
-  for (n = 0; n < N; n++)
-    for (i = 0; i < OH; i++)
-      for (k = 0; k < OW; k++)
-        for (c = 0; c < CO; c++) {
-          int64_t y = ld64(acc + 8 * (((n * OH + i) * OW + k) * CO + c));
-          if (d->use_bias)
-            y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, c), (int)(d->f_s - d->f_bias));
-          y = dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi, (int)d->act_slope, 1);
-          st64(tmp + 8 * (((n * OH + i) * OW + k) * CO + c), y);
-        }
-  f = d->act_frac;
-  /* residual add */
+  uint8_t *tmp = S.dram + MM.tmp;
+  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, idx, f = d->act_frac;
+  for (idx = 0; idx < total; idx++) {
+    int64_t y = ld64(acc + 8 * idx);
+    if (d->use_bias)
+      y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, idx % d->co), (int)(d->f_s - d->f_bias));
+    st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi,
+                                    (int)d->act_slope, 1));
+  }
   if (d->add) {
-    const uint8_t *skip = S.dram + out_off((int)d->skip);
-    int64_t total = N * OH * OW * CO;
     for (idx = 0; idx < total; idx++) {
       int64_t y = shl(ld64(tmp + 8 * idx), (int)(d->f_t - f)) +
-                  shl(ld32(skip + 4 * idx), (int)(d->f_t - d->f_skip));
+                  shl(tensor_word((int)d->skip, idx), (int)(d->f_t - d->f_skip));
       st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_t, (int)d->add_frac, d->add_lo, d->add_hi,
                                       (int)d->add_slope, 1));
     }
     f = d->add_frac;
   }
-  /* pool (TF padding; count = window ∩ image) */
+  return f;
+}
+
+/* pool (TF padding; count = window ∩ image) or copy tmp (binary point f) into the int32 output */
+static void pool_store(int b, int64_t f) {
+  const dsf_bundle_t *d = desc(b);
+  const uint8_t *tmp = S.dram + MM.tmp;
+  uint8_t *out = S.dram + out_off(b);
+  int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, c, idx;
   if (d->pool) {
     int64_t pi, pj, a, bb;
     for (n = 0; n < N; n++)
@@ -364,29 +439,48 @@ static void finish_bundle(int b) {
     int64_t total = N * OH * OW * CO;
     for (idx = 0; idx < total; idx++) st32(out + 4 * idx, (int32_t)ld64(tmp + 8 * idx));
   }
-  /* flatten: NHWC -> N,(H*W*C) is the same memory order; nothing to do */
-  if (d->softmax) {
-    int64_t last = d->flatten ? d->out_size / d->n : d->co, rows = d->out_size / last, r;
-    uint8_t *sm = S.dram + MM.softmax;
-    double scale = ldexp(1.0, -(int)d->out_frac);
-    for (r = 0; r < rows; r++) {
-      double mx = -HUGE_VAL, sum = 0.0, e;
-      for (c = 0; c < last; c++) {
-        double z = (double)ld32(out + 4 * (r * last + c)) * scale;
-        if (z > mx) mx = z;
-      }
-      for (c = 0; c < last; c++) {
-        e = exp((double)ld32(out + 4 * (r * last + c)) * scale - mx);
-        memcpy(sm + 8 * (r * last + c), &e, 8);
-        sum += e;
-      }
-      for (c = 0; c < last; c++) {
-        memcpy(&e, sm + 8 * (r * last + c), 8);
-        e /= sum;
-        memcpy(sm + 8 * (r * last + c), &e, 8);
-      }
+}
+
+/* float64 softmax of the int32 output (flatten: NHWC -> N,(H*W*C) is the same memory order) */
+static void softmax_out(int b) {
+  const dsf_bundle_t *d = desc(b);
+  const uint8_t *out = S.dram + out_off(b);
+  int64_t last = d->flatten ? d->out_size / d->n : d->co, rows = d->out_size / last, r, c;
+  uint8_t *sm = S.dram + MM.softmax;
+  double scale = ldexp(1.0, -(int)d->out_frac);
+  for (r = 0; r < rows; r++) {
+    double mx = -HUGE_VAL, sum = 0.0, e;
+    for (c = 0; c < last; c++) {
+      double z = (double)ld32(out + 4 * (r * last + c)) * scale;
+      if (z > mx) mx = z;
+    }
+    for (c = 0; c < last; c++) {
+      e = exp((double)ld32(out + 4 * (r * last + c)) * scale - mx);
+      memcpy(sm + 8 * (r * last + c), &e, 8);
+      sum += e;
+    }
+    for (c = 0; c < last; c++) {
+      memcpy(&e, sm + 8 * (r * last + c), 8);
+      e /= sum;
+      memcpy(sm + 8 * (r * last + c), &e, 8);
     }
   }
+}
+
+/* the bundle's last job has landed: what the engine did not do (architecture §17.4) */
+static void finish_bundle(int b) {
+  const dsf_bundle_t *d = desc(b);
+  int64_t f;
+  if (d->finish) {            /* the engine did bias, activation and the residual add */
+    if (d->out_int) {         /* pool, or the model's output: int32 from the finished words */
+      unpack_finished(b);
+      pool_store(b, d->add ? d->add_frac : d->act_frac);
+    }
+  } else {
+    f = post_raw(b);
+    pool_store(b, f);
+  }
+  if (d->softmax) softmax_out(b);
   S.bundles_done = b + 1;
 }
 
@@ -421,14 +515,29 @@ static int wait_for(dsf_cmd_t *cmd, int ch) {
  * bundle's last job. */
 static void retire_output(void) {
   if (!S.o_valid) return;
-  accumulate(S.ojob);
+  if (!desc(S.ojob.b)->finish) accumulate(S.ojob);   /* finished words stay where they landed */
   S.o_valid = 0;
   if (job_last(S.ojob)) finish_bundle(S.ojob.b);
 }
 
 static void start_bundle(int b) {
-  memset(S.dram + MM.acc, 0, (size_t)acc_words(b) * 8u);
+  const dsf_bundle_t *d = desc(b);
+  if (!d->finish) memset(S.dram + MM.acc, 0, (size_t)acc_words(b) * 8u);
   if (b > 0) pack_bundle_input(b);
+  if (d->finish && d->add && !d->skip_direct) pack_skip(b);
+}
+
+/* where job j's output lands: the raw buffer, or the job's slot of the bundle's finished region */
+static uint64_t out_dest(job_t j) {
+  return desc(j.b)->finish ? MM.fin[j.b] + (uint64_t)j.it * fin_job_bytes(j.b) : MM.raw;
+}
+
+/* the skip stream of job j of an adding finish bundle: the producer's finished job it, or the
+ * stream the firmware packed */
+static uint64_t skip_src(job_t j) {
+  const dsf_bundle_t *d = desc(j.b);
+  if (d->skip_direct) return MM.fin[d->skip] + (uint64_t)j.it * fin_job_bytes((int)d->skip);
+  return MM.skip[j.b] + (uint64_t)j.it * fin_job_bytes(j.b);
 }
 
 int dsf_fw_next(dsf_cmd_t *cmd) {
@@ -446,7 +555,7 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         S.o_valid = 1;
         S.phase = PH_X;
         {
-          int r = issue(cmd, DSF_CH_OUTPUT, MM.raw, (uint64_t)ppart(j.b, j.p)->out_bytes, j);
+          int r = issue(cmd, DSF_CH_OUTPUT, out_dest(j), (uint64_t)ppart(j.b, j.p)->out_bytes, j);
           S.expect[DSF_CH_OUTPUT] = (uint64_t)ppart(j.b, j.p)->out_moved;
           return r;
         }
@@ -454,8 +563,15 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
       case PH_X: { /* X(j): pixel stream of pass p */
         job_t j = S.cur;
         if (S.busy[DSF_CH_PIXELS]) return wait_for(cmd, DSF_CH_PIXELS);
-        S.phase = PH_W;
+        S.phase = PH_S;
         return issue(cmd, DSF_CH_PIXELS, pix_offset(j.b, j.p), pix_bytes(j.b, j.p), j);
+      }
+      case PH_S: { /* S(j): the skip stream of an adding finish job */
+        job_t j = S.cur;
+        if (!(desc(j.b)->finish && desc(j.b)->add)) { S.phase = PH_W; continue; }
+        if (S.busy[DSF_CH_SKIP]) return wait_for(cmd, DSF_CH_SKIP);
+        S.phase = PH_W;
+        return issue(cmd, DSF_CH_SKIP, skip_src(j), fin_job_bytes(j.b), j);
       }
       case PH_W: { /* W(j+1): prefetch into the free weight bank */
         job_t nx = S.cur;
@@ -531,6 +647,14 @@ uint64_t dsf_fw_raw_offset(void) { compute_map(); return MM.raw; }
 uint64_t dsf_fw_raw_bytes(void) { compute_map(); return MM.raw_bytes; }
 uint64_t dsf_fw_acc_offset(void) { compute_map(); return MM.acc; }
 uint64_t dsf_fw_tmp_offset(void) { compute_map(); return MM.tmp; }
+uint64_t dsf_fw_fin_offset(int b) {
+  compute_map();
+  return ((unsigned)b < N_BUNDLES) ? MM.fin[b] : 0;
+}
+uint64_t dsf_fw_skip_offset(int b) {
+  compute_map();
+  return ((unsigned)b < N_BUNDLES) ? MM.skip[b] : 0;
+}
 
 /* ---- debug accessors ---- */
 static int bad_b(int b) { return b < 0 || b >= N_BUNDLES; }
@@ -561,7 +685,7 @@ int dsf_fw_debug_bundles_done(void) { return S.bundles_done; }
 
 /* ---- command stream dump ---- */
 int dsf_fw_cmd_json(const dsf_cmd_t *c, char *buf, int n) {
-  static const char *ch_names[DSF_N_CH] = {"pixels", "weights", "output"};
+  static const char *ch_names[DSF_N_CH] = {"pixels", "weights", "output", "skip"};
   const char *chn = (c->channel >= 0 && c->channel < DSF_N_CH) ? ch_names[c->channel] : "none";
   switch (c->kind) {
     case DSF_CMD_DMA:

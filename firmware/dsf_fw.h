@@ -2,9 +2,10 @@
  *
  * The firmware owns the graph. It is a non-blocking state machine: the harness (Verilator DPI
  * testbench, Python cycle model through ctypes, or a board HAL loop) asks for the next command with
- * dsf_fw_next() and reports DMA completions with dsf_fw_dma_done(). All post-MAC work (pass
- * accumulation, bias, activation, residual add, pool, flatten, softmax, re-packing the next
- * bundle's pixel streams) runs inside dsf_fw_next() on the CPU.
+ * dsf_fw_next() and reports DMA completions with dsf_fw_dma_done(). The post-MAC work the engine
+ * does not do (architecture §17: pass/part accumulation and post-processing of raw bundles, pool,
+ * flatten, softmax, re-packing the next bundle's pixel streams and skip streams that are not a
+ * producer's finished output) runs inside dsf_fw_next() on the CPU.
  *
  * C99, no dynamic allocation: every buffer lives in the caller's DRAM image (memory map in
  * README.md; offsets from the dsf_fw_*_offset accessors).
@@ -19,7 +20,7 @@ extern "C" {
 #endif
 
 /* DMA channels */
-enum { DSF_CH_PIXELS = 0, DSF_CH_WEIGHTS = 1, DSF_CH_OUTPUT = 2, DSF_N_CH = 3 };
+enum { DSF_CH_PIXELS = 0, DSF_CH_WEIGHTS = 1, DSF_CH_OUTPUT = 2, DSF_CH_SKIP = 3, DSF_N_CH = 4 };
 
 /* command kinds returned by dsf_fw_next */
 enum { DSF_CMD_ERROR = -1, DSF_CMD_DMA = 1, DSF_CMD_WAIT = 2, DSF_CMD_DONE = 3 };
@@ -51,6 +52,8 @@ uint64_t dsf_fw_raw_offset(void);               /* engine output receive buffer 
 uint64_t dsf_fw_raw_bytes(void);
 uint64_t dsf_fw_acc_offset(void);               /* int64 pass/iteration accumulator */
 uint64_t dsf_fw_tmp_offset(void);               /* int64 post-processing scratch */
+uint64_t dsf_fw_fin_offset(int bundle);         /* finished output of a finish bundle (jobs in order) */
+uint64_t dsf_fw_skip_offset(int bundle);        /* firmware-packed skip streams (non-direct ADD) */
 
 /* ---- debug accessors ---- */
 int dsf_fw_n_bundles(void);

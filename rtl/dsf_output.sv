@@ -1,11 +1,19 @@
-// Output path (architecture §3 "Output", §7.5): packet FIFO (NPK entries) + drain shift register.
-//  * capture (stage-1 emit): FIFO <= packet built from acc[r][g*KW+KW-1] (pre-update values),
-//    word r*CO_PRL+g sign-extended to Y_OUT_BITS; the packet's beats (dsf_cfg::ob_of), its
-//    last-beat TKEEP (dsf_cfg::keep_of) and TLAST-of-job travel along. The sequencer issues an
-//    emitting shift only when `room` (cnt + cap < NPK), so a capture always finds a free entry.
-//  * drain: m_axis_tdata = dr[AXI_WIDTH-1:0]; each accepted beat shifts dr right by AXI_WIDTH.
+// Output path (architecture §3 "Output", §7.5, §17.3): packet FIFO (NPK entries) + drain shift
+// register + the output pipeline's LANES lanes + a two-beat skip FIFO.
+//  * capture (stage-1 emit): FIFO <= packet built from acc[r][g*KW+KW-1] (pre-update values):
+//    raw job: word r*CO_PRL+g, finish job (cap_fin): word g*ROWS+r (channel-major), each
+//    sign-extended to Y_OUT_BITS; the packet's beats (dsf_cfg::ob_of / ob_fin_of), its
+//    last-beat TKEEP (keep_of / keep_fin_of), TLAST-of-job, fin, its configuration set and kw2
+//    travel along. The sequencer issues an emitting shift only when `room` (cnt + cap < NPK), so
+//    a capture always finds a free entry.
+//  * drain, raw packet: m_axis_tdata = dr[AXI_WIDTH-1:0]; each accepted beat shifts dr right by
+//    AXI_WIDTH. Finish packet: lane i of the beat is dsf_post_lane over raw word i of dr (packet
+//    word k = beat*LANES + i, channel g = k / ROWS, tracked as g0 + (r0 + i) / ROWS), zero for
+//    g >= CO_PRL; each accepted beat shifts dr right by LANES*Y_OUT_BITS. An adding finish packet
+//    is valid only with a skip beat in the FIFO and pops one per accepted beat.
 //    The FIFO head moves into the drain in any cycle where the drain is empty or its last beat is
-//    being accepted (so packets leave back-to-back).
+//    being accepted (so packets leave back-to-back). The TLAST beat of a finish job raises
+//    cfg_release (its configuration set is free again).
 // Wide packet registers are legitimately cleared with '0 (> 8k bits for big arrays).
 // verilator lint_off WIDTHCONCAT
 `include "config_hw.svh"
@@ -15,8 +23,18 @@ module dsf_output (
   input  logic                                                   cap,
   input  logic                                                   cap_last,
   input  logic [dsf_cfg::W_KW2-1:0]                              cap_kw2,
+  input  logic                                                   cap_fin,
+  input  logic                                                   cap_cfg,
   input  logic [dsf_cfg::ROWS*dsf_cfg::COLS*dsf_cfg::Y_BITS-1:0] acc_flat,
   output logic                                                   room,
+  // the weight loader's configuration sets, and the release of the oldest
+  input  logic [dsf_cfg::CFG_BEATS*dsf_cfg::AXI_WIDTH-1:0]       cfg_set0,
+  input  logic [dsf_cfg::CFG_BEATS*dsf_cfg::AXI_WIDTH-1:0]       cfg_set1,
+  output logic                                                   cfg_release,
+  // skip stream (the residual operand, in this job's finished-output format)
+  input  logic [dsf_cfg::AXI_WIDTH-1:0]                          s_skip_tdata,
+  input  logic                                                   s_skip_tvalid,
+  output logic                                                   s_skip_tready,
   output logic [dsf_cfg::AXI_WIDTH-1:0]                          m_tdata,
   output logic [dsf_cfg::AXI_BYTES-1:0]                          m_tkeep,
   output logic                                                   m_tlast,
@@ -27,19 +45,26 @@ module dsf_output (
   localparam int COLS = dsf_cfg::COLS;
   localparam int YB = dsf_cfg::Y_BITS;
   localparam int YOB = dsf_cfg::Y_OUT_BITS;
+  localparam int XB = dsf_cfg::X_BITS;
+  localparam int BB = dsf_cfg::B_BITS;
   localparam int AW = dsf_cfg::AXI_WIDTH;
   localparam int NB = dsf_cfg::AXI_BYTES;
   localparam int NPK = dsf_cfg::NPK;
   localparam int OBW = dsf_cfg::OBW;
+  localparam int LANES = dsf_cfg::LANES;
   localparam int PKW = dsf_cfg::OB_MAX * AW;
   localparam int NKW = 1 << dsf_cfg::W_KW2;
   localparam int KWV = (NKW < COLS) ? NKW : COLS;   // kw2 values that can give CO_PRL >= 1
+  localparam int GW = 16;       // lane channel / row arithmetic (COLS <= 1024, LANES <= 1024)
+  localparam int LQ = LANES / ROWS;
+  localparam int LR = LANES % ROWS;
 
-  // ---- packet assembly for every possible KW (static wiring), then select by kw2
+  // ---- packet assembly for every possible KW (static wiring), both orders, then select
   logic [PKW-1:0] pk [KWV];
+  logic [PKW-1:0] pkf [KWV];
   logic [PKW-1:0] pk_sel;
 
-  genvar v, r, g;
+  genvar v, r, g, i;
   generate
     for (v = 0; v < KWV; v++) begin : g_kw
       localparam int KW = 2 * v + 1;
@@ -50,45 +75,105 @@ module dsf_output (
             logic signed [YB-1:0] a;
             assign a = acc_flat[(r*COLS + g*KW + KW - 1)*YB +: YB];
             assign pk[v][(r*CO + g)*YOB +: YOB] = YOB'(a);
+            assign pkf[v][(g*ROWS + r)*YOB +: YOB] = YOB'(a);
           end
         end
         if (ROWS*CO*YOB < PKW) begin : g_pad
           assign pk[v][PKW-1:ROWS*CO*YOB] = '0;
+          assign pkf[v][PKW-1:ROWS*CO*YOB] = '0;
         end
       end else begin : g_none
         assign pk[v] = '0;
+        assign pkf[v] = '0;
       end
     end
   endgenerate
 
   always_comb begin
-    pk_sel = pk[0];
-    for (int vv = 0; vv < KWV; vv++) if (cap_kw2 == dsf_cfg::W_KW2'(vv)) pk_sel = pk[vv];
+    pk_sel = cap_fin ? pkf[0] : pk[0];
+    for (int vv = 0; vv < KWV; vv++)
+      if (cap_kw2 == dsf_cfg::W_KW2'(vv)) pk_sel = cap_fin ? pkf[vv] : pk[vv];
   end
+
+  logic [NB-1:0] keep_sel;
+  assign keep_sel = cap_fin ? dsf_cfg::keep_fin_of(cap_kw2) : dsf_cfg::keep_of(cap_kw2);
 
   // ---- packet FIFO (NPK entries) and drain
   logic [PKW-1:0]             q_d [NPK];
   logic [OBW-1:0]             q_ob [NPK];
   logic [NB-1:0]              q_keep [NPK];
-  logic [NPK-1:0]             q_last;
+  logic [dsf_cfg::W_KW2-1:0]  q_kw2 [NPK];
+  logic [NPK-1:0]             q_last, q_fin, q_cfg;
   logic [dsf_cfg::NPK_PW-1:0] wp, rp;
   logic [dsf_cfg::NPK_CW-1:0] cnt;
   logic [PKW-1:0]             dr;
   logic [OBW-1:0]             dr_cnt;
   logic [NB-1:0]              dr_keep;
-  logic                       dr_v, dr_last, fire, dr_free, pop;
+  logic [dsf_cfg::W_KW2-1:0]  dr_kw2;
+  logic                       dr_v, dr_last, dr_fin, dr_cfg, fire, dr_free, pop;
+  logic [GW-1:0]              g0, r0;       // channel and row of lane 0 (finish packet)
+
+  // ---- skip FIFO (two beats)
+  logic [AW-1:0]              sk [2];
+  logic [1:0]                 sk_cnt;
+  logic                       sk_rp, sk_wp, sk_fire, add;
+
+  // ---- the drained packet's configuration set
+  // (the configuration beats' padding after POST_BITS and after the COLS bias words is unused)
+  // verilator lint_off UNUSEDSIGNAL
+  logic [dsf_cfg::CFG_BEATS*AW-1:0] cs;
+  // verilator lint_on UNUSEDSIGNAL
+  dsf_cfg::post_t                   cfg;
+  assign cs  = dr_cfg ? cfg_set1 : cfg_set0;
+  assign cfg = cs[dsf_cfg::POST_BITS-1:0];
+  assign add = dr_fin && cfg.add;
 
   // room for one more capture, counting the one that may be in stage 1 now (registers only)
   assign room     = (32'(cnt) + 32'(cap)) < NPK;
-  assign fire     = dr_v && m_tready;
+  assign m_tvalid = dr_v && !(add && sk_cnt == 2'd0);
+  assign fire     = m_tvalid && m_tready;
   assign dr_free  = !dr_v || (fire && dr_cnt == OBW'(1));
   assign pop      = (cnt != '0) && dr_free;
-  assign m_tvalid = dr_v;
-  assign m_tdata  = dr[AW-1:0];
+  assign s_skip_tready = sk_cnt != 2'd2;
+  assign sk_fire  = s_skip_tvalid && s_skip_tready;
+  assign cfg_release = fire && dr_fin && dr_last && (dr_cnt == OBW'(1));
   // partial TKEEP only on the job's TLAST beat (inner packets are padded with kept zero bytes),
   // as an AXI DMA S2MM requires
   assign m_tkeep  = (dr_cnt == OBW'(1) && dr_last) ? dr_keep : '1;
   assign m_tlast  = dr_last && (dr_cnt == OBW'(1));
+
+  // ---- the LANES lanes of a finish beat
+  logic [AW-1:0] fin_data;
+  logic [GW-1:0] co;
+  assign co = GW'(dsf_cfg::co_of(dr_kw2));
+  // the bias words of the drained packet's set
+  logic [BB-1:0] bias_w [COLS];
+  generate
+    for (g = 0; g < COLS; g++) begin : g_bias
+      assign bias_w[g] = cs[dsf_cfg::POST_BEATS*AW + g*BB +: BB];
+    end
+  endgenerate
+  generate
+    for (i = 0; i < LANES; i++) begin : g_lane
+      // channel of lane i: g0 + (r0 + i) / ROWS, with r0 < ROWS (constant-folded)
+      localparam int IQ = i / ROWS;
+      localparam int IR = i % ROWS;
+      logic [GW-1:0]    gi;
+      logic [YOB-1:0]   a;
+      logic [BB-1:0]    b;
+      logic [XB-1:0]    w;
+      assign gi = g0 + GW'(IQ) + GW'(IR != 0 && r0 >= GW'(ROWS - IR));
+      if ((i + 1) * YOB <= PKW) begin : g_a
+        assign a = (gi < co) ? dr[i*YOB +: YOB] : '0;
+      end else begin : g_a0
+        assign a = '0;
+      end
+      assign b = (gi < GW'(COLS)) ? bias_w[gi[dsf_cfg::COW-1:0]] : '0;
+      dsf_post_lane u_lane (.a(a), .bias(b), .skip(sk[sk_rp][i*XB +: XB]), .cfg(cfg), .word(w));
+      assign fin_data[i*XB +: XB] = (gi < co) ? w : '0;
+    end
+  endgenerate
+  assign m_tdata = dr_fin ? fin_data : dr[AW-1:0];
 
   function automatic logic [dsf_cfg::NPK_PW-1:0] inc(logic [dsf_cfg::NPK_PW-1:0] p);
     inc = (32'(p) == NPK - 1) ? '0 : p + 1'b1;
@@ -97,24 +182,39 @@ module dsf_output (
   // FIFO storage: written at a capture, read only after (pointers and count are reset)
   always_ff @(posedge clk) begin
     if (cap) begin
-      q_d[wp] <= pk_sel; q_ob[wp] <= dsf_cfg::ob_of(cap_kw2); q_keep[wp] <= dsf_cfg::keep_of(cap_kw2);
-      q_last[wp] <= cap_last;
+      q_d[wp] <= pk_sel;
+      q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin_of(cap_kw2) : dsf_cfg::ob_of(cap_kw2);
+      q_keep[wp] <= keep_sel;
+      q_last[wp] <= cap_last; q_fin[wp] <= cap_fin; q_cfg[wp] <= cap_cfg; q_kw2[wp] <= cap_kw2;
     end
+    if (sk_fire) sk[sk_wp] <= s_skip_tdata;
   end
 
   `DSF_FF begin
     if (!rstn) begin
       wp <= '0; rp <= '0; cnt <= '0;
       dr_v <= 1'b0; dr <= '0; dr_cnt <= '0; dr_keep <= '0; dr_last <= 1'b0;
+      dr_fin <= 1'b0; dr_cfg <= 1'b0; dr_kw2 <= '0; g0 <= '0; r0 <= '0;
+      sk_cnt <= '0; sk_rp <= 1'b0; sk_wp <= 1'b0;
     end else begin
       if (fire) begin
-        dr <= dr >> AW;
+        dr <= dr_fin ? (dr >> (LANES * YOB)) : (dr >> AW);
         dr_cnt <= dr_cnt - 1'b1;
+        // lane 0 moves on by LANES words: (g0, r0) + (LANES / ROWS, LANES % ROWS), carry
+        if (LR != 0 && r0 >= GW'(ROWS - LR)) begin
+          g0 <= g0 + GW'(LQ + 1); r0 <= r0 + GW'(LR) - GW'(ROWS);
+        end else begin
+          g0 <= g0 + GW'(LQ); r0 <= r0 + GW'(LR);
+        end
         if (dr_cnt == OBW'(1)) dr_v <= 1'b0;
+        if (add) sk_rp <= !sk_rp;
       end
+      if (sk_fire) sk_wp <= !sk_wp;
+      sk_cnt <= sk_cnt + 2'(sk_fire) - 2'(fire && add);
       if (pop) begin
         dr_v <= 1'b1; dr <= q_d[rp]; dr_cnt <= q_ob[rp]; dr_keep <= q_keep[rp];
-        dr_last <= q_last[rp];
+        dr_last <= q_last[rp]; dr_fin <= q_fin[rp]; dr_cfg <= q_cfg[rp]; dr_kw2 <= q_kw2[rp];
+        g0 <= '0; r0 <= '0;
         rp <= inc(rp);
       end
       if (cap) wp <= inc(wp);

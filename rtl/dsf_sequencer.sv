@@ -4,7 +4,8 @@
 // beat), FLUSH (shift, no MAC; P_W+1 per row block). EMIT marks a shift whose leaving value is an
 // output. Stage 0 (this module, cycle t) presents the weight RAM address; stage 1 (cycle t+1)
 // registers hold the selected pixel words, the RAM has the row, the PE array updates at the end of
-// t+1.
+// t+1. A finish job (header FINISH, architecture §17.3) takes the next of the weight loader's two
+// configuration sets; s1_fin / s1_cfg travel with the operation to the output capture.
 `include "config_hw.svh"
 module dsf_sequencer (
   input  logic                                          clk,
@@ -26,6 +27,8 @@ module dsf_sequencer (
   output logic                                          s1_emit,
   output logic                                          s1_last,
   output logic [dsf_cfg::W_KW2-1:0]                     s1_kw2,
+  output logic                                          s1_fin,
+  output logic                                          s1_cfg,
   output logic [dsf_cfg::ROWS*(dsf_cfg::X_BITS+1)-1:0]  s1_x
 );
   localparam int XB = dsf_cfg::X_BITS;
@@ -43,6 +46,7 @@ module dsf_sequencer (
   logic [dsf_cfg::W_XN_M1-1:0] xn_m1, n;
   logic                        xs;
   logic [WKH-1:0]              kh;
+  logic                        fin, cfg, cfg_nx;   // the job finishes on chip, its set, the next
 
   // the slot read as a header token (WROWS_M1 is the weight loader's)
   // verilator lint_off UNUSEDSIGNAL
@@ -90,6 +94,7 @@ module dsf_sequencer (
       kh <= '0; ci <= '0; addr <= '0; w <= '0; l <= '0; n <= '0; f <= '0;
       s1_clear <= 1'b0; s1_mac <= 1'b0; s1_shift <= 1'b0; s1_emit <= 1'b0; s1_last <= 1'b0;
       s1_kw2 <= '0; s1_x <= '0;
+      fin <= 1'b0; cfg <= 1'b0; cfg_nx <= 1'b0; s1_fin <= 1'b0; s1_cfg <= 1'b0;
     end else begin
       s1_clear <= go_hdr;
       s1_mac   <= go_mac;
@@ -98,10 +103,16 @@ module dsf_sequencer (
       s1_last  <= go_fl && emit_fl && f_last && blk_last;
       if (go_mac) s1_x <= xext;
       s1_kw2   <= go_hdr ? h.kw2 : kw2;
+      s1_fin   <= go_hdr ? h.finish : fin;
+      s1_cfg   <= (go_hdr && h.finish) ? cfg_nx : cfg;
 
       if (go_hdr) begin
         kh2 <= h.kh2; kw2 <= h.kw2; cm_m1 <= h.cm_m1; xw_m1 <= h.xw_m1; xl_m1 <= h.xl_m1;
-        xn_m1 <= h.xn_m1; xs <= h.x_signed;
+        xn_m1 <= h.xn_m1; xs <= h.x_signed; fin <= h.finish;
+        if (h.finish) begin
+          cfg <= cfg_nx;
+          cfg_nx <= !cfg_nx;
+        end
         kh <= '0; ci <= '0; addr <= '0; w <= '0; l <= '0; n <= '0; f <= '0;
         st <= S_MAC;
       end

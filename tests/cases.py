@@ -47,10 +47,49 @@ def engine_hw(name) -> Hardware:
     return Hardware(**ENGINE_CONFIGS[name])
 
 
-def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False):
+def random_post(hw, rng, add: bool, wild: bool = False) -> dict:
+    """A random output-pipeline configuration (architecture §17.1). Any value is a valid test:
+    the reference level (compiler.post.finish_words) is the hardware's arithmetic, wraps and
+    clamps included; `wild` draws from the fields' whole ranges."""
+    from dsf_sim.compiler.hardware import POST_FIELDS, POST_SIGNED
+    if wild:
+        cfg = {}
+        for n, w in POST_FIELDS:
+            cfg[n] = int(rng.integers(-(1 << (w - 1)), 1 << (w - 1))) if n in POST_SIGNED \
+                else int(rng.integers(0, 1 << w))
+    else:
+        X = hw.X_BITS
+        lo1 = int(rng.choice([0, -(1 << (X - 1)), -int(rng.integers(1, 1 << 12))]))
+        hi1 = int(rng.choice([(1 << X) - 1, (1 << (X - 1)) - 1, int(rng.integers(0, 1 << 12))]))
+        cfg = dict(SH_CORE=int(rng.integers(0, 4)), SH_BIAS=int(rng.integers(0, 7)),
+                   A1=int(rng.integers(0, 3)), B1=int(rng.integers(0, 14)),
+                   K1=int(rng.integers(0, 4)), LO1=lo1, HI1=max(hi1, lo1),
+                   SKIP_SIGNED=int(rng.integers(0, 2)), SH_ACT=int(rng.integers(0, 3)),
+                   SH_SKIP=int(rng.integers(0, 3)), A2=int(rng.integers(0, 2)),
+                   B2=int(rng.integers(0, 4)), K2=int(rng.integers(0, 3)),
+                   LO2=-(1 << (X - 1)) if rng.integers(0, 2) else 0,
+                   HI2=(1 << (X - 1)) - 1)
+    cfg["ADD"] = int(add)
+    return cfg
+
+
+def _garbage_padding(hw, g, data, rng):
+    """A skip stream whose bits past each packet's ROWS*CO_PRL words are random: the engine must
+    ignore them (a skip producer's DRAM region holds whatever its DMA left there)."""
+    B, ob = hw.AXI_BYTES, g.OB(hw)
+    pk = np.unpackbits(data.reshape(-1, ob * B), axis=1, bitorder="little")
+    used = hw.ROWS * g.CO_PRL(hw) * hw.X_BITS
+    pk[:, used:] = rng.integers(0, 2, pk[:, used:].shape)
+    return np.packbits(pk, axis=1, bitorder="little").reshape(-1, B)
+
+
+def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False, finish=None):
     """One job with random (or most negative) weights and pixels, its streams and the expected
-    output streams (the reference level)."""
-    g = JobGeometry(KH, KW, CM, XN, XH, XW, bool(xs))
+    output streams (the reference level). finish: None (raw sums) or {"add": bool, "wild": bool,
+    "cfg": dict} (the engine finishes the job with that or a random configuration, random bias
+    and skip stream)."""
+    g = JobGeometry(KH, KW, CM, XN, XH, XW, bool(xs), finish=finish is not None,
+                    add=bool(finish and finish.get("add")))
     g.check(hw)
     co = g.CO_PRL(hw)
     kb, xb = hw.K_BITS, hw.X_BITS
@@ -62,8 +101,22 @@ def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False):
         lo, hi = (-(1 << (xb - 1)), 1 << (xb - 1)) if xs else (0, 1 << xb)
         x = rng.integers(lo, hi, (XN, XH, XW, CM))
     y = L.engine_job_reference(hw, g, x, w)
-    return dict(geom=g, weights=L.pack_weights_job(hw, g, w), pixels=L.pack_pixels_job(hw, g, x),
-                expected=L.pack_output_job(hw, g, y))
+    if finish is None:
+        return dict(geom=g, weights=L.pack_weights_job(hw, g, w),
+                    pixels=L.pack_pixels_job(hw, g, x), expected=L.pack_output_job(hw, g, y))
+    cfg = dict(finish["cfg"], ADD=int(g.add)) if "cfg" in finish else \
+        random_post(hw, rng, g.add, finish.get("wild", False))
+    bb = hw.B_BITS
+    bias = rng.integers(-(1 << (bb - 1)), 1 << (bb - 1), co)
+    skip_data, skip = None, None
+    if g.add:
+        words = rng.integers(0, 1 << xb, (XN, g.XL(hw) * hw.ROWS, XW, co))
+        skip_data = _garbage_padding(hw, g, L.pack_output_job(hw, g, words)[0], rng)
+        skip = L.skip_words_of_stream(hw, g, skip_data, bool(cfg["SKIP_SIGNED"]))
+    f = L.finish_job_reference(hw, g, y, cfg, bias, skip)
+    return dict(geom=g, weights=L.pack_weights_job(hw, g, w, (cfg, bias)),
+                pixels=L.pack_pixels_job(hw, g, x), skip=skip_data, cfg=cfg,
+                expected=L.pack_output_job(hw, g, f))
 
 
 def random_geometry(hw, rng):
@@ -77,9 +130,23 @@ def random_geometry(hw, rng):
     return KH, KW, CM, XN, XH, XW, int(rng.integers(0, 2))
 
 
+FINISH_SEQS = (6, 7, 8)     # sequences of finish jobs (mixed with raw ones)
+
+
 def job_sequence(hw, seq_id):
-    """Jobs of an engine case; sequence 0 pins the corner cases, the others are random."""
+    """Jobs of an engine case; sequence 0 pins the corner cases, 1..5 are random raw jobs,
+    6..8 random mixes of raw, finish and adding finish jobs (8: configurations from the fields'
+    whole ranges)."""
     rng = np.random.default_rng(1000 + seq_id)
+    if seq_id in FINISH_SEQS:
+        kinds = [None, {"add": False}, {"add": True}, {"add": True}, {"add": False}, None,
+                 {"add": True}]
+        jobs = []
+        for k in kinds:
+            if k is not None and seq_id == 8:
+                k = dict(k, wild=True)
+            jobs.append(make_job(hw, rng, *random_geometry(hw, rng), finish=k))
+        return jobs
     if seq_id == 0:
         khm, kwm = hw.KH_MAX, min(hw.KW_MAX, hw.COLS)
         geoms = [
@@ -96,7 +163,7 @@ def job_sequence(hw, seq_id):
 
 
 def streams(jobs):
-    return [(j["weights"], j["pixels"]) for j in jobs]
+    return [(j["weights"], j["pixels"], j.get("skip")) for j in jobs]
 
 
 def run_engine(level, hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, **kw) -> dict:

@@ -29,7 +29,7 @@ def results():
 
 @pytest.mark.parametrize("level", ENGINE_LEVELS)
 @pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS))
-@pytest.mark.parametrize("seq", range(6))
+@pytest.mark.parametrize("seq", range(9))
 def test_outputs_equal_reference(results, level, cfg, seq):
     jobs = job_sequence(engine_hw(cfg), seq)
     for stim in HANDSHAKES[:3]:
@@ -39,7 +39,7 @@ def test_outputs_equal_reference(results, level, cfg, seq):
 
 
 @pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS))
-@pytest.mark.parametrize("seq", range(6))
+@pytest.mark.parametrize("seq", range(9))
 def test_twin_cycles_equal_rtl(results, cfg, seq):
     stims = HANDSHAKES if seq == 1 else HANDSHAKES[:3]
     for stim in stims:
@@ -55,7 +55,7 @@ def test_twin_cycles_equal_rtl(results, cfg, seq):
 
 @pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS))
 def test_twin_timing_only_same_cycles(results, cfg):
-    for seq in range(6):
+    for seq in range(9):
         for stim in HANDSHAKES[:3]:
             full = results("twin", cfg, seq, stim)
             tonly = results("twin", cfg, seq, stim, timing_only=True)

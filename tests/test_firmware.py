@@ -199,22 +199,29 @@ def test_firmware_bit_exact(model_name, hw_name, tmp_path):
     with open(os.path.join(d, "manifest.json")) as f:
         man = json.load(f)
     n_jobs = sum(len(b["jobs"]) for b in man["bundles"])
+    n_skip = sum(1 for b in man["bundles"] for j in b["jobs"] if j["geometry"]["add"])
     dmas = [c for c in run.commands if c["cmd"] == "dma"]
-    assert len(dmas) == 3 * n_jobs
+    assert len(dmas) == 3 * n_jobs + n_skip
+    assert len(run.skip_streams) == n_skip
     assert len(run.raw_streams) == n_jobs
     assert run.commands[-1]["cmd"] == "done"
     _check_command_order(dmas)
 
 
 def _check_command_order(dmas):
-    """Per job: W(j) before O(j) before X(j); W(j+1) after X(j); one transfer per channel."""
+    """Per job: W(j) before O(j) before X(j) [before S(j)]; W(j+1) after X(j) [and S(j)]; one
+    transfer per channel."""
     order = [(c["ch"], c["job"]) for c in dmas]
     pos = {k: i for i, k in enumerate(order)}
     n = max(j for _, j in order) + 1
     for j in range(n):
         assert pos[(1, j)] < pos[(2, j)] < pos[(0, j)]
+        last = pos[(0, j)]
+        if (3, j) in pos:
+            assert pos[(0, j)] < pos[(3, j)]
+            last = pos[(3, j)]
         if j + 1 < n:
-            assert pos[(0, j)] < pos[(1, j + 1)] < pos[(2, j + 1)]
+            assert last < pos[(1, j + 1)] < pos[(2, j + 1)]
 
 
 # ----------------------------------------------------------------------------- seed example
@@ -288,8 +295,8 @@ def test_corrupt_packed_input_and_output(seed_export, tmp_path):
 
 
 def test_faulty_engine_is_caught(seed_export):
-    def bad_engine(info, w, x):
-        out = bytearray(reference_engine(info, w, x))
+    def bad_engine(info, w, x, s=None):
+        out = bytearray(reference_engine(info, w, x, s))
         if (info["bundle"], info["it"], info["p"]) == (3, 0, 1):
             out[2] ^= 0x04
         return bytes(out)
@@ -299,8 +306,8 @@ def test_faulty_engine_is_caught(seed_export):
 
 
 def test_short_output_transfer_is_an_error(seed_export):
-    def short_engine(info, w, x):
-        return reference_engine(info, w, x)[:-8]
+    def short_engine(info, w, x, s=None):
+        return reference_engine(info, w, x, s)[:-8]
 
     with pytest.raises(FirmwareError, match="moved .* bytes, expected"):
         run_firmware(seed_export, short_engine)

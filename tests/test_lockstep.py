@@ -37,6 +37,15 @@ MUT_HW = dict(processing_elements=(4, 8), axi_width=128, bits_input=4, bits_weig
 # FIFO pressure), KW=5, KW=1 with XN=2, KH=5, and the smallest job
 MUT_GEOMS = [(3, 3, 2, 1, 6, 5, 1), (1, 3, 1, 1, 4, 10, 1), (1, 5, 3, 1, 5, 4, 1),
              (3, 1, 2, 2, 7, 3, 0), (5, 3, 2, 1, 4, 6, 1), (1, 1, 1, 1, 1, 1, 0)]
+# finish jobs (architecture §17): a leaky configuration that clips, rounds and adds a signed
+# skip; then one whose clip range excludes 0 (pad lanes would not be zero); back to back so the
+# weights stream waits for a free configuration set
+FIN_CFG = dict(SH_CORE=1, SH_BIAS=2, A1=0, B1=3, K1=2, LO1=-4, HI1=5, SKIP_SIGNED=1, SH_ACT=1,
+               SH_SKIP=0, A2=0, B2=1, K2=1, LO2=-8, HI2=7)
+MUT_FIN = [((3, 3, 2, 1, 6, 5, 1), dict(add=True, cfg=FIN_CFG)),
+           ((1, 3, 2, 1, 5, 4, 0), dict(add=False, cfg=dict(FIN_CFG, LO1=1, HI1=6))),
+           ((1, 1, 2, 1, 4, 3, 1), dict(add=True, cfg=dict(FIN_CFG, K2=0, SH_SKIP=1))),
+           ((3, 5, 1, 1, 5, 6, 1), dict(add=True, cfg=FIN_CFG))]
 MUT_STIM = (2, 0.7, 0.3)     # seed, valid_prob, ready_prob
 NAMES = [m.name for m in MUTATIONS]
 
@@ -45,7 +54,9 @@ NAMES = [m.name for m in MUTATIONS]
 def mut_setup():
     hw = Hardware(**MUT_HW)
     rng = np.random.default_rng(3)
-    jobs = [(j["weights"], j["pixels"]) for j in (make_job(hw, rng, *g) for g in MUT_GEOMS)]
+    made = [make_job(hw, rng, *g) for g in MUT_GEOMS]
+    made += [make_job(hw, rng, *g, finish=f) for g, f in MUT_FIN]
+    jobs = [(j["weights"], j["pixels"], j.get("skip")) for j in made]
     clean_rtl = LS.rtl_trace(hw, jobs, *MUT_STIM)
     clean_model = LS.model_trace(hw, jobs, *MUT_STIM)
     return hw, jobs, clean_rtl, clean_model
@@ -76,6 +87,9 @@ def test_clean_mutation_workload_passes(mut_setup):
     assert rtl.sc[:, LS.IX["m_axis_tvalid"]].sum() > 50
     assert (rtl.keep[rtl.sc[:, LS.IX["m_axis_tvalid"]] == 1] != 0xFF).any()   # partial TKEEP
     assert rtl.sc[:, LS.IX["out_cnt"]].max() >= 3                              # FIFO pressure
+    assert rtl.sc[:, LS.IX["cfg_full"]].max() == 3                      # both configuration sets
+    assert (rtl.sc[:, LS.IX["s_axis_weights_tready"]] == 0).any()
+    assert rtl.sc[:, LS.IX["sk_cnt"]].max() == 2                        # skip FIFO full
 
 
 @pytest.mark.parametrize("name", NAMES)

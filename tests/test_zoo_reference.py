@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from dsf_sim.compiler.layout import unpack_output_job, unpack_pixels_job, unpack_weights_job, unpack_header
+from dsf_sim.compiler.layout import (finish_job_reference, skip_words_of_stream, unpack_header,
+                                    unpack_output_job, unpack_pixels_job, unpack_weights_job)
 from dsf_sim.compiler.lowering import lower_input, lower_weights
 from zoo import ZOO, small_hw
 
@@ -48,15 +49,32 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
             off += nb
             hdr = unpack_header(hw, wbeats[0])
             assert hdr["WROWS_M1"] == j.geom.CM * j.geom.KH - 1
-            w_dec = unpack_weights_job(hw, j.geom, wbeats)
+            w_dec, post = unpack_weights_job(hw, j.geom, wbeats, with_post=True)
             assert np.array_equal(w_dec[..., : j.co_hi - j.co_lo], We[:, :, c0:c1, j.co_lo:j.co_hi])
             assert not w_dec[..., j.co_hi - j.co_lo:].any()
+            assert hdr["FINISH"] == int(mb["post"]["finish"]) == int(j.geom.finish)
+            if j.geom.finish:       # configuration and bias beats decode to what was decided
+                cfg, bias = post
+                assert cfg == mb["post"]["config"]
+                exp_b = B[j.co_lo:j.co_hi] if B is not None else np.zeros(j.co_hi - j.co_lo)
+                assert np.array_equal(bias[: j.co_hi - j.co_lo], exp_b)
+                assert not bias[j.co_hi - j.co_lo:].any()
             pix = np.fromfile(os.path.join(d, f"in_p{j.p}.bin"), dtype=np.uint8)
             x_dec = unpack_pixels_job(hw, j.geom, pix.reshape(-1, hw.AXI_BYTES))
             assert np.array_equal(x_dec, xe[..., c0:c1])
             raw = np.fromfile(os.path.join(d, f"raw_it{j.it}_p{j.p}.bin"), dtype=np.uint8)
-            y = unpack_output_job(hw, j.geom, raw.reshape(-1, hw.AXI_BYTES))
-            assert np.array_equal(y, j.raw)
+            raw = raw.reshape(-1, hw.AXI_BYTES)
+            if not j.geom.finish:
+                assert np.array_equal(unpack_output_job(hw, j.geom, raw), j.raw)
+                continue
+            # finished words = the pipeline's arithmetic on the engine sums (and skip stream)
+            skip = None
+            if cfg["ADD"]:
+                sb = np.fromfile(os.path.join(d, f"skip_it{j.it}.bin"), dtype=np.uint8)
+                skip = skip_words_of_stream(hw, j.geom, sb.reshape(-1, hw.AXI_BYTES),
+                                            bool(cfg["SKIP_SIGNED"]))
+            y = unpack_output_job(hw, j.geom, raw, signed=False)
+            assert np.array_equal(y, finish_job_reference(hw, j.geom, j.raw, cfg, bias, skip))
         out = np.fromfile(os.path.join(d, "out.bin"), dtype="<i4").reshape(r.out.shape)
         assert np.array_equal(out, r.out)
     assert np.array_equal(np.fromfile(os.path.join(tmp_path, "expected.bin"), "<i4"),

@@ -138,8 +138,28 @@ def m_mlp(hw, xn=3):
     return randomize(QModel(inputs=x_in.raw, outputs=x))
 
 
+def m_resblock(hw, xn=1):
+    """ResNet-style adds finished on chip: skips that are the producer's finished output
+    (direct), the model input, a pooled producer; a second bundle reading the model input."""
+    from dsf_sim import Bundle, QInput, QModel
+    Q = q(hw)
+    x = x_in = QInput((9, 7, 6), batch_size=xn, hw=hw, name="in_resblock")
+    a = Bundle(core=_conv(6, (1, 1), act=Q["relu"], hw=hw))(x)
+    b = Bundle(core=_conv(6, (1, 1), act=Q["sbits"], hw=hw), add={"act_str": Q["relu"]})(a, a)
+    c = Bundle(core=_conv(6, (3, 3), act=Q["leaky"], hw=hw))(b)
+    d = Bundle(core=_conv(6, (1, 1), act=Q["sbits"], hw=hw),
+               add={"act_str": Q["leaky"]})(c, b)
+    e = Bundle(core=_conv(6, (1, 1), act=Q["ubits"], hw=hw, bias=False),
+               add={"act_str": Q["sbits"]})(d, x)
+    f = Bundle(core=_conv(6, (1, 1), act=Q["relu"], hw=hw),
+               pool={"type": "max", "size": (2, 2), "strides": (1, 1), "padding": "same",
+                     "act_str": Q["relu"]})(x)
+    g = Bundle(core=_conv(6, (3, 3), act=Q["sbits"], hw=hw), add={"act_str": Q["sbits"]})(e, f)
+    return randomize(QModel(inputs=x_in.raw, outputs=g))
+
+
 ZOO = {"kernels": m_kernels, "strides": m_strides, "stride4": m_stride4, "pools": m_pools,
-       "residual": m_residual, "mlp": m_mlp}
+       "residual": m_residual, "mlp": m_mlp, "resblock": m_resblock}
 
 
 def random_model(rng):

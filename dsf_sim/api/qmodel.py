@@ -11,12 +11,16 @@ class QModel(BundleModel):
     """`QModel(inputs=x_in.raw, outputs=x)`: train with Keras, then export_inference /
     verify_inference."""
 
-    def export_inference(self, x=None, hw=None, out_dir=None, check=True, split="auto"):
+    def export_inference(self, x=None, hw=None, out_dir=None, check=True, split="auto",
+                         post="auto"):
         """Run float + integer forward passes, compare them, and write the engine's inputs.
 
         Writes config_fw.h, weights.bin, input.bin, expected.bin and per-bundle vectors to
         `out_dir` (default `hw.data_dir`). Returns the export.Export description.
         split: strided-conv decomposition, 'auto' | 'single' | 'parts' (architecture §9).
+        post: on-chip post-processing (architecture §17), 'auto' (every bundle the output
+        pipeline can finish exactly; the manifest records why the others stay raw) | 'off' |
+        'on' ('auto' that raises for a bundle that must stay raw).
         """
         from ..compiler.export import export_model
         if hw is None:
@@ -25,7 +29,7 @@ class QModel(BundleModel):
             x = self.random_input
         out_dir = out_dir or hw.data_dir
         ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check,
-                          split=split)
+                          split=split, post=post)
         self._dsf_last_hw, self._dsf_last_out = hw, out_dir  # verify_inference reuses them
         print(f"export_inference: {len(self.bundles)} bundles bit-exact against QKeras; "
               f"wrote {out_dir}")

@@ -13,7 +13,9 @@ Files (in `out_dir`):
   expected.bin  final integer output (int32 little-endian, NHWC or NF)
   expected_softmax.bin (float64) when the last bundle has softmax
   b<ii>/in_p<p>.bin       packed pixel stream of pass p (= producer's "next-bundle input")
-  b<ii>/raw_it<t>_p<p>.bin engine output stream (data bytes) of job (it, p)
+  b<ii>/raw_it<t>_p<p>.bin engine output stream (data bytes) of job (it, p): raw sums, or the
+                          finished X_BITS words of a bundle the engine finishes (architecture §17)
+  b<ii>/skip_it<t>.bin    skip stream of job it of a bundle that adds on chip
   b<ii>/out.bin           bundle output after all post-processing (int32)
   manifest.json           shapes, fracs, offsets and file list (makes the binaries decodable)
 """
@@ -27,10 +29,11 @@ import numpy as np
 
 from ..errors import DsfError, HardwareError, MismatchError
 from ..frontend.padding import tf_padding
-from ..frontend.reference import run_reference
+from ..frontend.reference import input_integer, run_reference
 from .geometry import conv_macs, dense_macs
-from .layout import (engine_job_reference, job_header, pack_output_job, pack_pixels_job,
-                     pack_weights_job, pack_words)
+from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
+                     pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
+from .post import decide
 from .rtl_config import c_header
 from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core
 
@@ -45,8 +48,9 @@ class JobData:
     weights: np.ndarray      # beats
     pixels: np.ndarray       # beats
     raw: np.ndarray          # engine sums [XN, XL*ROWS, XW, CO_PRL]
-    raw_stream: np.ndarray   # output data beats
+    raw_stream: np.ndarray   # output data beats (finish jobs: the finished words)
     part: int = 0            # part of the bundle's core this job belongs to
+    skip_stream: np.ndarray | None = None   # skip beats of an adding finish job
 
 
 @dataclass
@@ -60,6 +64,7 @@ class BundleExport:
     bias: np.ndarray | None = None
     part_w_offsets: list = field(default_factory=list)  # weights.bin offset of each part's 1st job
     pixels: dict = field(default_factory=dict)          # global pass -> packed pixel beats
+    post: object = None                                 # post.PostDecision
 
 
 @dataclass
@@ -143,7 +148,8 @@ def _stage_spec_fields(spec):
     return spec.frac, spec.lo, spec.hi, spec.slope_shift
 
 
-def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw) -> dict:
+def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw,
+                last: bool) -> dict:
     f_core = r.stages["core"][1]
     f_s = r.stages["core_bias"][1]
     d = dict(kind=0 if m.kind == "conv" else 1, src=src, skip=-1 if skip is None else skip)
@@ -182,11 +188,28 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     d["out_frac"] = r.out_frac
     d["w_offset"], d["b_offset"] = be.w_offset, be.b_offset
     d["part0"], d["nparts"] = 0, len(m.parts)  # part0: set when the table is built
+    post = be.post
+    d["finish"] = int(post.finish)
+    d["skip_direct"] = int(post.finish and post.skip_direct)
+    # the firmware writes the int32 output of raw bundles, of finish bundles that pool and of the
+    # last bundle; the others' output is their finished words in DRAM (architecture §17.4)
+    d["out_int"] = int(not post.finish or b.pool_spec is not None or last)
+    final = b.add_spec if b.add_spec is not None else b.act
+    d["out_signed"] = int(final.signed)
     return d
 
 
-def _part_descriptor(m: CoreMapping, q, w_offset, hw) -> dict:
-    g = m.geometry(q.p0)       # the part's stream geometry (the output does not depend on CM)
+def job_geometry(m: CoreMapping, p: int, post) -> "JobGeometry":
+    """Stream geometry of pass p in the bundle's mode (finish / add from its PostDecision)."""
+    from dataclasses import replace
+    g = m.geometry(p)
+    if post is not None and post.finish:
+        g = replace(g, finish=True, add=bool(post.cfg["ADD"]))
+    return g
+
+
+def _part_descriptor(m: CoreMapping, q, w_offset, hw, post=None) -> dict:
+    g = job_geometry(m, q.p0, post)  # the part's stream geometry (the output does not depend on CM)
     return dict(p0=q.p0, kh_e=q.KH, kw_e=q.KW, xh_e=q.H.size_e, xw_e=q.W.size_e, ci_e=q.CI_E,
                 cm=q.CM, cp=q.CP, co_prl=q.CO_PRL, it=q.IT, t_h=q.H.t, t_w=q.W.t, r0_h=q.H.r0,
                 r0_w=q.W.r0, nph_h=len(q.H.phases), nph_w=len(q.W.phases),
@@ -196,11 +219,11 @@ def _part_descriptor(m: CoreMapping, q, w_offset, hw) -> dict:
                 out_bytes=g.output_beats(hw) * hw.AXI_BYTES, out_moved=g.output_bytes_moved(hw))
 
 
-def _pass_rows(m: CoreMapping, part0, hw):
+def _pass_rows(m: CoreMapping, part0, hw, post=None):
     """One row per pass of the bundle (stream byte counts, channels) and its pixel header beat."""
     rows, headers = [], []
     for p in range(m.CP):
-        g = m.geometry(p)
+        g = job_geometry(m, p, post)
         rows.append(dict(part=part0 + m.part_of(p), c0=m.pass_channels(p)[0], cm=g.CM,
                          pix_bytes=g.pixel_beats(hw) * hw.AXI_BYTES,
                          w_bytes=g.weight_beats(hw) * hw.AXI_BYTES))
@@ -217,6 +240,7 @@ DESCRIPTOR_FIELDS = (
     "pool", "pool_kh", "pool_kw", "pool_sh", "pool_sw", "pool_pt", "pool_pl", "pool_oh",
     "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "flatten", "softmax",
     "out_size", "out_frac", "w_offset", "b_offset", "part0", "nparts", "pass0",
+    "finish", "skip_direct", "out_int", "out_signed",
 )
 
 # one row per part of every bundle (single-part bundles: one row equal to the bundle's fields)
@@ -259,7 +283,34 @@ def config_fw_h(hw, descs, sizes, parts, passes, headers) -> str:
     return "\n".join(lines)
 
 
-def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Export:
+def _skip_stream(hw, g, m: CoreMapping, it: int, dec, exports, skip: int, refs, model, x_float):
+    """(skip beats, skip words [XN, XL*ROWS, XW, CO_PRL]) of job `it` of an adding finish bundle:
+    the skip producer's finished job `it` stream when direct, else the skip tensor packed by the
+    firmware in the job's output format (zeros outside the cropped output)."""
+    signed = bool(dec.cfg["SKIP_SIGNED"])
+    if dec.skip_direct:
+        data = exports[skip].jobs[it].raw_stream
+        return data, unpack_output_job(hw, g, data, signed)
+    t = refs[skip].out if skip >= 0 else input_integer(model, x_float)[0]
+    co_prl = g.CO_PRL(hw)
+    words = np.zeros((g.XN, g.XL(hw) * hw.ROWS, g.XW, co_prl), dtype=np.int64)
+    o0, o1 = m.iter_channels(it, 0)
+    r0h, r0w = m.H.r0, m.W.r0
+    t4 = t.reshape(m.XN, m.H.out, m.W.out, m.CO)
+    words[:, r0h:r0h + m.H.out, r0w:r0w + m.W.out, : o1 - o0] = t4[..., o0:o1]
+    data, _, _ = pack_output_job(hw, g, words)
+    return data, unpack_output_job(hw, g, data, signed)
+
+
+POST_MODES = ("auto", "off", "on")
+
+
+def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="auto") -> Export:
+    """post: 'auto' finishes on chip every bundle `post.decide` accepts (the others stay raw, the
+    manifest says why), 'off' keeps every bundle raw, 'on' is 'auto' that raises a named error
+    for a bundle that cannot be finished on chip."""
+    if post not in POST_MODES:
+        raise DsfError(f"post = {post!r} is invalid: allowed one of {list(POST_MODES)}")
     refs = run_reference(model, x_float, check=check)
     os.makedirs(out_dir, exist_ok=True)
     specs = {-1: model.input_spec_q}
@@ -294,11 +345,23 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
         r.mapping = m
         Wes = [lower_weights(m, K, qi) for qi in range(len(m.parts))]
         _check_overflow(b, m, Wes, in_spec, hw)
+        skip_info = None
+        if skip is not None:
+            skip_info = dict(spec=specs[skip], frac=fracs[skip],
+                             mapping=exports[skip].mapping if skip >= 0 else None,
+                             decision=exports[skip].post if skip >= 0 else None,
+                             pools=skip >= 0 and model.bundles[skip].pool_spec is not None)
+        dec = decide(hw, b, m, K, in_spec, fracs[src], skip_info, "auto" if post == "on" else post)
+        if post == "on" and not dec.finish:
+            raise HardwareError(f"bundle {b.idx} ({b.name}) post", "on",
+                                f"'auto' or 'off': this bundle cannot be finished on chip "
+                                f"({dec.reason})")
         xes = [lower_input(m, r.in_int, qi) for qi in range(len(m.parts))]
-        be = BundleExport(b.idx, m, r, w_offset=offset, bias=B)
+        be = BundleExport(b.idx, m, r, w_offset=offset, bias=B, post=dec)
         core_sum = 0
         ysums = [np.zeros((m.XN, xe.shape[1], q.W.size_e, m.CO), dtype=np.int64)
                  for xe, q in zip(xes, m.parts)]
+        fin_words = np.zeros_like(ysums[0]) if dec.finish else None
         pix_cache = be.pixels
         for it, p in m.jobs():
             qi = m.part_of(p)
@@ -307,18 +370,40 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
                 be.part_w_offsets.append(offset)
             c0, c1 = m.pass_channels(p)
             o0, o1 = m.iter_channels(it, p)
-            g = m.geometry(p)
+            g = job_geometry(m, p, dec)
             if p not in pix_cache:
                 pix_cache[p] = pack_pixels_job(hw, g, xe[..., c0:c1])[0]
-            wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1])
             raw = engine_job_reference(hw, g, xe[..., c0:c1], We[:, :, c0:c1, o0:o1])
-            data, _, _ = pack_output_job(hw, g, raw)
-            be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], raw, data, qi))
+            skip_stream = None
+            if dec.finish:
+                bias_g = B[o0:o1] if B is not None else np.zeros(o1 - o0, np.int64)
+                wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1], (dec.cfg, bias_g))
+                skip_w = None
+                if dec.cfg["ADD"]:
+                    skip_stream, skip_w = _skip_stream(hw, g, m, it, dec, exports, skip, refs,
+                                                       model, x_float)
+                words = finish_job_reference(hw, g, raw, dec.cfg, bias_g, skip_w)
+                data, _, _ = pack_output_job(hw, g, words)
+                signed = (b.add_spec if b.add_spec is not None else b.act).signed
+                fin_words[..., o0:o1] = unpack_output_job(hw, g, data, signed)[
+                    :, : xe.shape[1], :, : o1 - o0]
+            else:
+                wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1])
+                data, _, _ = pack_output_job(hw, g, raw)
+            be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], raw, data, qi, skip_stream))
             ysums[qi][..., o0:o1] += raw[:, : xe.shape[1], :, : o1 - o0]
             weights_chunks.append(wb.reshape(-1))
             offset += wb.size
         for qi, ys in enumerate(ysums):
             core_sum = core_sum + crop_output(m, ys, qi)
+        if dec.finish:   # the pipeline's words, cropped, are the reference's last engine stage
+            stage = "add" if b.add_spec is not None else "act"
+            got = crop_output(m, fin_words, 0)
+            if not np.array_equal(got, r.stages[stage][0]):
+                idx = tuple(int(v) for v in np.argwhere(got != r.stages[stage][0])[0])
+                raise MismatchError(f"bundle {b.idx} ({b.name}): output pipeline differs from the "
+                                    f"integer reference stage '{stage}' at {idx}: "
+                                    f"{got[idx]} vs {r.stages[stage][0][idx]}")
         be.b_offset = offset
         if B is not None:
             nw = -(-m.CO * hw.B_BITS // hw.AXI_WIDTH) * hw.AXI_WIDTH // hw.B_BITS
@@ -345,8 +430,11 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
 
     write("weights.bin", np.concatenate(weights_chunks).astype(np.uint8) if weights_chunks
           else np.zeros(0, np.uint8))
-    write("input.bin", np.concatenate([exports[0].pixels[p].reshape(-1)
-                                       for p in range(exports[0].mapping.CP)]))
+    # bundle 0's pixel streams, then the int32 input tensor (for any other bundle that reads or
+    # adds the model input: the firmware packs it like a bundle output)
+    packed = np.concatenate([exports[0].pixels[p].reshape(-1) for p in range(exports[0].mapping.CP)])
+    x_int = input_integer(model, x_float)[0]
+    write("input.bin", np.concatenate([packed, x_int.astype("<i4").reshape(-1).view(np.uint8)]))
     write("expected.bin", refs[-1].out.astype("<i4"))
     if refs[-1].softmax is not None:
         write("expected_softmax.bin", refs[-1].softmax.astype("<f8"))
@@ -359,14 +447,18 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
             if j.it == 0:
                 write(f"{d}/in_p{j.p}.bin", j.pixels)
             write(f"{d}/raw_it{j.it}_p{j.p}.bin", j.raw_stream)
+            if j.skip_stream is not None:
+                write(f"{d}/skip_it{j.it}.bin", j.skip_stream)
         write(f"{d}/out.bin", r.out.astype("<i4"))
         src, skip = model.bundle_sources[b.idx]
-        desc = _descriptor(b, m, r, src, skip, fracs[skip] if skip is not None else 0, be, hw)
+        desc = _descriptor(b, m, r, src, skip, fracs[skip] if skip is not None else 0, be, hw,
+                           b.idx == len(model.bundles) - 1)
         desc["part0"], desc["pass0"] = len(part_rows), len(pass_rows)
-        rows, hdrs = _pass_rows(m, desc["part0"], hw)
+        rows, hdrs = _pass_rows(m, desc["part0"], hw, be.post)
         pass_rows += rows
         headers += hdrs
-        part_rows += [_part_descriptor(m, q, wo, hw) for q, wo in zip(m.parts, be.part_w_offsets)]
+        part_rows += [_part_descriptor(m, q, wo, hw, be.post)
+                      for q, wo in zip(m.parts, be.part_w_offsets)]
         descs.append(desc)
         manifest["bundles"].append({
             "idx": b.idx, "name": b.name, "src": src, "skip": skip,
@@ -377,14 +469,19 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto") -> Expor
             "out_shape": list(r.out.shape), "out_frac": r.out_frac,
             "stages": {k: {"shape": list(v[0].shape), "frac": v[1]} for k, v in r.stages.items()},
             "descriptor": desc,
+            "post": {"finish": bool(be.post.finish), "reason": be.post.reason,
+                     "skip_direct": bool(be.post.skip_direct),
+                     "config": be.post.cfg if be.post.finish else None},
             "parts": part_rows[desc["part0"]:],
             "passes": pass_rows[desc["pass0"]:],
             "jobs": [{"it": j.it, "p": j.p, "part": j.part, "co": [j.co_lo, j.co_hi], "geometry": {
                 "KH": j.geom.KH, "KW": j.geom.KW, "CM": j.geom.CM, "XN": j.geom.XN,
-                "XH": j.geom.XH, "XW": j.geom.XW, "x_signed": j.geom.x_signed}}
+                "XH": j.geom.XH, "XW": j.geom.XW, "x_signed": j.geom.x_signed,
+                "finish": j.geom.finish, "add": j.geom.add}}
                 for j in be.jobs],
         })
     sizes = {"WEIGHTS_BYTES": offset, "INPUT_BYTES": os.path.getsize(files["input.bin"]),
+             "INPUT_INT_OFFSET": int(packed.size),
              "OUTPUT_WORDS": int(refs[-1].out.size)}
     manifest["sizes"] = sizes
     with open(os.path.join(out_dir, "config_fw.h"), "w") as f:

@@ -38,21 +38,23 @@ def groups(hw, kw2: int) -> int:
     return hw.COLS // (2 * kw2 + 1)
 
 
-def packet_bytes(hw, kw2: int) -> int:
-    """Bytes holding words in one output packet (ROWS * CO_PRL words of Y_OUT_BITS)."""
-    return hw.ROWS * groups(hw, kw2) * hw.Y_OUT_BITS // 8
+def packet_bytes(hw, kw2: int, finish: bool = False) -> int:
+    """Bytes holding words in one output packet: ROWS * CO_PRL words of Y_OUT_BITS (raw sums) or
+    of X_BITS (finished activations, architecture §17.2; the last byte may be partly padding)."""
+    bits = hw.X_BITS if finish else hw.Y_OUT_BITS
+    return cdiv(hw.ROWS * groups(hw, kw2) * bits, 8)
 
 
-def packet_beats(hw, kw2: int) -> int:
-    """OB: beats of one output packet; 1 for a KW no group fits (never a valid job)."""
-    return max(1, cdiv(packet_bytes(hw, kw2), hw.AXI_WIDTH // 8))
+def packet_beats(hw, kw2: int, finish: bool = False) -> int:
+    """OB (OB_FIN): beats of one output packet; 1 for a KW no group fits (never a valid job)."""
+    return max(1, cdiv(packet_bytes(hw, kw2, finish), hw.AXI_WIDTH // 8))
 
 
-def packet_last_keep(hw, kw2: int) -> int:
+def packet_last_keep(hw, kw2: int, finish: bool = False) -> int:
     """Bytes kept (TKEEP) on a packet's last beat; applied only on the job's TLAST beat."""
     if groups(hw, kw2) < 1:
         return hw.AXI_WIDTH // 8
-    return packet_bytes(hw, kw2) - (packet_beats(hw, kw2) - 1) * (hw.AXI_WIDTH // 8)
+    return packet_bytes(hw, kw2, finish) - (packet_beats(hw, kw2, finish) - 1) * (hw.AXI_WIDTH // 8)
 
 
 def row_blocks(hw, xh: int) -> int:
@@ -63,9 +65,14 @@ def row_blocks(hw, xh: int) -> int:
 def beat_tables(hw, w_kh2: int, w_kw2: int) -> dict:
     """Per-header-value tables the RTL and the twin index by the job's KH//2 or KW//2 (every
     value the header field can hold, so the lookup is total)."""
+    kw2s = range(1 << w_kw2)
     return {"PB_OF_KH2": [pixel_column_beats(hw, v) for v in range(1 << w_kh2)],
-            "OB_OF_KW2": [packet_beats(hw, v) for v in range(1 << w_kw2)],
-            "KEEP_OF_KW2": [packet_last_keep(hw, v) for v in range(1 << w_kw2)]}
+            "OB_OF_KW2": [packet_beats(hw, v) for v in kw2s],
+            "KEEP_OF_KW2": [packet_last_keep(hw, v) for v in kw2s],
+            "OB_FIN_OF_KW2": [packet_beats(hw, v, True) for v in kw2s],
+            "KEEP_FIN_OF_KW2": [packet_last_keep(hw, v, True) for v in kw2s],
+            # the output pipeline: lanes whose channel is >= CO_PRL carry no word (§17.3)
+            "CO_OF_KW2": [max(0, groups(hw, v)) for v in kw2s]}
 
 
 # ----------------------------------------------------------------------------- MAC counts
@@ -90,6 +97,8 @@ class JobGeometry:
     XH: int
     XW: int
     x_signed: bool
+    finish: bool = False     # the engine finishes the job (architecture §17)
+    add: bool = False        # ... and adds a skip tensor (a skip stream of output_beats beats)
 
     @property
     def P_H(self) -> int:
@@ -112,7 +121,7 @@ class JobGeometry:
         return pixel_column_beats(hw, self.P_H)
 
     def OB(self, hw) -> int:
-        return packet_beats(hw, self.P_W)
+        return packet_beats(hw, self.P_W, self.finish)
 
     def columns(self, hw) -> int:
         """Output columns (packets) of the job: XN * XL * XW."""
@@ -122,7 +131,7 @@ class JobGeometry:
         """Values of the header beat's fields (names: `Hardware.header_fields`)."""
         return dict(KH2=self.P_H, KW2=self.P_W, CM_M1=self.CM - 1, XW_M1=self.XW - 1,
                     XL_M1=self.XL(hw) - 1, XN_M1=self.XN - 1, WROWS_M1=self.CM * self.KH - 1,
-                    X_SIGNED=int(bool(self.x_signed)))
+                    X_SIGNED=int(bool(self.x_signed)), FINISH=int(bool(self.finish)))
 
     def check(self, hw, where="job"):
         """Raise a named error if this job cannot run on `hw`."""
@@ -138,7 +147,9 @@ class JobGeometry:
 
     # ---- stream lengths (header beat included for the two input streams)
     def weight_beats(self, hw) -> int:
-        return 1 + self.CM * self.KH * weight_row_beats(hw)
+        """Header, (finish: configuration and bias beats,) rows."""
+        post = hw.POST_BEATS + hw.BIAS_BEATS if self.finish else 0
+        return 1 + post + self.CM * self.KH * weight_row_beats(hw)
 
     def pixel_beats(self, hw) -> int:
         return 1 + self.columns(hw) * self.CM * self.PB(hw)
@@ -149,7 +160,11 @@ class JobGeometry:
     def output_bytes_moved(self, hw) -> int:
         """Bytes the output DMA writes: whole beats except the TLAST beat's kept bytes."""
         b = hw.AXI_WIDTH // 8
-        return self.output_beats(hw) * b - (b - packet_last_keep(hw, self.P_W))
+        return self.output_beats(hw) * b - (b - packet_last_keep(hw, self.P_W, self.finish))
+
+    def skip_beats(self, hw) -> int:
+        """Beats of the skip stream (an adding finish job: one per output beat)."""
+        return self.output_beats(hw) if self.add else 0
 
     def mac_beats(self, hw) -> int:
         return self.columns(hw) * self.CM * self.KH
@@ -164,4 +179,5 @@ class JobGeometry:
         weights stream into the free bank while this one computes."""
         return {"mac": self.mac_cycles(hw), "output": self.output_beats(hw),
                 "pixels": self.pixel_beats(hw),
-                "weights": next_job.weight_beats(hw) if next_job is not None else 0}
+                "weights": next_job.weight_beats(hw) if next_job is not None else 0,
+                "skip": self.skip_beats(hw)}

@@ -48,7 +48,22 @@ HEADER_FIELDS = (
     ("XN_M1", lambda h: clog2v(h.XN_MAX - 1)),
     ("WROWS_M1", lambda h: clog2v(h.RAM_WEIGHTS_DEPTH - 1)),
     ("X_SIGNED", lambda h: 1),
+    ("FINISH", lambda h: 1),          # 1: the engine finishes the job on chip (architecture §17)
 )
+
+# Widths of the output pipeline's configuration fields (architecture §17.1)
+W_SHIFT, W_SLOPE, W_CLIP = 6, 4, 18
+PIPE_BITS = 48                         # signed width of every pipeline intermediate
+
+# The post-processing configuration of a finish job, LSB first (architecture §17.1); the weights
+# stream carries it after the header beat.
+POST_FIELDS = (
+    ("SH_CORE", W_SHIFT), ("SH_BIAS", W_SHIFT),
+    ("A1", W_SHIFT), ("B1", W_SHIFT), ("K1", W_SLOPE), ("LO1", W_CLIP), ("HI1", W_CLIP),
+    ("ADD", 1), ("SKIP_SIGNED", 1), ("SH_ACT", W_SHIFT), ("SH_SKIP", W_SHIFT),
+    ("A2", W_SHIFT), ("B2", W_SHIFT), ("K2", W_SLOPE), ("LO2", W_CLIP), ("HI2", W_CLIP),
+)
+POST_SIGNED = ("LO1", "HI1", "LO2", "HI2")     # two's complement fields
 
 
 # The engine's parameters as every generated file names them (architecture §1):
@@ -61,7 +76,7 @@ PARAMETERS = (
     ("K_BITS", "weight word bits", "sv c"),
     ("Y_BITS", "accumulator bits (sums wrap here)", "sv c"),
     ("Y_OUT_BITS", "output word bits (power of two >= Y_BITS, >= 8)", "sv c"),
-    ("B_BITS", "bias word bits in weights.bin", "c"),
+    ("B_BITS", "bias word bits (weights.bin, finish jobs' bias beats)", "sv c"),
     ("KH_MAX", "largest kernel height", "c"),
     ("KW_MAX", "largest kernel width", "c"),
     ("XN_MAX", "largest batch", "c"),
@@ -84,6 +99,17 @@ PARAMETERS = (
     ("OBW", "bits of an output-packet beat counter", "sv c"),
     ("NPK_PW", "bits of a packet FIFO pointer", "sv c"),
     ("NPK_CW", "bits of the packet FIFO count", "sv c"),
+    ("LANES", "output words per beat of a finished packet (AXI_WIDTH / X_BITS)", "sv c"),
+    ("POST_BITS", "bits of the post-processing configuration", "sv c"),
+    ("POST_BEATS", "beats of the post-processing configuration", "sv c"),
+    ("BIAS_BEATS", "beats of a finish job's COLS bias words", "c"),
+    ("CFG_BEATS", "beats of a finish job's configuration set (POST_BEATS + BIAS_BEATS)", "sv c"),
+    ("CFGBW", "bits of a configuration-beat counter", "sv c"),
+    ("COW", "bits of an output-channel (lane) index, 0..COLS", "sv c"),
+    ("PIPE_BITS", "signed width of the output pipeline's intermediates", "sv c"),
+    ("W_SHIFT", "width of a pipeline shift field", "sv c"),
+    ("W_SLOPE", "width of a leaky-slope shift field", "sv c"),
+    ("W_CLIP", "width of a clip bound field (two's complement)", "sv c"),
 )
 PARAMETER_TARGETS = {n: t.split() for n, _, t in PARAMETERS}
 
@@ -111,6 +137,7 @@ class Hardware:
     ready_prob: float = 0.1
     data_dir: str = "vectors"
     header_fields: list = field(init=False, repr=False)
+    post_fields: list = field(init=False, repr=False)
 
     def __post_init__(self):
         for k in _ARGS:  # accept numpy scalars/arrays from user code: store plain Python values
@@ -197,6 +224,15 @@ class Hardware:
         self.PBW, self.WBW, self.OBW = clog2v(self.PB_MAX), clog2v(self.WB), clog2v(self.OB_MAX)
         self.NPK_PW, self.NPK_CW = clog2v(self.NPK - 1), clog2v(self.NPK)
         self.CPU_INT_BITS = self.target_cpu_int_bits
+        self.LANES = self.AXI_WIDTH // self.X_BITS
+        self.W_SHIFT, self.W_SLOPE, self.W_CLIP, self.PIPE_BITS = W_SHIFT, W_SLOPE, W_CLIP, PIPE_BITS
+        self.post_fields = list(POST_FIELDS)
+        self.POST_BITS = sum(w for _, w in POST_FIELDS)
+        self.POST_BEATS = geometry.cdiv(self.POST_BITS, self.AXI_WIDTH)
+        self.BIAS_BEATS = geometry.cdiv(self.COLS * self.B_BITS, self.AXI_WIDTH)
+        self.CFG_BEATS = self.POST_BEATS + self.BIAS_BEATS
+        self.CFGBW = clog2v(self.CFG_BEATS - 1)
+        self.COW = clog2v(self.COLS)
         self.header_fields = [(n, f(self)) for n, f in HEADER_FIELDS]
         total = sum(w for _, w in self.header_fields)
         if total > self.AXI_WIDTH:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import HardwareError
 from .geometry import JobGeometry, packet_last_keep, weight_row_beats
+from .post import pack_config, unpack_config
 
 
 # ----------------------------------------------------------------------------- bit packing
@@ -118,26 +119,60 @@ def weights_ram_rows(hw, geom: JobGeometry, w: np.ndarray) -> np.ndarray:
     return rows.reshape(CM * KH, hw.COLS)
 
 
-def pack_weights_job(hw, geom: JobGeometry, w: np.ndarray):
-    """-> (beats uint8[1+CM*KH*WB, AXI_BYTES], keep bool[...]) including the header beat."""
+def pack_post_beats(hw, cfg: dict, bias) -> np.ndarray:
+    """A finish job's configuration and bias beats (architecture §17.2): POST_BEATS beats of the
+    POST_FIELDS (LSB first), then BIAS_BEATS beats of COLS B_BITS words (word g = the bias of
+    the job's output channel g, 0 where there is none)."""
+    value = pack_config(cfg)
+    post = np.frombuffer(value.to_bytes(hw.POST_BEATS * hw.AXI_BYTES, "little"), np.uint8)
+    words = np.zeros(hw.BIAS_BEATS * hw.AXI_WIDTH // hw.B_BITS, dtype=np.int64)
+    bias = np.asarray(bias, dtype=np.int64).reshape(-1)
+    if bias.size > hw.COLS:
+        raise ValueError(f"pack_post_beats: {bias.size} bias words > COLS = {hw.COLS}")
+    words[: bias.size] = bias
+    return np.concatenate([post, pack_words(words, hw.B_BITS)]).reshape(-1, hw.AXI_BYTES)
+
+
+def unpack_post_beats(hw, beats: np.ndarray):
+    """Inverse of pack_post_beats -> (cfg dict, bias words [COLS])."""
+    beats = np.asarray(beats, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+    post = beats[: hw.POST_BEATS].reshape(-1)
+    value = int.from_bytes(bytes(post), "little") & ((1 << hw.POST_BITS) - 1)
+    bias = unpack_words(beats[hw.POST_BEATS: hw.POST_BEATS + hw.BIAS_BEATS].reshape(-1),
+                        hw.B_BITS)[: hw.COLS]
+    return unpack_config(value), bias
+
+
+def pack_weights_job(hw, geom: JobGeometry, w: np.ndarray, post=None):
+    """-> (beats uint8[1+(POST+BIAS)+CM*KH*WB, AXI_BYTES], keep bool[...]) including the header
+    beat; `post` = (cfg, bias words) for a finish job (geom.finish)."""
+    if bool(geom.finish) != (post is not None):
+        raise ValueError(f"pack_weights_job: finish = {geom.finish} but post = {post is not None}")
     rows = weights_ram_rows(hw, geom, np.asarray(w, dtype=np.int64))
     words_per_row = hw.WB * hw.AXI_WIDTH // hw.K_BITS
     padded = np.zeros((rows.shape[0], words_per_row), dtype=np.int64)
     padded[:, : hw.COLS] = rows
     body = pack_words(padded, hw.K_BITS).reshape(-1, hw.AXI_BYTES)
-    beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
+    parts = [job_header(hw, geom)[None, :]]
+    if post is not None:
+        parts.append(pack_post_beats(hw, *post))
+    beats = np.concatenate(parts + [body], axis=0)
     last_bits = hw.COLS * hw.K_BITS - (weight_row_beats(hw) - 1) * hw.AXI_WIDTH
     return beats, _stream_keep(hw, len(beats), last_bits)
 
 
-def unpack_weights_job(hw, geom: JobGeometry, beats: np.ndarray) -> np.ndarray:
-    """Inverse of pack_weights_job -> w[KH, KW, CM, CO_PRL]."""
+def unpack_weights_job(hw, geom: JobGeometry, beats: np.ndarray, with_post: bool = False):
+    """Inverse of pack_weights_job -> w[KH, KW, CM, CO_PRL] (and (cfg, bias) or None)."""
     KH, KW, CM = geom.KH, geom.KW, geom.CM
-    body = np.asarray(beats[1:], dtype=np.uint8).reshape(CM * KH, hw.WB * hw.AXI_BYTES)
+    beats = np.asarray(beats, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+    npost = hw.POST_BEATS + hw.BIAS_BEATS if geom.finish else 0
+    post = unpack_post_beats(hw, beats[1:1 + npost]) if geom.finish else None
+    body = beats[1 + npost:].reshape(CM * KH, hw.WB * hw.AXI_BYTES)
     rows = unpack_words(body, hw.K_BITS)[:, : hw.COLS]
     co_prl = geom.CO_PRL(hw)
     t = rows[:, : co_prl * KW].reshape(CM, KH, co_prl, KW)
-    return np.transpose(t, (1, 3, 0, 2))
+    w = np.transpose(t, (1, 3, 0, 2))
+    return (w, post) if with_post else w
 
 
 # ----------------------------------------------------------------------------- pixels
@@ -207,29 +242,60 @@ def engine_job_reference(hw, geom: JobGeometry, x: np.ndarray, w: np.ndarray) ->
 def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
     """y[XN, XL*ROWS, XW, CO_PRL] -> (data uint8[n, AXI_BYTES], keep bool[n, AXI_BYTES], last bool[n]).
 
-    TKEEP is all ones except on the job's last (TLAST) beat; inner packets' pad bytes are zeros.
+    Raw job: packet words r*CO_PRL+g of Y_OUT_BITS. Finish job (architecture §17.2): y holds the
+    finished X_BITS words, packet words g*ROWS+r (channel-major). TKEEP is all ones except on
+    the job's last (TLAST) beat; inner packets' pad bytes are zeros.
     """
     XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
     y = np.asarray(y, dtype=np.int64).reshape(geom.XN, XL, R, geom.XW, co_prl)
-    pk = np.transpose(y, (0, 1, 3, 2, 4)).reshape(-1, R * co_prl)  # packet words r*CO_PRL+g
-    words_per_packet = OB * hw.AXI_WIDTH // hw.Y_OUT_BITS
+    if geom.finish:
+        pk = np.transpose(y, (0, 1, 3, 4, 2)).reshape(-1, R * co_prl)   # words g*ROWS+r
+        bits = hw.X_BITS
+    else:
+        pk = np.transpose(y, (0, 1, 3, 2, 4)).reshape(-1, R * co_prl)   # words r*CO_PRL+g
+        bits = hw.Y_OUT_BITS
+    words_per_packet = OB * hw.AXI_WIDTH // bits
     padded = np.zeros((pk.shape[0], words_per_packet), dtype=np.int64)
     padded[:, : R * co_prl] = pk
-    data = pack_words(padded, hw.Y_OUT_BITS).reshape(-1, hw.AXI_BYTES)
+    data = pack_words(padded, bits).reshape(-1, hw.AXI_BYTES)
     keep = np.ones((len(data), hw.AXI_BYTES), dtype=bool)
     # inner packets' pad bytes are sent as kept zeros; only the job's TLAST beat is partial
-    keep[-1, packet_last_keep(hw, geom.P_W):] = False
+    keep[-1, packet_last_keep(hw, geom.P_W, geom.finish):] = False
     last = np.zeros(len(data), dtype=bool)
     last[-1] = True
     return data, keep, last
 
 
-def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray) -> np.ndarray:
-    """Inverse of pack_output_job -> y[XN, XL*ROWS, XW, CO_PRL]."""
+def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray, signed: bool = True) -> np.ndarray:
+    """Inverse of pack_output_job -> y[XN, XL*ROWS, XW, CO_PRL] (finish jobs: X_BITS words,
+    sign-extended if `signed`)."""
     XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
     d = np.asarray(data, dtype=np.uint8).reshape(geom.XN, XL, geom.XW, OB * hw.AXI_BYTES)
+    if geom.finish:
+        words = unpack_words(d, hw.X_BITS, signed)[..., : R * co_prl]
+        words = words.reshape(geom.XN, XL, geom.XW, co_prl, R)
+        return np.transpose(words, (0, 1, 4, 2, 3)).reshape(geom.XN, XL * R, geom.XW, co_prl)
     words = unpack_words(d, hw.Y_OUT_BITS)[..., : R * co_prl].reshape(geom.XN, XL, geom.XW, R, co_prl)
     return np.transpose(words, (0, 1, 3, 2, 4)).reshape(geom.XN, XL * R, geom.XW, co_prl)
+
+
+def finish_job_reference(hw, geom: JobGeometry, raw: np.ndarray, cfg: dict, bias,
+                         skip: np.ndarray | None = None) -> np.ndarray:
+    """The finished words of one job [XN, XL*ROWS, XW, CO_PRL] (unsigned X_BITS view) from its
+    raw sums, its COLS bias words and (ADD) its skip words in the same coordinates."""
+    from .post import finish_words
+    co_prl = geom.CO_PRL(hw)
+    b = np.asarray(bias, dtype=np.int64).reshape(-1)[:co_prl]
+    bias_full = np.zeros(co_prl, dtype=np.int64)
+    bias_full[: b.size] = b
+    if cfg["ADD"] and skip is None:
+        raise ValueError("finish_job_reference: an ADD job needs its skip words")
+    return finish_words(hw, raw, bias_full[None, None, None, :], cfg, skip if cfg["ADD"] else None)
+
+
+def skip_words_of_stream(hw, geom: JobGeometry, data: np.ndarray, signed: bool) -> np.ndarray:
+    """The skip words [XN, XL*ROWS, XW, CO_PRL] a skip stream (finished-output format) carries."""
+    return unpack_output_job(hw, geom, data, signed)
 
 
 # ----------------------------------------------------------------------------- job streams
@@ -244,12 +310,15 @@ def as_beats(stream, axi_bytes: int):
 
 
 def job_beats(job, axi_bytes: int):
-    """One job's two input streams -> ((weight beats, keep), (pixel beats, keep)); the job is a
-    (weights, pixels) pair, a {"weights", "pixels"} dict or an object with those attributes."""
+    """One job's input streams -> ((weight beats, keep), (pixel beats, keep), (skip beats, keep));
+    the job is a (weights, pixels[, skip]) tuple, a {"weights", "pixels"[, "skip"]} dict or an
+    object with those attributes. A job without a skip stream has zero skip beats."""
     if isinstance(job, dict):
-        w, p = job["weights"], job["pixels"]
+        w, p, s = job["weights"], job["pixels"], job.get("skip")
     elif hasattr(job, "weights") and hasattr(job, "pixels"):
-        w, p = job.weights, job.pixels
+        w, p, s = job.weights, job.pixels, getattr(job, "skip", None)
     else:
-        w, p = job
-    return as_beats(w, axi_bytes), as_beats(p, axi_bytes)
+        w, p, s = (tuple(job) + (None,))[:3]
+    if s is None:
+        s = np.zeros((0, axi_bytes), np.uint8)
+    return as_beats(w, axi_bytes), as_beats(p, axi_bytes), as_beats(s, axi_bytes)

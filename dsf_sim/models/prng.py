@@ -1,6 +1,7 @@
 """The handshake PRNG of architecture §5, once for Python and numba.
 
-One xorshift32 per channel (0 pixels valid, 1 weights valid, 2 output ready), stepped once at the
+One xorshift32 per channel (0 pixels valid, 1 weights valid, 2 output ready, 3 skip valid),
+stepped once at the
 start of every cycle; the draw is `state < threshold` with the threshold of
 `compiler.hardware.prob_threshold` (2^32 for p >= 1: always true). The C++ harnesses (rtl/tb/
 tb_common.h) get the seeded states and thresholds computed here on their command line, so this
@@ -14,7 +15,7 @@ from ..compiler.hardware import prob_threshold
 from .jit import jit
 
 MASK32 = 0xFFFFFFFF
-N_CHANNELS = 3
+N_CHANNELS = 4
 
 
 @jit(inline=True)
@@ -32,15 +33,16 @@ def seed_state(seed: int, ch: int) -> int:
 
 
 def setup(seed: int, valid_prob: float, ready_prob: float):
-    """(seed32, states int64[3], thresholds int64[3]) for channels 0 pixels, 1 weights, 2 output."""
-    probs = (valid_prob, valid_prob, ready_prob)
+    """(seed32, states int64[4], thresholds int64[4]) for channels 0 pixels, 1 weights, 2 output,
+    3 skip."""
+    probs = (valid_prob, valid_prob, ready_prob, valid_prob)
     states = np.array([seed_state(seed, ch) for ch in range(N_CHANNELS)], np.int64)
     thr = np.array([prob_threshold(p) for p in probs], np.int64)
     return int(seed) & MASK32, states, thr
 
 
 class Prng:
-    """Plain-Python stepping of the three generators (the pyverilator harness)."""
+    """Plain-Python stepping of the generators (the pyverilator harness)."""
 
     def __init__(self, seed, valid_prob, ready_prob):
         _, s, t = setup(seed, valid_prob, ready_prob)

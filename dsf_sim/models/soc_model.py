@@ -7,17 +7,22 @@ when each channel's data is delivered:
 * DRAM: `bw_gbs` GB/s, `latency_ns` per burst (pipelined: up to `outstanding` bursts in flight per
   channel), one shared data bus for reads and writes (`rw_shared=True`) or one bus per direction.
   A burst of `burst_bytes` occupies its bus for bytes / bandwidth.
-* DMA channels 0 pixels (M2S), 1 weights (M2S), 2 output (S2M). M2S channels may only issue a burst
-  when the channel FIFO (`fifo_bytes`) has room for it; S2M drains the engine's output FIFO.
+* DMA channels 0 pixels (M2S), 1 weights (M2S), 2 output (S2M), 3 skip (M2S, jobs that add a
+  residual on chip, architecture §17.4). M2S channels may only issue a burst when the channel FIFO
+  (`fifo_bytes`) has room for it; S2M drains the engine's output FIFO.
 * Engine: job j starts when its weights are in a bank (two banks: W(j) may load once job j-2 has
   finished) and runs in max(`slices`, bytes / (fifo_bytes/2)) equal slices of (cycles_j / slices) each; slice k first takes its
-  share of the pixel bytes from the pixel FIFO and then puts its share of output bytes into the
-  output FIFO (blocking when full). With ideal DRAM every wait is zero and the time is exactly the
-  engine-only time.
-* Firmware CPU (optional `cpu`): after a job's output transfer, a single core accumulates passes
-  (`acc` cycles/element when CP > 1); at a bundle's end it runs requantise/activation (+ residual
-  add), pool and the packing of the next bundle's pixel columns. The next bundle's pixel DMA waits
-  for it. Numbers are assumptions (CPU_PRESETS).
+  share of the pixel bytes from the pixel FIFO, then (adding finish jobs) its share of skip bytes
+  from the skip FIFO, and then puts its share of output bytes into the output FIFO (blocking when
+  full). With ideal DRAM every wait is zero and the time is exactly the engine-only time.
+* Firmware CPU (optional `cpu`), only what the firmware still does (architecture §17.4): after a
+  job's output transfer, a single core accumulates passes of raw bundles (`acc` cycles/element
+  when CP > 1); at a raw bundle's end it runs requantise/activation (+ residual add) and pool; a
+  finish bundle's end only unpacks its finished words (`unpack`) when it pools or is the model's
+  output, then pools; then the packing of the next bundle's pixel columns (`pack` per packed
+  word) and, for an adding finish bundle whose skip is not a producer's finished output, its skip
+  streams (`skip_pack` per word). The next bundle's pixel DMA waits for it. Numbers are
+  assumptions (CPU_PRESETS).
 
 Limits: DRAM is a bandwidth/latency server (no banks, refresh, page misses or read/write turnaround);
 CPU memory traffic is not put on the DRAM bus; the engine's fine-grained stall pattern inside a
@@ -40,7 +45,8 @@ DRAM_PRESETS = {
 CPU_PRESETS = {
     "none": None,
     # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, architecture §12.3)
-    "a53": dict(ghz=1.2, acc=0.5, requant=1.5, add=1.0, pool=0.5, pack=1.0, per_bundle=20000),
+    "a53": dict(ghz=1.2, acc=0.5, requant=1.5, add=1.0, pool=0.5, pack=1.0, unpack=1.0,
+                skip_pack=1.0, per_bundle=20000),
 }
 
 
@@ -97,8 +103,9 @@ class _Soc:
         self.wbus = self.rbus if cfg.rw_shared else simpy.Resource(env, 1)
         self.jobs = []   # per job in firmware order: bundle, cycles, bytes per stream, last?
         for li, lp in enumerate(layers):
-            for j, (c, (wb, xb, ob)) in enumerate(zip(lp.job_cycles, lp.job_bytes)):
-                self.jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob,
+            for j, (c, bytes_) in enumerate(zip(lp.job_cycles, lp.job_bytes)):
+                wb, xb, ob, sb = (tuple(bytes_) + (0,))[:4]
+                self.jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob, s=sb,
                                       last=(j == len(lp.job_cycles) - 1)))
         n = len(self.jobs)
         self.w_loaded = [env.event() for _ in range(n)]
@@ -109,14 +116,16 @@ class _Soc:
         self.x_credit = simpy.Container(env, capacity=cfg.fifo_bytes, init=cfg.fifo_bytes)
         self.x_data = simpy.Container(env, capacity=10**15, init=0)
         self.o_fifo = simpy.Container(env, capacity=cfg.fifo_bytes, init=0)
-        self.stalls = {"weights": 0.0, "pixels": 0.0, "output": 0.0}
-        self.cbytes = {"pixels": 0, "weights": 0, "output": 0}
-        self.busy = {"pixels": 0.0, "weights": 0.0, "output": 0.0}
+        self.s_credit = simpy.Container(env, capacity=cfg.fifo_bytes, init=cfg.fifo_bytes)
+        self.s_data = simpy.Container(env, capacity=10**15, init=0)
+        self.stalls = {"weights": 0.0, "pixels": 0.0, "output": 0.0, "skip": 0.0}
+        self.cbytes = {"pixels": 0, "weights": 0, "output": 0, "skip": 0}
+        self.busy = {"pixels": 0.0, "weights": 0.0, "output": 0.0, "skip": 0.0}
         self.timeline = []
         self.layer_end = [0.0] * len(layers)
         self.layer_cpu = [0.0] * len(layers)
         self.slot = {ch: simpy.Resource(env, cfg.outstanding)
-                     for ch in ("pixels", "weights", "output")}
+                     for ch in ("pixels", "weights", "output", "skip")}
 
     def burst(self, ch, bus, nbytes, b, deliver=None):
         """Issue one burst: occupy the bus, then data arrives after the latency."""
@@ -169,6 +178,23 @@ class _Soc:
             if lastp is not None:
                 yield lastp
 
+    def skip_dma(self):
+        """The skip stream of adding finish jobs, like the pixels (its FIFO, the read bus)."""
+        cap = min(self.cfg.burst_bytes, self.cfg.fifo_bytes)
+        for jb in self.jobs:
+            if not jb["s"]:
+                continue
+            yield self.bundle_ready[jb["b"]]
+            left, lastp = jb["s"], None
+            while left > 0:
+                nb = min(cap, left)
+                yield self.s_credit.get(nb)
+                lastp = yield self.env.process(self.burst("skip", self.rbus, nb, jb["b"],
+                                                          self.s_data))
+                left -= nb
+            if lastp is not None:
+                yield lastp
+
     def output_dma(self):
         for j, jb in enumerate(self.jobs):
             left, pend = jb["o"], None
@@ -188,8 +214,9 @@ class _Soc:
             yield self.w_loaded[j]
             self.stalls["weights"] += env.now - t
             half = max(1, cfg.fifo_bytes // 2)
-            ns = max(cfg.slices, -(-jb["x"] // half), -(-jb["o"] // half))
-            for xs, cs, os_ in zip(_split(jb["x"], ns), _split(jb["c"], ns), _split(jb["o"], ns)):
+            ns = max(cfg.slices, -(-jb["x"] // half), -(-jb["o"] // half), -(-jb["s"] // half))
+            for xs, cs, os_, ss in zip(_split(jb["x"], ns), _split(jb["c"], ns),
+                                       _split(jb["o"], ns), _split(jb["s"], ns)):
                 if xs:
                     t = env.now
                     yield self.x_data.get(xs)
@@ -197,6 +224,11 @@ class _Soc:
                     yield self.x_credit.put(xs)
                 if cs:
                     yield env.timeout(cs / self.f)
+                if ss:
+                    t = env.now
+                    yield self.s_data.get(ss)
+                    self.stalls["skip"] += env.now - t
+                    yield self.s_credit.put(ss)
                 if os_:
                     t = env.now
                     yield self.o_fifo.put(os_)
@@ -204,16 +236,28 @@ class _Soc:
             self.job_done[j].succeed()
 
     def cpu_seconds(self, jb) -> float:
-        """Firmware time after job jb's output lands (CPU_PRESETS assumptions)."""
+        """Firmware time after job jb's output lands (CPU_PRESETS assumptions): what
+        firmware/dsf_fw.c still does for the bundle (architecture §17.4) and, after its last
+        job, for the start of the next bundle."""
         c, lp = self.cfg.cpu, self.layers[jb["b"]]
         if not c:
             return 0.0
         hz = c["ghz"] * 1e9
-        t = c["acc"] * jb["o"] / 4 / hz if lp.CP > 1 else 0.0   # accumulate partial sums
+        finish = getattr(lp, "finish", False)
+        t = c["acc"] * jb["o"] / 4 / hz if lp.CP > 1 and not finish else 0.0  # partial sums
         if jb["last"]:
             e = lp.core_elems
-            t += (c["per_bundle"] + e * (c["requant"] + (c["add"] if lp.has_add else 0.0)
-                  + (c["pool"] if lp.pool_window > 1 else 0.0)) + lp.out_elems * c["pack"]) / hz
+            pool = c["pool"] if lp.pool_window > 1 else 0.0
+            if finish:
+                work = e * (c["unpack"] + pool) if getattr(lp, "out_int", True) else 0.0
+            else:
+                work = e * (c["requant"] + (c["add"] if lp.has_add else 0.0) + pool)
+            t += (c["per_bundle"] + work) / hz
+            nxt = self.layers[jb["b"] + 1] if jb["b"] + 1 < len(self.layers) else None
+            if nxt is not None:      # start of the next bundle: its pixel (and skip) streams
+                t += getattr(nxt, "pack_elems", lp.out_elems) * c["pack"] / hz
+                if getattr(nxt, "finish", False) and nxt.has_add and not nxt.skip_direct:
+                    t += nxt.core_elems * c["skip_pack"] / hz
         return t
 
     def cpu(self):
@@ -228,7 +272,8 @@ class _Soc:
                 self.bundle_ready[jb["b"] + 1].succeed()
 
     def run(self) -> SocResult:
-        for proc in (self.weights_dma, self.pixels_dma, self.output_dma, self.engine, self.cpu):
+        for proc in (self.weights_dma, self.pixels_dma, self.skip_dma, self.output_dma,
+                     self.engine, self.cpu):
             self.env.process(proc())
         self.env.run()
         total = self.env.now

@@ -1,4 +1,4 @@
-"""Digital twin of a whole inference: real C firmware + three DMA channels + the engine cycle model.
+"""Digital twin of a whole inference: real C firmware + four DMA channels + the engine cycle model.
 
 Implements architecture §11 (the system timing contract) exactly, like the SystemVerilog system
 testbench (rtl/tb/tb_system.sv) does.
@@ -8,7 +8,7 @@ testbench (rtl/tb/tb_system.sv) does.
 
 The engine, the DMA channels and the PRNGs are `dsf_sim.models.engine.EngineState` (numpy
 arrays); `EngineState.advance` (numba) runs cycles until an edge with a DMA completion and returns.
-At that edge Python delivers the events to the firmware (channel order 0, 1, 2), polls
+At that edge Python delivers the events to the firmware (channel order 0, 1, 2, 3), polls
 `dsf_fw_next` until WAIT/DONE and loads every DMA command's descriptor (active from the next cycle).
 The firmware is polled at the edge ending cycle 0 (its first commands are active from cycle 1) and
 at every edge with an event; while it waits, `dsf_fw_next` has no side effects, so this equals
@@ -72,8 +72,8 @@ class _SystemRun:
         self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only, watchdog)
         self.timing_only, self.watchdog = timing_only, watchdog
         self.cmd = DsfCmd()
-        self.commands, self.events, self.fw_log, self.raw = [], [], [], {}
-        self.inflight = [None, None, None]   # per channel: the DMA command dict in flight
+        self.commands, self.events, self.fw_log, self.raw, self.skips = [], [], [], {}, {}
+        self.inflight = [None] * len(CH_NAMES)   # per channel: the DMA command dict in flight
         self.last_cmd = None
         self.done_cycle = None
 
@@ -122,6 +122,9 @@ class _SystemRun:
             self.fw_log.append(dict(ev, cmd="event", chan=CH_NAMES[ch], job=d["job"]))
             if ch == 2 and not self.timing_only:
                 self.raw[(d["bundle"], d["it"], d["p"])] = \
+                    self.dram[d["addr"]:d["addr"] + nbytes].tobytes()
+            if ch == 3 and not self.timing_only:     # the skip stream the engine was given
+                self.skips[(d["bundle"], d["it"])] = \
                     self.dram[d["addr"]:d["addr"] + nbytes].tobytes()
             self.lib.dsf_fw_dma_done(ch, int(nbytes))
 
@@ -178,7 +181,7 @@ class _SystemRun:
         """The firmware's view of every level (for compare_run)."""
         outs, pix, sm = firmware_view(self.lib, self.mm, self.dram, self.manifest)
         return FirmwareRun(self.export_dir, self.mm, self.fw_log, outs[-1].copy(), sm, outs, pix,
-                           self.raw)
+                           self.raw, self.skips)
 
 
 def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
@@ -219,7 +222,7 @@ def _watchdog_report(es, inflight, last_cmd, t, watchdog, limit):
     lines = [f"system model watchdog: {why}; stopped at the edge ending cycle {t}"]
     C, B = es.C, es.B
     act = False
-    for ch in range(3):
+    for ch in range(len(CH_NAMES)):
         d = inflight[ch]
         if d is None or not C[ch, C_ACT]:
             continue

@@ -18,7 +18,9 @@ import numpy as np
 
 from ..compiler import geometry as G
 from ..compiler import layout as L
+from ..compiler.export import job_geometry
 from ..compiler.lowering import map_core
+from ..compiler.post import decide
 
 
 @dataclass
@@ -43,10 +45,16 @@ class LayerPerf:
     weight_bytes: int = 0
     pixel_bytes: int = 0
     output_bytes: int = 0
+    skip_bytes: int = 0
     out_elems: int = 0     # final output elements (after pool) -> CPU model
     core_elems: int = 0    # core output elements (before pool)
     pool_window: int = 1
     has_add: bool = False
+    finish: bool = False   # the engine finishes the bundle (architecture §17)
+    post_reason: str = ""  # why not (raw bundles)
+    skip_direct: bool = False
+    out_int: bool = True   # the firmware writes an int32 output (raw, pool, last bundle)
+    pack_elems: int = 0    # words of this bundle's pixel streams the firmware packs (bundle > 0)
     job_cycles: list = field(default_factory=list)    # per job in firmware order (it, p)
     job_bytes: list = field(default_factory=list)     # per job (w, x, o) bytes
     time_us: float = 0.0
@@ -74,13 +82,25 @@ def _in_specs(model):
     return {b.idx: specs[model.bundle_sources[b.idx][0]] for b in model.bundles}
 
 
-def layer_list(model, hw):
-    """One LayerPerf per bundle with its CoreMapping (raises HardwareError if it cannot map)."""
+def layer_list(model, hw, post="auto"):
+    """One LayerPerf per bundle with its CoreMapping and post-processing decision (the export's:
+    compiler.post.decide, from the quantisers and the integer kernel); raises HardwareError if a
+    bundle cannot map."""
     specs = _in_specs(model)
+    out_specs = {-1: model.input_spec_q, **{b.idx: b.out_spec for b in model.bundles}}
     out = []
     for b in model.bundles:
         ish = _bundle_in_shape(b)
         m = map_core(b, ish, specs[b.idx].signed, hw)
+        src, skip = model.bundle_sources[b.idx]
+        skip_info = None
+        if skip is not None:
+            skip_info = dict(spec=out_specs[skip], frac=out_specs[skip].frac,
+                             mapping=out[skip].mapping if skip >= 0 else None,
+                             decision=out[skip].post if skip >= 0 else None,
+                             pools=skip >= 0 and model.bundles[skip].pool_spec is not None)
+        dec = decide(hw, b, m, b.int_weights()[0], specs[b.idx], out_specs[src].frac, skip_info,
+                     post)
         osh = tuple(int(s) for s in b.output.shape)
         if m.kind == "dense":
             macs = G.dense_macs(ish[0], ish[1], m.CO)
@@ -94,8 +114,15 @@ def layer_list(model, hw):
         pw = int(np.prod(b.pool_size)) if b.pool_cfg is not None else 1
         lp = LayerPerf(b.idx, b.name, m.kind, ish, osh, kern, (m.KH, m.KW), m.CI_E, m.CO, m.CP,
                        m.IT, m.CM, int(macs), out_elems=int(np.prod(osh)), core_elems=int(core),
-                       pool_window=pw, has_add=b.add_spec is not None)
+                       pool_window=pw, has_add=b.add_spec is not None, finish=dec.finish,
+                       post_reason=dec.reason, skip_direct=dec.skip_direct,
+                       out_int=(not dec.finish or b.pool_spec is not None
+                                or b.idx == len(model.bundles) - 1))
         lp.mapping = m
+        lp.post = dec
+        if b.idx > 0:
+            lp.pack_elems = int(sum(g.columns(hw) * g.CM * g.PR(hw)
+                                    for g in (m.geometry(p) for p in range(m.CP))))
         out.append(lp)
     return out
 
@@ -106,7 +133,9 @@ TAIL = 3  # previous jobs replayed to reach the back-to-back state (tests: == ex
 
 
 def job_streams(hw, g: G.JobGeometry):
-    """(weights beats, pixels beats): header + zero payload (values do not affect timing)."""
+    """(weights beats, pixels beats, skip beats): header + zero payload (values do not affect
+    timing, except a finish job's ADD bit, which decides whether the output waits for skip
+    beats)."""
     key = (id(hw), hw.AXI_WIDTH, g)
     if key not in _STREAM_CACHE:
         if len(_STREAM_CACHE) > 64:
@@ -116,7 +145,13 @@ def job_streams(hw, g: G.JobGeometry):
         p = np.zeros((g.pixel_beats(hw), hw.AXI_BYTES), np.uint8)
         w[0] = h
         p[0] = h
-        _STREAM_CACHE[key] = (w, p)
+        if g.finish:
+            from ..compiler.post import FIELD_WIDTH
+            cfg = {n: 0 for n in FIELD_WIDTH}
+            cfg["ADD"] = int(g.add)
+            w[1:1 + hw.CFG_BEATS] = L.pack_post_beats(hw, cfg, [])
+        s = np.zeros((g.skip_beats(hw), hw.AXI_BYTES), np.uint8)
+        _STREAM_CACHE[key] = (w, p, s)
     return _STREAM_CACHE[key]
 
 
@@ -130,7 +165,7 @@ def _sim(hw, geoms):
 
 def bundle_geoms(lp):
     m = lp.mapping
-    return [m.geometry(p) for it, p in m.jobs()]
+    return [job_geometry(m, p, lp.post) for it, p in m.jobs()]
 
 
 def simulate(layers, hw, exact=False, progress=None):
@@ -151,7 +186,7 @@ def simulate(layers, hw, exact=False, progress=None):
             m = lp.mapping
             lp.job_cycles = []
             for q in m.parts:  # jobs run part by part (architecture §9.3)
-                it_g = [m.geometry(p) for p in range(q.p0, q.p0 + q.CP)]
+                it_g = [job_geometry(m, p, lp.post) for p in range(q.p0, q.p0 + q.CP)]
                 n_it = min(q.IT, SIM_ITS)
                 cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])
                 last = cyc[(n_it - 1) * q.CP:]
@@ -170,7 +205,7 @@ def finish(layers, hw):
     for li, lp in enumerate(layers):
         gs = bundle_geoms(lp)
         lp.cycles = int(sum(lp.job_cycles))
-        sums = {"mac": 0, "output": 0, "pixels": 0, "weights": 0}
+        sums = {"mac": 0, "output": 0, "pixels": 0, "weights": 0, "skip": 0}
         lp.analytic_cycles = 0
         lp.job_bytes = []
         for j, g in enumerate(gs):
@@ -182,16 +217,17 @@ def finish(layers, hw):
                 sums[kk] += bd[kk]
             lp.analytic_cycles += max(bd.values())
             lp.job_bytes.append((g.weight_beats(hw) * B, g.pixel_beats(hw) * B,
-                                 g.output_beats(hw) * B))
+                                 g.output_beats(hw) * B, g.skip_beats(hw) * B))
         k += len(gs)
         lp.bound_cycles = sums
         lp.bound = max(sums, key=sums.get)
         lp.weight_bytes = sum(b[0] for b in lp.job_bytes)
         lp.pixel_bytes = sum(b[1] for b in lp.job_bytes)
         lp.output_bytes = sum(b[2] for b in lp.job_bytes)
+        lp.skip_bytes = sum(b[3] for b in lp.job_bytes)
         lp.time_us = lp.cycles / hw.frequency_mhz
         lp.utilisation = lp.macs / (hw.ROWS * hw.COLS * lp.cycles) if lp.cycles else 0.0
-        tot = lp.weight_bytes + lp.pixel_bytes + lp.output_bytes
+        tot = lp.weight_bytes + lp.pixel_bytes + lp.output_bytes + lp.skip_bytes
         lp.intensity = lp.macs / tot if tot else 0.0
         lp.analytic_error = (lp.analytic_cycles - lp.cycles) / lp.cycles if lp.cycles else 0.0
     return layers
@@ -207,4 +243,6 @@ def totals(layers, hw):
                 ideal_fps=hw.ROWS * hw.COLS * hw.frequency_mhz * 1e6 / macs,
                 weight_bytes=sum(lp.weight_bytes for lp in layers),
                 pixel_bytes=sum(lp.pixel_bytes for lp in layers),
-                output_bytes=sum(lp.output_bytes for lp in layers))
+                output_bytes=sum(lp.output_bytes for lp in layers),
+                skip_bytes=sum(lp.skip_bytes for lp in layers),
+                finished_bundles=sum(1 for lp in layers if lp.finish))

@@ -26,22 +26,23 @@ def build_engine_tb(hw) -> Path:
 
 
 def write_job_file(path, jobs, axi_bytes: int) -> None:
-    """jobs.bin of the harness (tb_common.h load_job_file): TLAST on the last beat of every
-    transfer."""
-    ws, ps = [], []
+    """jobs.bin of the harness (tb_common.h load_job_file): weights, pixels and skip beats, TLAST
+    on the last beat of every job's transfer."""
+    acc = ([], [], [])
     for job in jobs:
-        (wb, wk), (pb, pk) = job_beats(job, axi_bytes)
-        for beats, keep, acc in ((wb, wk, ws), (pb, pk, ps)):
+        for out, (beats, keep) in zip(acc, job_beats(job, axi_bytes)):
+            if not len(beats):
+                continue
             last = np.zeros((len(beats), 1), dtype=np.uint8)
             last[-1] = 1
-            acc.append(np.concatenate([beats, keep.astype(np.uint8), last], axis=1))
-    W = np.concatenate(ws) if ws else np.zeros((0, 2 * axi_bytes + 1), np.uint8)
-    P = np.concatenate(ps) if ps else np.zeros((0, 2 * axi_bytes + 1), np.uint8)
+            out.append(np.concatenate([beats, keep.astype(np.uint8), last], axis=1))
+    W, P, S = (np.concatenate(a) if a else np.zeros((0, 2 * axi_bytes + 1), np.uint8)
+               for a in acc)
     with open(path, "wb") as f:
         f.write(b"DSFJ")
-        f.write(np.array([axi_bytes, len(jobs), len(W), len(P)], dtype="<u4").tobytes())
-        f.write(np.ascontiguousarray(W).tobytes())
-        f.write(np.ascontiguousarray(P).tobytes())
+        f.write(np.array([axi_bytes, len(jobs), len(W), len(P), len(S)], dtype="<u4").tobytes())
+        for a in (W, P, S):
+            f.write(np.ascontiguousarray(a).tobytes())
 
 
 def read_output_file(path, axi_bytes: int):
@@ -85,7 +86,8 @@ def run_engine_jobs(hw, jobs, seed: int = 1, valid_prob: float = 1.0, ready_prob
                     **kw):
     """Stream `jobs` through the RTL engine.
 
-    jobs: list of (weights, pixels) / {"weights":..., "pixels":...}; each stream is a uint8 beats
+    jobs: list of (weights, pixels[, skip]) / {"weights":..., "pixels":...[, "skip"]}; each
+          stream is a uint8 beats
           array [n, AXI_WIDTH/8] incl. the header beat, or a (beats, keep) pair as returned by
           `compiler.layout.pack_weights_job / pack_pixels_job`.
     Returns (output_beats, cycles_per_job): output_beats[j] = (data uint8[n, B], keep bool[n, B],

@@ -29,7 +29,7 @@ from ..compiler.rtl_config import ENGINE_STREAMS
 from ..models import prng
 from ..models.engine import EVENT, LIMIT, OK, ERR_WATCHDOG, EngineState
 from ..models.engine import core, dma, registers
-from ..models.engine.harness import job_dram
+from ..models.engine.harness import JobImage
 from ..models.engine.signals import DATA_PORTS, DEBUG, GATED, INDEX, NAMES, PORTS, SIGNALS, STIMULUS
 from ..models.jit import jit
 from ..runtime.build_cache import cached_build, content_key, tool_version
@@ -143,7 +143,8 @@ def _twin_sources() -> np.ndarray:
     for i, s in enumerate(SIGNALS):
         if s.twin is None:
             out[i] = (SRC_JOBS, 0) if s.name == "jobs_done" else \
-                (SRC_BEAT_INDEX, {"p_idx": dma.CH_PIXELS, "w_idx": dma.CH_WEIGHTS}[s.name])
+                (SRC_BEAT_INDEX, {"p_idx": dma.CH_PIXELS, "w_idx": dma.CH_WEIGHTS,
+                                  "s_idx": dma.CH_SKIP}[s.name])
         elif s.twin[0] == "register":
             out[i] = (SRC_REGISTER, registers.index(s.twin[1], s.twin[2]))
         elif s.twin[0] == "probe":
@@ -203,7 +204,7 @@ def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slo
                 C[2, dma.C_IDX] = 0
                 C[2, dma.C_PEND] = 0
                 C[2, dma.C_OFF] = 0
-            for ch in range(3):
+            for ch in range(dma.N_CHANNELS):
                 C[ch, dma.C_EVENT] = -1
             status = OK
         elif status == LIMIT:
@@ -217,11 +218,11 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
                 watchdog=20000, max_cycles=50_000_000) -> Trace:
     B = hw.AXI_BYTES
     # a mutated twin may emit more than the headers announce: spare log room
-    dram, nw, np_, out_base, out_cap, nout = job_dram(hw, jobs, spare_beats=4096)
-    es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=nout,
+    img = JobImage(hw, jobs, spare_beats=4096)
+    dram, out_base, out_cap = img.dram, img.out_base, img.out_cap
+    es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=img.nout,
                      mutate=twin_mutation, trace=True)
-    es.start(0, nw, np_)
-    es.start(1, 0, nw)
+    img.start_sources(es)
     es.start(2, out_base, out_cap)
     traces = []
     status, total, left = OK, 0, len(jobs)
@@ -423,7 +424,8 @@ def build_pyverilator(hw, rtl_mutation=None):
 class PyvRTL:
     """The engine harness in Python around a pyverilator model (slow, per-signal calls)."""
 
-    SOURCES = ("s_axis_pixels", "s_axis_weights")
+    SOURCES = ("s_axis_pixels", "s_axis_weights", "s_axis_skip")
+    DRAW = (0, 1, 3)          # the generator of each source (2 is the output's ready)
 
     def __init__(self, hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, rtl_mutation=None):
         B = hw.AXI_BYTES
@@ -431,7 +433,7 @@ class PyvRTL:
         self.sim.auto_eval = False
         streams = [job_beats(j, B) for j in jobs]
         self.src = []
-        for side in (1, 0):    # 0 pixels, 1 weights
+        for side in (1, 0, 2):    # job_beats order: weights, pixels, skip
             beats = []
             for stream in streams:
                 b, k = stream[side]
@@ -441,12 +443,14 @@ class PyvRTL:
                     beats.append((int.from_bytes(b[i].tobytes(), "little"), keep,
                                   1 if i == len(b) - 1 else 0))
             self.src.append(beats)
-        self.idx = [0, 0]
-        self.valid = [False, False]
+        self.src = [self.src[1], self.src[0], self.src[2]]   # 0 pixels, 1 weights, 2 skip
+        self.idx = [0, 0, 0]
+        self.valid = [False, False, False]
         self.prng = prng.Prng(seed, valid_prob, ready_prob)
         self.cycle = 0
         s = self.sim
-        for n in ("s_axis_pixels_tvalid", "s_axis_weights_tvalid", "m_axis_tready"):
+        for n in ("s_axis_pixels_tvalid", "s_axis_weights_tvalid", "s_axis_skip_tvalid",
+                  "m_axis_tready"):
             s[n] = 0
         s["aresetn"] = 0
         s["aclk"] = 0
@@ -464,7 +468,7 @@ class PyvRTL:
         draw = self.prng.draws()
         for c, prefix in enumerate(self.SOURCES):
             if not self.valid[c]:
-                self.valid[c] = self.idx[c] < len(self.src[c]) and draw[c]
+                self.valid[c] = self.idx[c] < len(self.src[c]) and draw[self.DRAW[c]]
             s[prefix + "_tvalid"] = int(self.valid[c])
             if self.idx[c] < len(self.src[c]):
                 d, k, last = self.src[c][self.idx[c]]
@@ -474,20 +478,22 @@ class PyvRTL:
         if vcd:
             s.add_to_vcd_trace()
         rec = {"p_valid": int(self.valid[0]), "w_valid": int(self.valid[1]),
-               "m_ready": int(draw[2]), "p_idx": self.idx[0], "w_idx": self.idx[1]}
+               "m_ready": int(draw[2]), "p_idx": self.idx[0], "w_idx": self.idx[1],
+               "s_valid": int(self.valid[2]), "s_idx": self.idx[2]}
         for n in PORTS + DATA_PORTS:
             rec[n] = int(s[n])
         for n in DEBUG:
             rec[n] = int(s["dbg_" + n])
         fired = (self.valid[0] and rec["s_axis_pixels_tready"],
-                 self.valid[1] and rec["s_axis_weights_tready"])
+                 self.valid[1] and rec["s_axis_weights_tready"],
+                 self.valid[2] and rec["s_axis_skip_tready"])
         s["aclk"] = 1
         s.eval()
         if vcd:
             s.add_to_vcd_trace()
         s["aclk"] = 0
         s.eval()
-        for c in range(2):
+        for c in range(3):
             if fired[c]:
                 self.idx[c] += 1
                 self.valid[c] = False
@@ -512,6 +518,6 @@ def rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, t0, t1, vcd_path, rtl
 
 # ----------------------------------------------------------------------------- export / CLI flow
 def export_jobs(ex) -> list:
-    """Every job's (weights, pixels) beat streams of an export, in firmware order
-    (bundle -> part -> iteration -> pass)."""
-    return [(j.weights, j.pixels) for be in ex.bundles for j in be.jobs]
+    """Every job's (weights, pixels, skip) beat streams of an export, in firmware order
+    (bundle -> part -> iteration -> pass); skip is None for jobs that do not add on chip."""
+    return [(j.weights, j.pixels, j.skip_stream) for be in ex.bundles for j in be.jobs]

@@ -103,12 +103,14 @@ def _firmware_run(export_dir, res, out_dir):
     dram = np.fromfile(os.path.join(out_dir, "dram.bin"), dtype=np.uint8)
     rawb = np.fromfile(os.path.join(out_dir, "raw.bin"), dtype=np.uint8)
     mm = res["memory_map"]
-    outs = [dram[o:o + 4 * n].view("<i4").copy() for o, n in mm["bundle_out"]]
+    _, manifest = load_export(export_dir)
+    outs = [dram[o:o + 4 * n].view("<i4").copy()
+            if bm["descriptor"].get("out_int", 1) else None
+            for (o, n), bm in zip(mm["bundle_out"], manifest["bundles"])]
     pix = [[dram[o:o + n].tobytes() for o, n in b] for b in mm["bundle_pix"]]
     raw = {}
     for r in res["raw"]:
         raw[(r["bundle"], r["it"], r["p"])] = rawb[r["offset"]:r["offset"] + r["bytes"]].tobytes()
-    _, manifest = load_export(export_dir)
     sm = None
     if manifest["bundles"][-1]["descriptor"]["softmax"]:
         n = manifest["sizes"]["OUTPUT_WORDS"]

@@ -116,7 +116,8 @@ def read_json(path, what: str, stderr: str = "") -> dict:
 
 def prng_args(seed, valid_prob, ready_prob) -> list:
     """Command-line form of the handshake stimulus: initial xorshift32 states and thresholds of
-    channels 0 pixels, 1 weights, 2 output (models.prng: the one seeding and threshold rule)."""
+    channels 0 pixels, 1 weights, 2 output, 3 skip (models.prng: the one seeding and threshold
+    rule)."""
     from ..models.prng import setup
     _, states, thr = setup(seed, valid_prob, ready_prob)
     return [",".join(str(int(v)) for v in states), ",".join(str(int(v)) for v in thr)]

@@ -22,9 +22,10 @@ class FirmwareRun:
     commands: list                                  # dicts: dma / wait / done, plus "event" dicts
     output: np.ndarray                              # final int32 output (flat)
     softmax: np.ndarray | None
-    bundle_outputs: list                            # int32 flat per bundle
+    bundle_outputs: list                            # int32 flat per bundle (None: not written)
     packed_inputs: list                             # [bundle][pass] -> bytes
     raw_streams: dict = field(default_factory=dict)  # (bundle, it, p) -> bytes
+    skip_streams: dict = field(default_factory=dict)  # (bundle, it) -> bytes (when recorded)
 
     def dump_jsonl(self, path: str, include_events: bool = True):
         with open(path, "w") as f:
@@ -40,7 +41,9 @@ def _first_diff_flat(exp, got):
 
 
 def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9):
-    """Compare in dataflow order: per bundle packed inputs, raw job streams, output; then final."""
+    """Compare in dataflow order: per bundle packed inputs, skip streams (where the harness
+    recorded them), engine output streams (raw sums or finished words), the int32 output where
+    the firmware writes one; then the final output and softmax."""
     from ..compiler.layout import unpack_words
     d = run.export_dir
     for bm in manifest["bundles"]:
@@ -60,6 +63,17 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
         for jm in bm["jobs"]:
             it, p = jm["it"], jm["p"]
             key = (b, it, p)
+            if (b, it) in run.skip_streams:
+                exp = np.fromfile(os.path.join(bdir, f"skip_it{it}.bin"), dtype=np.uint8)
+                g = np.frombuffer(run.skip_streams[(b, it)], dtype=np.uint8)
+                if exp.size != g.size or not np.array_equal(exp, g):
+                    n = int(np.sum(exp != g)) if exp.size == g.size else -1
+                    first = int(np.flatnonzero(exp != g)[0]) if n > 0 else -1
+                    raise MismatchError(f"bundle {b} iteration {it} skip stream: "
+                                        + (f"{g.size} bytes, expected {exp.size}" if n < 0 else
+                                           f"{n} bytes differ; first at byte {first} (beat "
+                                           f"{first // hw.AXI_BYTES}): expected {exp[first]}, "
+                                           f"firmware {g[first]}"))
             exp = np.fromfile(os.path.join(bdir, f"raw_it{it}_p{p}.bin"), dtype=np.uint8)
             if key not in run.raw_streams:
                 raise MismatchError(f"bundle {b} pass {p} iteration {it}: no engine output")
@@ -73,12 +87,17 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
                 raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {g.size} "
                                     f"bytes, expected {exp.size}")
             if not np.array_equal(exp, g):
-                ew, gw = unpack_words(exp, hw.Y_OUT_BITS), unpack_words(g, hw.Y_OUT_BITS)
+                fin = bool(jm["geometry"].get("finish"))
+                bits = hw.X_BITS if fin else hw.Y_OUT_BITS
+                ew, gw = unpack_words(exp, bits, not fin), unpack_words(g, bits, not fin)
                 i, e, v, n = _first_diff_flat(ew, gw)
-                raise MismatchError(f"bundle {b} pass {p} iteration {it} raw output: {n} words "
+                kind = "finished" if jm["geometry"].get("finish") else "raw"
+                raise MismatchError(f"bundle {b} pass {p} iteration {it} {kind} output: {n} words "
                                     f"differ; first at word {i}: expected {e}, engine {v}")
-        exp = np.fromfile(os.path.join(bdir, "out.bin"), dtype="<i4")
         got = run.bundle_outputs[b]
+        if got is None:          # stays as finished words; they were compared above
+            continue
+        exp = np.fromfile(os.path.join(bdir, "out.bin"), dtype="<i4")
         if exp.size != got.size:
             raise MismatchError(f"bundle {b} output: {got.size} words, expected {exp.size}")
         if not np.array_equal(exp, got):

@@ -1,7 +1,8 @@
 """Build the C firmware for an export, drive it through ctypes, and check every level.
 
 `run_firmware(export_dir, engine)` runs the firmware's command stream against any engine
-implementation `engine(job_info, weights_bytes, pixel_bytes) -> output_bytes` (functional: the
+implementation `engine(job_info, weights_bytes, pixel_bytes, skip_bytes) -> output_bytes`
+(skip_bytes: None unless the job adds a skip stream on chip; functional: the
 engine output of one job appears when its output DMA completes), then compares every packed input
 stream, every raw engine output stream, every bundle output and the final output with the export's
 expected files. The first difference raises `MismatchError` naming bundle / pass / iteration and
@@ -29,8 +30,9 @@ FW_HEADERS = ("dsf_fw.h",)
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"]
 
 CMD_ERROR, CMD_DMA, CMD_WAIT, CMD_DONE = -1, 1, 2, 3
-CH_PIXELS, CH_WEIGHTS, CH_OUTPUT = 0, 1, 2
-CH_NAMES = ("pixels", "weights", "output")
+CH_PIXELS, CH_WEIGHTS, CH_OUTPUT, CH_SKIP = 0, 1, 2, 3
+CH_NAMES = ("pixels", "weights", "output", "skip")
+M2S_STREAM = {CH_PIXELS: "x", CH_WEIGHTS: "w", CH_SKIP: "s"}   # M2S channel -> job stream key
 
 
 class FirmwareError(DsfError):
@@ -122,6 +124,7 @@ def load_firmware(lib_path: str) -> ctypes.CDLL:
         "dsf_fw_output_offset": (_U64, []), "dsf_fw_softmax_offset": (_U64, []),
         "dsf_fw_raw_offset": (_U64, []), "dsf_fw_raw_bytes": (_U64, []),
         "dsf_fw_acc_offset": (_U64, []), "dsf_fw_tmp_offset": (_U64, []),
+        "dsf_fw_fin_offset": (_U64, [_I32]), "dsf_fw_skip_offset": (_U64, [_I32]),
         "dsf_fw_n_bundles": (_I32, []), "dsf_fw_n_passes": (_I32, [_I32]),
         "dsf_fw_n_iterations": (_I32, [_I32]), "dsf_fw_total_jobs": (_I32, []),
         "dsf_fw_debug_out_offset": (_U64, [_I32]), "dsf_fw_debug_out_words": (_U64, [_I32]),
@@ -149,6 +152,8 @@ def memory_map(lib) -> dict:
         "raw_bytes": lib.dsf_fw_raw_bytes(), "acc": lib.dsf_fw_acc_offset(),
         "tmp": lib.dsf_fw_tmp_offset(),
         "bundle_out": [lib.dsf_fw_debug_out_offset(b) for b in range(nb)],
+        "bundle_fin": [lib.dsf_fw_fin_offset(b) for b in range(nb)],
+        "bundle_skip": [lib.dsf_fw_skip_offset(b) for b in range(nb)],
         "bundle_pix": [[lib.dsf_fw_debug_pix_offset(b, p) for p in range(lib.dsf_fw_n_passes(b))]
                        for b in range(nb)],
     }
@@ -167,14 +172,18 @@ def geometry_from_header(hw, beat):
     h = unpack_header(hw, beat)
     return JobGeometry(KH=2 * h["KH2"] + 1, KW=2 * h["KW2"] + 1, CM=h["CM_M1"] + 1,
                        XN=h["XN_M1"] + 1, XH=(h["XL_M1"] + 1) * hw.ROWS, XW=h["XW_M1"] + 1,
-                       x_signed=bool(h["X_SIGNED"]))
+                       x_signed=bool(h["X_SIGNED"]), finish=bool(h["FINISH"]))
 
 
-def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -> bytes:
-    """Functional engine: decode both streams (compiler.layout), compute, pack the output; returns
-    the bytes an S2M DMA writes (the TLAST beat's kept bytes only, architecture §3)."""
-    from ..compiler.layout import (engine_job_reference, pack_output_job, unpack_pixels_job,
-                                   unpack_weights_job)
+def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes,
+                     skip_bytes: bytes | None = None) -> bytes:
+    """Functional engine: decode the streams (compiler.layout), compute, finish (architecture §17)
+    if the header says so, pack the output; returns the bytes an S2M DMA writes (the TLAST beat's
+    kept bytes only, architecture §3)."""
+    from dataclasses import replace
+
+    from ..compiler.layout import (engine_job_reference, finish_job_reference, pack_output_job,
+                                   skip_words_of_stream, unpack_pixels_job, unpack_weights_job)
     hw = job_info["hw"]
     wb = np.frombuffer(weights_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
     xb = np.frombuffer(pixel_bytes, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
@@ -183,9 +192,27 @@ def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes) -
     if gw.CM * gw.KH != g.CM * g.KH:
         raise FirmwareError(f"job {job_info['key']}: weights header WROWS {gw.CM * gw.KH} != "
                             f"pixels header CM*KH {g.CM * g.KH}")
+    if gw.finish != g.finish:
+        raise FirmwareError(f"job {job_info['key']}: weights header FINISH {int(gw.finish)} != "
+                            f"pixels header FINISH {int(g.finish)}")
     x = unpack_pixels_job(hw, g, xb)
-    w = unpack_weights_job(hw, g, wb)
+    w, post = unpack_weights_job(hw, g, wb, with_post=True)
     y = engine_job_reference(hw, g, x, w)
+    if g.finish:
+        cfg, bias = post
+        g = replace(g, add=bool(cfg["ADD"]))
+        skip = None
+        if cfg["ADD"]:
+            if skip_bytes is None:
+                raise FirmwareError(f"job {job_info['key']}: an adding finish job got no skip "
+                                    f"stream")
+            n = g.output_beats(hw) * hw.AXI_BYTES
+            sb = np.frombuffer(skip_bytes, dtype=np.uint8)
+            if sb.size != n:
+                raise FirmwareError(f"job {job_info['key']}: skip stream of {sb.size} bytes, "
+                                    f"expected {n}")
+            skip = skip_words_of_stream(hw, g, sb, bool(cfg["SKIP_SIGNED"]))
+        y = finish_job_reference(hw, g, y, cfg, bias, skip)
     data, keep, _ = pack_output_job(hw, g, y)
     return data.reshape(-1)[keep.reshape(-1)].tobytes()
 
@@ -197,7 +224,7 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
     WAIT(output): the job's engine output is computed from its weights and pixels, written to the
     output buffer, then the job's pixel transfer (if still open) and the output transfer complete.
     """
-    cmds, raw = [], {}
+    cmds, raw, skips = [], {}, {}
     open_dma = {}          # ch -> cmd dict
     streams = {}           # job key -> {"w": bytes, "x": bytes}
     cmd = DsfCmd()
@@ -210,7 +237,7 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
         if k == CMD_DONE:
             if open_dma:
                 raise FirmwareError(f"firmware DONE with DMA in flight: {open_dma}")
-            return cmds, raw
+            return cmds, raw, skips
         if k == CMD_DMA:
             ch = c["ch"]
             if ch in open_dma:
@@ -219,10 +246,10 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
             a, n = c["addr"], c["bytes"]
             if a + n > dram.size:
                 raise FirmwareError(f"DMA outside DRAM: {c}")
-            if ch == CH_WEIGHTS:
-                streams.setdefault(key, {})["w"] = dram[a:a + n].tobytes()
-            elif ch == CH_PIXELS:
-                streams.setdefault(key, {})["x"] = dram[a:a + n].tobytes()
+            if ch in M2S_STREAM:
+                streams.setdefault(key, {})[M2S_STREAM[ch]] = dram[a:a + n].tobytes()
+            if ch == CH_SKIP:
+                skips[(key[0], key[1])] = dram[a:a + n].tobytes()
             open_dma[ch] = c
             continue
         # WAIT
@@ -238,13 +265,16 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
                 raise FirmwareError(f"deadlock: output of job {key} awaited before its "
                                     f"{'weights' if 'w' not in s else 'pixels'} were sent")
             info = dict(hw=hw, key=key, bundle=key[0], it=key[1], p=key[2], job=oc["job"])
-            out = bytes(engine(info, s["w"], s["x"]))
+            out = bytes(engine(info, s["w"], s["x"], s.get("s")))
             raw[key] = out
             n = min(len(out), oc["bytes"])
             dram[oc["addr"]:oc["addr"] + n] = np.frombuffer(out[:n], dtype=np.uint8)
             px = open_dma.get(CH_PIXELS)
             if px is not None and (px["bundle"], px["it"], px["p"]) == key:
                 done.append((CH_PIXELS, px["bytes"]))
+            sk = open_dma.get(CH_SKIP)
+            if sk is not None and (sk["bundle"], sk["it"], sk["p"]) == key:
+                done.append((CH_SKIP, sk["bytes"]))
             done.append((CH_OUTPUT, len(out)))
         else:
             done.append((ch, open_dma[ch]["bytes"]))
@@ -257,11 +287,13 @@ def _drive(lib, dram, hw, engine, max_steps=10_000_000):
 
 
 def firmware_view(lib, mm: dict, dram: np.ndarray, manifest: dict):
-    """What the firmware left in DRAM: per-bundle outputs, packed inputs per pass, softmax."""
+    """What the firmware left in DRAM: per-bundle int32 outputs (None for a bundle whose output
+    stays as finished words, architecture §17.4), packed inputs per pass, softmax."""
     outs, pix = [], []
     for b in range(lib.dsf_fw_n_bundles()):
         o, n = mm["bundle_out"][b], lib.dsf_fw_debug_out_words(b)
-        outs.append(dram[o:o + 4 * n].view("<i4").copy())
+        written = manifest["bundles"][b]["descriptor"].get("out_int", 1)
+        outs.append(dram[o:o + 4 * n].view("<i4").copy() if written else None)
         pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
                     for p, a in enumerate(mm["bundle_pix"][b])])
     sm = None
@@ -284,11 +316,11 @@ def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
     dram[mm["weights"]:mm["weights"] + wts.size] = wts
     dram[mm["input"]:mm["input"] + inp.size] = inp
     lib.dsf_fw_init(dram.ctypes.data_as(ctypes.c_void_p), dram.size)
-    cmds, raw = _drive(lib, dram, hw, engine)
+    cmds, raw, skips = _drive(lib, dram, hw, engine)
     with open(os.path.join(export_dir, "manifest.json")) as f:
         manifest = json.load(f)
     outs, pix, sm = firmware_view(lib, mm, dram, manifest)
-    run = FirmwareRun(export_dir, mm, cmds, outs[-1].copy(), sm, outs, pix, raw)
+    run = FirmwareRun(export_dir, mm, cmds, outs[-1].copy(), sm, outs, pix, raw, skips)
     if jsonl:
         run.dump_jsonl(jsonl)
     if check:
@@ -334,7 +366,7 @@ def run_firmware_blocking(export_dir: str, engine=reference_engine):
         key = (c["bundle"], c["it"], c["p"])
         inflight[ch] = (key, addr, n)
         if ch != CH_OUTPUT:
-            streams.setdefault(key, {})["wx"[ch == CH_PIXELS]] = dram[addr:addr + n].tobytes()
+            streams.setdefault(key, {})[M2S_STREAM[ch]] = dram[addr:addr + n].tobytes()
 
     def dma_wait(_ctx, ch):
         key, addr, n = inflight.pop(ch)
@@ -343,7 +375,7 @@ def run_firmware_blocking(export_dir: str, engine=reference_engine):
         try:
             s = streams.pop(key)
             out = bytes(engine(dict(hw=hw, key=key, bundle=key[0], it=key[1], p=key[2]),
-                               s["w"], s["x"]))
+                               s["w"], s["x"], s.get("s")))
             m = min(n, len(out))
             dram[addr:addr + m] = np.frombuffer(out[:m], dtype=np.uint8)
             return len(out)

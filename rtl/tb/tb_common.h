@@ -45,8 +45,10 @@ static void keep_to_bits(const uint8_t* k, int n, uint8_t* bits) {
 }
 
 // ------------------------------------------------------------------ PRNG (architecture §5)
-// One generator per channel (0 pixels valid, 1 weights valid, 2 output ready), stepped once at
-// the start of every cycle; the draw is state < threshold (threshold 2^32: always).
+// One generator per channel (0 pixels valid, 1 weights valid, 2 output ready, 3 skip valid),
+// stepped once at the start of every cycle; the draw is state < threshold (threshold 2^32:
+// always).
+enum { N_PRNG = 4 };
 struct Xorshift {
   uint32_t s = 1;
   uint64_t thr = 0;
@@ -58,30 +60,30 @@ struct Xorshift {
   }
 };
 
-// "a,b,c" -> three unsigned numbers (exit 3 on a malformed argument)
-static void parse3(const char* arg, uint64_t v[3], const char* who) {
+// "a,b,c,d" -> N_PRNG unsigned numbers (exit 3 on a malformed argument)
+static void parse_n(const char* arg, uint64_t v[N_PRNG], const char* who) {
   char* end = nullptr;
   const char* p = arg;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < N_PRNG; i++) {
     v[i] = strtoull(p, &end, 10);
-    if (end == p || (i < 2 && *end != ',') || (i == 2 && *end != 0)) {
-      fprintf(stderr, "%s: '%s' is not three comma-separated numbers\n", who, arg);
+    if (end == p || (i < N_PRNG - 1 && *end != ',') || (i == N_PRNG - 1 && *end != 0)) {
+      fprintf(stderr, "%s: '%s' is not %d comma-separated numbers\n", who, arg, N_PRNG);
       exit(3);
     }
     p = end + 1;
   }
 }
 
-// the three generators from "s0,s1,s2" initial states and "t0,t1,t2" thresholds
-struct Prng3 {
-  Xorshift ch[3];
+// the generators from "s0,s1,s2,s3" initial states and "t0,t1,t2,t3" thresholds
+struct PrngSet {
+  Xorshift ch[N_PRNG];
   void init(const char* states, const char* thresholds, const char* who) {
-    uint64_t s[3], t[3];
-    parse3(states, s, who);
-    parse3(thresholds, t, who);
-    for (int c = 0; c < 3; c++) { ch[c].s = (uint32_t)s[c]; ch[c].thr = t[c]; }
+    uint64_t s[N_PRNG], t[N_PRNG];
+    parse_n(states, s, who);
+    parse_n(thresholds, t, who);
+    for (int c = 0; c < N_PRNG; c++) { ch[c].s = (uint32_t)s[c]; ch[c].thr = t[c]; }
   }
-  void draws(bool d[3]) { for (int c = 0; c < 3; c++) d[c] = ch[c].step(); }
+  void draws(bool d[N_PRNG]) { for (int c = 0; c < N_PRNG; c++) d[c] = ch[c].step(); }
 };
 
 struct Beat {
@@ -106,11 +108,12 @@ static std::vector<Beat> read_beats(FILE* f, uint32_t n, int nb, const char* who
 }
 
 // The job file of both harnesses: "DSFJ" u32 axi_bytes u32 njobs u32 n_weight_beats
-// u32 n_pixel_beats, then the weight beats and the pixel beats. Exits with code 3 on a bad file.
+// u32 n_pixel_beats u32 n_skip_beats, then the weight, pixel and skip beats. Exits with code 3
+// on a bad file.
 struct JobFile {
   int nb = 0;
   uint32_t njobs = 0;
-  std::vector<Beat> weights, pixels;
+  std::vector<Beat> weights, pixels, skip;
 };
 
 static JobFile load_job_file(const char* path, const char* who) {
@@ -118,8 +121,8 @@ static JobFile load_job_file(const char* path, const char* who) {
   FILE* fi = fopen(path, "rb");
   if (!fi) { perror(path); exit(3); }
   char magic[4];
-  uint32_t hdr[4];
-  if (fread(magic, 1, 4, fi) != 4 || memcmp(magic, "DSFJ", 4) || fread(hdr, 4, 4, fi) != 4) {
+  uint32_t hdr[5];
+  if (fread(magic, 1, 4, fi) != 4 || memcmp(magic, "DSFJ", 4) || fread(hdr, 4, 5, fi) != 5) {
     fprintf(stderr, "%s: bad job file header\n", who);
     exit(3);
   }
@@ -132,6 +135,7 @@ static JobFile load_job_file(const char* path, const char* who) {
   j.njobs = hdr[1];
   j.weights = read_beats(fi, hdr[2], j.nb, who);
   j.pixels = read_beats(fi, hdr[3], j.nb, who);
+  j.skip = read_beats(fi, hdr[4], j.nb, who);
   fclose(fi);
   return j;
 }

@@ -1,12 +1,12 @@
 // Verilator C++ harness of dsf_engine (architecture §5, §7.7) -- the engine testbench and, built
 // with -DDSF_LOCKSTEP around the generated debug wrapper dsf_engine_dbg, the RTL side of lockstep.
 //
-// usage: tb_engine <jobs.bin> <out.bin> <result.json> <s0,s1,s2> <t0,t1,t2>
+// usage: tb_engine <jobs.bin> <out.bin> <result.json> <s0,s1,s2,s3> <t0,t1,t2,t3>
 //                  [watchdog_cycles=20000] [max_cycles=50000000]
 //
 // jobs.bin : see tb_common.h (load_job_file).
-// s0,s1,s2 / t0,t1,t2: initial xorshift32 states and draw thresholds of the channels 0 pixels
-//            valid, 1 weights valid, 2 output ready (computed by dsf_sim.models.prng).
+// s0..s3 / t0..t3: initial xorshift32 states and draw thresholds of the channels 0 pixels
+//            valid, 1 weights valid, 2 output ready, 3 skip valid (dsf_sim.models.prng).
 // out.bin  : engine harness: one record per accepted output beat: u32 cycle, data[AXI_BYTES],
 //            keep[AXI_BYTES] (0/1), last.
 //            lockstep (-DDSF_LOCKSTEP): "DSFT" u32 nscalar u32 axi_bytes u32 keep_bytes u32
@@ -61,11 +61,11 @@ template <class T> static void drive(Source& s, bool draw, uint8_t& valid, T& da
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: %s jobs.bin out.bin result.json s0,s1,s2 t0,t1,t2 [watchdog] "
+    fprintf(stderr, "usage: %s jobs.bin out.bin result.json s0,s1,s2,s3 t0,t1,t2,t3 [watchdog] "
                     "[max_cycles]\n", argv[0]);
     return 3;
   }
-  Prng3 prng;
+  PrngSet prng;
   prng.init(argv[4], argv[5], "tb_engine");
   const uint64_t watchdog = argc > 6 ? strtoull(argv[6], nullptr, 0) : 20000;
   const uint64_t max_cycles = argc > 7 ? strtoull(argv[7], nullptr, 0) : 50000000ull;
@@ -73,9 +73,10 @@ int main(int argc, char** argv) {
 
   JobFile jf = load_job_file(argv[1], "tb_engine");
   const uint32_t njobs = jf.njobs;
-  Source src[2];
+  Source src[3];  // 0 pixels, 1 weights, 2 skip
   src[0].beats = std::move(jf.pixels);
   src[1].beats = std::move(jf.weights);
+  src[2].beats = std::move(jf.skip);
 
   FILE* fo = fopen(argv[2], "wb");
   if (!fo) { perror(argv[2]); return 3; }
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
   top->aresetn = 0;
   top->s_axis_pixels_tvalid = 0;
   top->s_axis_weights_tvalid = 0;
+  top->s_axis_skip_tvalid = 0;
   top->m_axis_tready = 0;
   top->eval();
   for (int i = 0; i < 4; i++) {
@@ -112,17 +114,20 @@ int main(int argc, char** argv) {
   std::string err;
 
   while (end_cycles.size() < njobs) {
-    bool draw[3];
+    bool draw[N_PRNG];
     prng.draws(draw);
     drive(src[0], draw[0], top->s_axis_pixels_tvalid, top->s_axis_pixels_tdata,
           top->s_axis_pixels_tkeep, top->s_axis_pixels_tlast);
     drive(src[1], draw[1], top->s_axis_weights_tvalid, top->s_axis_weights_tdata,
           top->s_axis_weights_tkeep, top->s_axis_weights_tlast);
+    drive(src[2], draw[3], top->s_axis_skip_tvalid, top->s_axis_skip_tdata,
+          top->s_axis_skip_tkeep, top->s_axis_skip_tlast);
     top->m_axis_tready = draw[2];
     top->eval();
 
     const bool pf = src[0].valid && top->s_axis_pixels_tready;
     const bool wf = src[1].valid && top->s_axis_weights_tready;
+    const bool sf = src[2].valid && top->s_axis_skip_tready;
     const bool ov = top->m_axis_tvalid;
     const bool of = ov && draw[2];
     const uint8_t ol = top->m_axis_tlast;
@@ -132,6 +137,7 @@ int main(int argc, char** argv) {
     DSF_TRACE_READ(sc, top);
     sc[F_P_VALID] = src[0].valid; sc[F_W_VALID] = src[1].valid; sc[F_M_READY] = draw[2];
     sc[F_P_IDX] = (uint32_t)src[0].idx; sc[F_W_IDX] = (uint32_t)src[1].idx;
+    sc[F_S_VALID] = src[2].valid; sc[F_S_IDX] = (uint32_t)src[2].idx;
     sc[F_JOBS_DONE] = (uint32_t)end_cycles.size();
     fwrite(sc, 4, DSF_NSCALAR, fo);
     fwrite(od.data(), 1, nb, fo);
@@ -164,22 +170,26 @@ int main(int argc, char** argv) {
     top->aclk = 1; top->eval();
     top->aclk = 0;
 
-    for (int c = 0; c < 2; c++)
-      if (c == 0 ? pf : wf) { src[c].idx++; src[c].valid = false; }
-    if (pf || wf || of) last_hs = cycle;
+    const bool fired[3] = {pf, wf, sf};
+    for (int c = 0; c < 3; c++)
+      if (fired[c]) { src[c].idx++; src[c].valid = false; }
+    if (pf || wf || sf || of) last_hs = cycle;
     cycle++;
     if (cycle - last_hs > watchdog || cycle >= max_cycles) {
       char buf[1024];
       const char* stuck = "output (m_axis)";
       if (src[0].idx < src[0].beats.size() && !top->s_axis_pixels_tready) stuck = "pixels (s_axis_pixels)";
       else if (src[1].idx < src[1].beats.size() && !top->s_axis_weights_tready) stuck = "weights (s_axis_weights)";
+      else if (src[2].idx < src[2].beats.size() && !top->s_axis_skip_tready) stuck = "skip (s_axis_skip)";
       snprintf(buf, sizeof buf,
                "%s at cycle %llu (stuck channel: %s); pixels %zu/%zu beats accepted (tready=%d), "
-               "weights %zu/%zu (tready=%d), output %llu beats, m_axis_tvalid=%d, jobs done %zu/%u",
+               "weights %zu/%zu (tready=%d), skip %zu/%zu, output %llu beats, m_axis_tvalid=%d, "
+               "jobs done %zu/%u",
                cycle >= max_cycles ? "max_cycles reached" : "watchdog: no handshake",
                (unsigned long long)cycle, stuck, src[0].idx, src[0].beats.size(),
                (int)top->s_axis_pixels_tready, src[1].idx, src[1].beats.size(),
-               (int)top->s_axis_weights_tready, (unsigned long long)out_beats,
+               (int)top->s_axis_weights_tready, src[2].idx, src[2].beats.size(),
+               (unsigned long long)out_beats,
                (int)top->m_axis_tvalid, end_cycles.size(), njobs);
       err = buf;
       rc = cycle >= max_cycles ? 5 : 2;
@@ -193,10 +203,11 @@ int main(int argc, char** argv) {
   if (!fj) { perror(argv[3]); return 3; }
   fprintf(fj, "{\"ok\": %s, \"error\": \"%s\", \"njobs\": %u, \"total_cycles\": %llu, "
               "\"cycles_run\": %llu, \"output_beats\": %llu, \"pixel_beats_accepted\": %zu, "
-              "\"weight_beats_accepted\": %zu, \"end_cycles\": [",
+              "\"weight_beats_accepted\": %zu, \"skip_beats_accepted\": %zu, \"end_cycles\": [",
           rc == 0 ? "true" : "false", err.c_str(), njobs,
           (unsigned long long)(end_cycles.empty() ? cycle : end_cycles.back()),
-          (unsigned long long)cycle, (unsigned long long)out_beats, src[0].idx, src[1].idx);
+          (unsigned long long)cycle, (unsigned long long)out_beats, src[0].idx, src[1].idx,
+          src[2].idx);
   for (size_t i = 0; i < end_cycles.size(); i++)
     fprintf(fj, "%s%llu", i ? ", " : "", (unsigned long long)end_cycles[i]);
   fprintf(fj, "], \"cycles_per_job\": [");

@@ -21,14 +21,14 @@ struct TbRaw {
 
 struct TbState {
   // config: handshake generators (initial states, thresholds: from the command line)
-  const char* prng_states = "1,1,1";
-  const char* prng_thresholds = "0,0,0";
-  Prng3 prng;
+  const char* prng_states = "1,1,1,1";
+  const char* prng_thresholds = "0,0,0,0";
+  PrngSet prng;
   uint64_t watchdog = 200000;
   // DRAM
   std::vector<uint8_t> dram;
   // run state
-  TbChan ch[3];
+  TbChan ch[DSF_N_CH];
   uint64_t cycle = 0;          // last edge seen (cycle index t of the edge ending t)
   int64_t last_activity = -1;  // cycle of the last handshake / event / firmware command
   bool fw_done = false;

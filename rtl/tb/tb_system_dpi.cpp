@@ -12,7 +12,8 @@
 
 TbState g_tb;
 
-static const char* CH_NAMES[3] = {"pixels", "weights", "output"};
+static const char* CH_NAMES[DSF_N_CH] = {"pixels", "weights", "output", "skip"};
+static bool m2s(int c) { return c != DSF_CH_OUTPUT; }
 
 static std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 static std::string fmt(const char* f, ...) {
@@ -33,9 +34,11 @@ static void fail(int rc, const std::string& msg) {
 }
 
 static int pack_draws() {
-  bool d[3];
+  bool d[N_PRNG];
   g_tb.prng.draws(d);
-  return (d[0] ? 1 : 0) | (d[1] ? 2 : 0) | (d[2] ? 4 : 0);
+  int v = 0;
+  for (int c = 0; c < N_PRNG; c++) v |= d[c] ? (1 << c) : 0;
+  return v;
 }
 
 int tb_prng_first() {  // re-seed (reset may last several edges) and step once: cycle 0's draws
@@ -80,17 +83,17 @@ int tb_dram_write_beat(unsigned long long addr, const svBitVecVal* data, int kep
 
 void tb_edge(unsigned long long cycle, int act, int present, int hs, int out_kept) {
   g_tb.cycle = cycle;
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < DSF_N_CH; c++) {
     TbChan& ch = g_tb.ch[c];
     const bool a = (act >> c) & 1, pr = (present >> c) & 1, h = (hs >> c) & 1;
     if (a) {
       ch.busy++;
-      if (c < 2 ? (pr && !h) : !pr) ch.stall++;
+      if (m2s(c) ? (pr && !h) : !pr) ch.stall++;
     }
     if (h) {
       ch.beats++;
-      const uint64_t n = c < 2 ? (uint64_t)AXI_BYTES : (uint64_t)out_kept;
-      const uint64_t real = (c < 2 && ch.done + n > ch.bytes) ? ch.bytes - ch.done : n;
+      const uint64_t n = m2s(c) ? (uint64_t)AXI_BYTES : (uint64_t)out_kept;
+      const uint64_t real = (m2s(c) && ch.done + n > ch.bytes) ? ch.bytes - ch.done : n;
       ch.done += real;
       ch.bytes_total += real;
       g_tb.last_activity = (int64_t)cycle;
@@ -138,7 +141,7 @@ int tb_fw_next(unsigned long long cycle, int* ch, unsigned long long* addr,
   g_tb.log.push_back(jc);
   if (k == DSF_CMD_DMA) {
     g_tb.commands.push_back(jc);
-    if (cmd.channel < 0 || cmd.channel > 2) {
+    if (cmd.channel < 0 || cmd.channel >= DSF_N_CH) {
       fail(6, fmt("firmware DMA on bad channel %d", cmd.channel));
       return DSF_CMD_ERROR;
     }
@@ -165,7 +168,7 @@ int tb_fw_next(unsigned long long cycle, int* ch, unsigned long long* addr,
     g_tb.commands.push_back(jc);
     g_tb.fw_done = true;
     g_tb.done_cycle = (int64_t)cycle;
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < DSF_N_CH; c++)
       if (g_tb.ch[c].active) fail(6, fmt("firmware DONE with channel %s active", CH_NAMES[c]));
     if (!g_tb.stop) g_tb.stop = true;
   } else {
@@ -182,7 +185,7 @@ void tb_watchdog_check() {
                       " cycles at cycle %" PRIu64 ";",
                       quiet, g_tb.cycle);
   int n = 0;
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < DSF_N_CH; c++) {
     const TbChan& ch = g_tb.ch[c];
     if (!ch.active) continue;
     m += fmt("%s %s active: bundle %d it %d p %d (job %d), %" PRIu64 "/%" PRIu64 " bytes;",

@@ -2,9 +2,9 @@
 // rtl/tb/tb_system.sv, loads the DRAM image, runs until the firmware is DONE, an error, or the
 // watchdog, and writes the results.
 //
-// usage: tb_system <weights.bin> <input.bin> <out_dir> <s0,s1,s2> <t0,t1,t2>
+// usage: tb_system <weights.bin> <input.bin> <out_dir> <s0,s1,s2,s3> <t0,t1,t2,t3>
 //                  [watchdog=200000] [max_cycles=200000000]
-// s0,s1,s2 / t0,t1,t2: initial xorshift32 states and draw thresholds (dsf_sim.models.prng)
+// s0..s3 / t0..t3: initial xorshift32 states and draw thresholds (dsf_sim.models.prng)
 // out_dir/result.json : cycles_total, done_cycle, cycles_per_bundle, events, channels, commands,
 //                       memory map, raw index, error
 // out_dir/log.jsonl   : firmware commands (dma / wait / done) and completion events, with cycles
@@ -45,7 +45,7 @@ static std::string json_str(const std::string& s) {
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: %s weights.bin input.bin out_dir s0,s1,s2 t0,t1,t2 "
+    fprintf(stderr, "usage: %s weights.bin input.bin out_dir s0,s1,s2,s3 t0,t1,t2,t3 "
                     "[watchdog] [max_cycles]\n", argv[0]);
     return 3;
   }
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
 
   FILE* fj = fopen((out + "/result.json").c_str(), "w");
   if (!fj) { perror("result.json"); return 3; }
-  static const char* names[3] = {"pixels", "weights", "output"};
+  static const char* names[DSF_N_CH] = {"pixels", "weights", "output", "skip"};
   fprintf(fj, "{\"sim\": \"verilator\", \"ok\": %s, \"error\": %s, \"returncode\": %d, ",
           T.rc == 0 ? "true" : "false", T.rc ? json_str(T.error).c_str() : "null", T.rc);
   fprintf(fj, "\"cycles_total\": %" PRId64 ", \"done_cycle\": %" PRId64 ", \"cycles_run\": %" PRIu64
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < T.bundle_end.size(); i++)
     fprintf(fj, "%s%" PRId64, i ? ", " : "", T.bundle_end[i]);
   fprintf(fj, "],\n\"channels\": {");
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < DSF_N_CH; c++) {
     const TbChan& ch = T.ch[c];
     fprintf(fj, "%s\"%s\": {\"bytes\": %" PRIu64 ", \"beats\": %" PRIu64 ", \"busy_cycles\": %" PRIu64
                 ", \"stall_cycles\": %" PRIu64 "}",

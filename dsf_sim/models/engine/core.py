@@ -1,8 +1,8 @@
 """The twin's clock: one iteration of `advance` is one cycle of the engine and its harness.
 
 Per cycle (architecture §5, §7.7, §11):
-  1. the three xorshift32 generators step; the M2S channels present a beat (valid stays until
-     taken), the S2M channel drives ready = active && draw;
+  1. the four xorshift32 generators step; the M2S channels (pixels, weights, skip) present a beat
+     (valid stays until taken), the S2M channel drives ready = active && draw;
   2. every module's combinational outputs, from registers only;
   3. the rising edge: the S2M beat is written, then the modules' next states in the order
      output -> pe_array -> sequencer -> weight_loader -> pixel_streamer (each reads the arrays
@@ -30,7 +30,8 @@ OK, EVENT, ERR_WATCHDOG, LIMIT, ERR_OVERFLOW, ERR_OUTBUF = 0, 1, 2, 3, 4, 5
 
 # per-cycle probes written when tracing (lockstep): ports and stimulus as the twin computed them
 TRACE_SLOTS = ("p_valid", "w_valid", "m_ready", "s_axis_pixels_tready", "s_axis_weights_tready",
-               "m_axis_tvalid", "m_axis_tlast", "m_axis_tkeep", "raddr")
+               "m_axis_tvalid", "m_axis_tlast", "m_axis_tkeep", "raddr", "s_valid",
+               "s_axis_skip_tready")
 N_TRACE = len(TRACE_SLOTS)
 
 
@@ -75,13 +76,24 @@ def _log_beat(log, nlog, cycle, dr, base, B, keep, last):
 
 
 @jit(inline=True)
-def _probe(trace, dr, o, B, probes):
+def _probe(trace, buf, base, o, B, probes):
     """Lockstep: this cycle's ports and stimulus as computed, m_axis_tdata bytes."""
     trp, trd = trace
     for k in range(N_TRACE):
         trp[k] = probes[k]
     for i in range(B):
-        trd[i] = dr[o.dr_off * B + i] if o.dr_v != 0 else 0
+        trd[i] = buf[base + i] if o.dr_v != 0 else 0
+
+
+@jit(inline=True)
+def _m2s_after_edge(C, ch, fired, valid, active):
+    """An M2S channel after the edge: a taken beat clears valid; the transfer's last beat ends
+    it (a completion event)."""
+    if not fired:
+        return valid, active, False
+    if dma.m2s_taken(C, ch):
+        return False, False, True
+    return False, active, False
 
 
 @jit
@@ -90,20 +102,22 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     (LIMIT), the watchdog (ERR_WATCHDOG), an S2M transfer longer than its descriptor
     (ERR_OVERFLOW) or a full output log (ERR_OUTBUF). Returns the status."""
     prm = to_fixed_tuple(prm_array, N_PARAMS)   # a value, not memory: loads hoist out of the loop
-    rowbuf, banks, rdata = wl_mem
-    q_d, q_ob, q_keep, q_last, dr = out_mem
+    rowbuf, banks, rdata, cfgset = wl_mem
+    dr, skbuf, beat = out_mem[4], out_mem[8], out_mem[9]
     B = prm[P_AXI_BYTES]
     nlog_max = log[0].shape[0]
     tracing = trace[0].shape[0] > 0
 
     h, g, p, wl, q, o = _load(S)
     cycle, last_act, nlog, ntlast = h
-    s0, s1, s2 = g
+    s0, s1, s2, s3 = g
     a0 = C[0, dma.C_ACT] != 0
     a1 = C[1, dma.C_ACT] != 0
     a2 = C[2, dma.C_ACT] != 0
+    a3 = C[3, dma.C_ACT] != 0
     p_valid = C[0, dma.C_PEND] != 0
     w_valid = C[1, dma.C_PEND] != 0
+    s_valid = C[3, dma.C_PEND] != 0
 
     status = OK
     while True:
@@ -114,29 +128,40 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         s0 = xorshift32(s0)
         s1 = xorshift32(s1)
         s2 = xorshift32(s2)
+        s3 = xorshift32(s3)
         if not p_valid:
             p_valid = a0 and s0 < thr[0]
         if not w_valid:
             w_valid = a1 and s1 < thr[1]
         m_ready = a2 and s2 < thr[2]
+        if not s_valid:
+            s_valid = a3 and s3 < thr[3]
 
         # ---- 2. combinational outputs (registers only)
         p_tready = pixel_streamer.s_tready(p, prm)
         w_tready = weight_loader.s_tready(wl, prm)
+        s_tready = output.skip_tready(o)
+        add = output.adds(o, cfgset, tabs)
+        ov = output.tvalid(o, add, prm)
         pf = p_valid and p_tready
         wf = w_valid and w_tready
-        of = output.tvalid(o) and m_ready
+        sf = s_valid and s_tready
+        of = ov and m_ready
         dma.count(C, 0, a0, p_valid and not p_tready)
         dma.count(C, 1, a1, w_valid and not w_tready)
-        dma.count(C, 2, a2, not output.tvalid(o))
+        dma.count(C, 2, a2, not ov)
+        dma.count(C, 3, a3, s_valid and not s_tready)
         sc = sequencer.comb(q, pixel_streamer.slot_full(p), weight_loader.bank_ready(wl),
                             output.room(o, q.s1_emit, prm), prm)
         raddr = sequencer.raddr(q, prm)
         popped = output.pop(o, of, prm)
+        rel = output.cfg_release(o, of)
         if tracing:                              # in the order of TRACE_SLOTS
-            _probe(trace, dr, o, B, (int(p_valid), int(w_valid), int(m_ready), int(p_tready),
-                                     int(w_tready), o.dr_v, int(output.tlast(o, prm)),
-                                     output.tkeep(o, prm), raddr))
+            tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+            _probe(trace, tb, tbase, o, B,
+                   (int(p_valid), int(w_valid), int(m_ready), int(p_tready), int(w_tready),
+                    int(ov), int(output.tlast(o, prm)), output.tkeep(o, prm), raddr,
+                    int(s_valid), int(s_tready)))
 
         # ---- 3. the rising edge
         ev = False
@@ -146,34 +171,30 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             if not dma.s2m_fits(C, m_tkeep):
                 status = ERR_OVERFLOW
                 break
+            tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
             if nlog_max > 0:
                 if nlog >= nlog_max:
                     status = ERR_OUTBUF
                     break
-                _log_beat(log, nlog, cycle, dr, o.dr_off * B, B, m_tkeep, m_tlast)
+                _log_beat(log, nlog, cycle, tb, tbase, B, m_tkeep, m_tlast)
                 nlog += 1
-            if dma.s2m_write(C, dram, dr, o.dr_off * B, m_tkeep, m_tlast):
+            if dma.s2m_write(C, dram, tb, tbase, m_tkeep, m_tlast):
                 ntlast += 1
                 a2 = False
                 ev = True
-        o = output.edge(o, of, popped, q, acc, q_d, q_ob, q_keep, q_last, dr, prm, tabs)
+        o = output.edge(o, of, popped, add and of, sf, dma.beat_addr(C, 3, B), dram, q, acc,
+                        out_mem, prm, tabs)
         pe_array.edge(acc, q, s1_x, rdata, prm)
         q = sequencer.edge(q, sc, slot, p.rd, s1_x, prm, tabs)
-        wl = weight_loader.edge(wl, wf, sc.release_bank, sc.go_mac, raddr, dram,
-                                dma.beat_addr(C, 1, B), rowbuf, banks, rdata, prm, tabs)
+        wl = weight_loader.edge(wl, wf, sc.release_bank, rel, sc.go_mac, raddr, dram,
+                                dma.beat_addr(C, 1, B), rowbuf, banks, rdata, cfgset, prm, tabs)
         p = pixel_streamer.edge(p, pf, sc.release_slot, dram, dma.beat_addr(C, 0, B), slot, prm,
                                 tabs)
-        if pf:                                   # M2S channels advance after the edge
-            p_valid = False
-            if dma.m2s_taken(C, 0):
-                a0 = False
-                ev = True
-        if wf:
-            w_valid = False
-            if dma.m2s_taken(C, 1):
-                a1 = False
-                ev = True
-        if pf or wf or of:
+        p_valid, a0, e0 = _m2s_after_edge(C, 0, pf, p_valid, a0)   # M2S channels advance
+        w_valid, a1, e1 = _m2s_after_edge(C, 1, wf, w_valid, a1)
+        s_valid, a3, e3 = _m2s_after_edge(C, 3, sf, s_valid, a3)
+        ev = ev or e0 or e1 or e3
+        if pf or wf or of or sf:
             last_act = cycle
         cycle += 1
         if ev:
@@ -183,7 +204,8 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             status = ERR_WATCHDOG
             break
 
-    _store(S, Harness(cycle, last_act, nlog, ntlast), Prng(s0, s1, s2), p, wl, q, o)
+    _store(S, Harness(cycle, last_act, nlog, ntlast), Prng(s0, s1, s2, s3), p, wl, q, o)
     C[0, dma.C_PEND] = 1 if (p_valid and a0) else 0
     C[1, dma.C_PEND] = 1 if (w_valid and a1) else 0
+    C[3, dma.C_PEND] = 1 if (s_valid and a3) else 0
     return status

@@ -1,5 +1,5 @@
-"""The three DMA channels of the harnesses (architecture §7.7, §11): 0 pixels M2S, 1 weights M2S,
-2 output S2M, each with at most one transfer in flight. Not part of the engine: what
+"""The four DMA channels of the harnesses (architecture §7.7, §11, §17.4): 0 pixels M2S, 1 weights
+M2S, 2 output S2M, 3 skip M2S, each with at most one transfer in flight. Not part of the engine: what
 rtl/tb/tb_engine.cpp and rtl/tb/tb_system.sv do around it.
 
 Channel state is one int64 row of `C` per channel (the system model loads descriptors into it
@@ -14,7 +14,8 @@ CHANNEL_FIELDS = ("ACT", "ADDR", "BYTES", "NB", "IDX", "PEND", "OFF", "BUSY", "S
 (C_ACT, C_ADDR, C_BYTES, C_NB, C_IDX, C_PEND, C_OFF, C_BUSY, C_STALL, C_BEATS, C_BYTESTOT,
  C_EVENT) = range(len(CHANNEL_FIELDS))
 N_CH = len(CHANNEL_FIELDS)
-CH_PIXELS, CH_WEIGHTS, CH_OUTPUT = 0, 1, 2
+CH_PIXELS, CH_WEIGHTS, CH_OUTPUT, CH_SKIP = 0, 1, 2, 3
+N_CHANNELS = 4
 
 
 @jit(inline=True)

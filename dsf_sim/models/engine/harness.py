@@ -1,6 +1,7 @@
 """The engine harness of rtl/tb/tb_engine.cpp around the twin (architecture §7.7).
 
-Each source is ONE M2S transfer, a continuous stream of all jobs; the output channel is re-armed
+Each source (pixels, weights, skip) is ONE M2S transfer, a continuous stream of all jobs (a job
+without a skip stream contributes no skip beats); the output channel is re-armed
 at every TLAST (active again in the next cycle, so ready == draw every cycle, as in
 tb_engine.cpp). Same result dict as `rtl_bridge.engine_tb.run_engine_jobs_full`.
 """
@@ -16,31 +17,41 @@ from .state import STUCK_NAMES, EngineModelError, EngineState
 
 
 def output_beats_of(hw, pixel_header) -> int:
-    """Output beats a job announces in its pixel header (architecture §3)."""
+    """Output beats a job announces in its pixel header (architecture §3, §17.2)."""
     h = unpack_header(hw, pixel_header)
     return ((h["XN_M1"] + 1) * (h["XL_M1"] + 1) * (h["XW_M1"] + 1)
-            * packet_beats(hw, h["KW2"]))
+            * packet_beats(hw, h["KW2"], bool(h["FINISH"])))
 
 
-def job_dram(hw, jobs, spare_beats=0):
-    """DRAM image [all weight beats | all pixel beats | output area] of a job list, and
-    (weights bytes, pixels bytes, output base, output capacity, announced output beats)."""
-    B = hw.AXI_BYTES
-    ws, ps, nout = [], [], 0
-    for job in jobs:
-        (wb, _), (pb, _) = job_beats(job, B)
-        ws.append(wb)
-        ps.append(pb)
-        nout += output_beats_of(hw, pb[0]) if len(pb) else 0
-    W = np.concatenate(ws).reshape(-1) if ws else np.zeros(0, np.uint8)
-    P = np.concatenate(ps).reshape(-1) if ps else np.zeros(0, np.uint8)
-    nout = max(nout, 1) + spare_beats
-    out_base = W.size + P.size
-    out_cap = (nout + 1) * B
-    dram = np.zeros(out_base + out_cap, np.uint8)
-    dram[:W.size] = W
-    dram[W.size:out_base] = P
-    return dram, W.size, P.size, out_base, out_cap, nout
+class JobImage:
+    """DRAM image [all weight beats | all pixel beats | all skip beats | output area] of a job
+    list: byte sizes of the three sources, the output base and capacity, the announced beats."""
+
+    def __init__(self, hw, jobs, spare_beats=0):
+        B = hw.AXI_BYTES
+        srcs, nout = ([], [], []), 0
+        for job in jobs:
+            streams = job_beats(job, B)
+            for acc, (beats, _) in zip(srcs, streams):
+                acc.append(beats)
+            pb = streams[1][0]
+            nout += output_beats_of(hw, pb[0]) if len(pb) else 0
+        W, P, S = (np.concatenate(a).reshape(-1) if a else np.zeros(0, np.uint8) for a in srcs)
+        self.nout = max(nout, 1) + spare_beats
+        self.nw, self.np, self.ns = W.size, P.size, S.size
+        self.out_base = W.size + P.size + S.size
+        self.out_cap = (self.nout + 1) * B
+        self.dram = np.zeros(self.out_base + self.out_cap, np.uint8)
+        self.dram[:self.out_base] = np.concatenate([W, P, S])
+
+    def start_sources(self, es):
+        """Load the three M2S descriptors (one transfer each) on an EngineState."""
+        if self.np:
+            es.start(0, self.nw, self.np)
+        if self.nw:
+            es.start(1, 0, self.nw)
+        if self.ns:
+            es.start(3, self.nw + self.np, self.ns)
 
 
 def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
@@ -51,17 +62,15 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
     end_cycles, cycles_per_job, output_beats, beats, beat_cycles, pixel/weight_beats_accepted)."""
     jobs = list(jobs)
     B = hw.AXI_BYTES
-    dram, nw, np_, out_base, out_cap, nout = job_dram(hw, jobs)
+    img = JobImage(hw, jobs)
+    dram, nw, np_, nout = img.dram, img.nw, img.np, img.nout
     es = EngineState(hw, seed, valid_prob, ready_prob, timing_only, watchdog, nlog=nout,
                      mutate=mutate)
-    if np_:
-        es.start(0, nw, np_)
-    if nw:
-        es.start(1, 0, nw)
+    img.start_sources(es)
 
     def arm_output():
         used = es.reg("harness", "nlog") * B
-        es.start(2, out_base + used, out_cap - used)   # size: all that is left (never exceeded)
+        es.start(2, img.out_base + used, img.out_cap - used)   # all that is left (never exceeded)
 
     arm_output()
     ends = []
@@ -78,10 +87,12 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
         break
     cycle, n, done = es.cycle, es.reg("harness", "nlog"), len(ends)
     p_acc, w_acc = int(es.C[0, dma.C_BEATS]), int(es.C[1, dma.C_BEATS])
+    s_acc = int(es.C[3, dma.C_BEATS])
     res = dict(ok=status == OK, error="", njobs=len(jobs), seed=es.seed32,
                valid_prob=float(valid_prob), ready_prob=float(ready_prob),
                total_cycles=ends[-1] if ends else cycle, output_beats=n,
-               pixel_beats_accepted=p_acc, weight_beats_accepted=w_acc, end_cycles=ends,
+               pixel_beats_accepted=p_acc, weight_beats_accepted=w_acc,
+               skip_beats_accepted=s_acc, end_cycles=ends,
                cycles_per_job=[e - (ends[i - 1] if i else 0) for i, e in enumerate(ends)])
     if status != OK:
         if status in (ERR_WATCHDOG, LIMIT):
@@ -91,7 +102,8 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
             res["error"] = (
                 f"engine model watchdog: {what} at cycle {cycle} (stuck channel: "
                 f"{STUCK_NAMES[es.stuck_channel()]}); pixels {p_acc}/{np_ // B} beats accepted, "
-                f"weights {w_acc}/{nw // B}, output {n} beats, m_axis_tvalid="
+                f"weights {w_acc}/{nw // B}, skip {s_acc}/{img.ns // B}, output {n} beats, "
+                f"m_axis_tvalid="
                 f"{es.reg('output', 'dr_v')}, jobs done {done}/{len(jobs)}")
         else:
             res["error"] = (f"engine model: more output beats than the headers announce "

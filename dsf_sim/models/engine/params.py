@@ -9,23 +9,31 @@ from __future__ import annotations
 import numpy as np
 
 from ...compiler.geometry import beat_tables
-from ...compiler.hardware import HEADER_FIELDS
+from ...compiler.hardware import HEADER_FIELDS, POST_FIELDS
 
 # parameter vector: hardware values, then run options
 PARAMS = ("ROWS", "COLS", "X_BITS", "K_BITS", "Y_BITS", "Y_OUT_BITS", "AXI_BYTES",
-          "RAM_WEIGHTS_DEPTH", "WB", "NPK", "W_CM_M1", "W_XN_M1",
+          "RAM_WEIGHTS_DEPTH", "WB", "NPK", "W_CM_M1", "W_XN_M1", "B_BITS", "LANES",
+          "POST_BEATS", "BIAS_BEATS", "PIPE_BITS",
           "WATCHDOG", "TIMING_ONLY", "MUTATION")
 (P_ROWS, P_COLS, P_X_BITS, P_K_BITS, P_Y_BITS, P_Y_OUT_BITS, P_AXI_BYTES, P_RAM_WEIGHTS_DEPTH,
- P_WB, P_NPK, P_W_CM_M1, P_W_XN_M1, P_WATCHDOG, P_TIMING_ONLY, P_MUTATION) = range(len(PARAMS))
+ P_WB, P_NPK, P_W_CM_M1, P_W_XN_M1, P_B_BITS, P_LANES, P_POST_BEATS, P_BIAS_BEATS, P_PIPE_BITS,
+ P_WATCHDOG, P_TIMING_ONLY, P_MUTATION) = range(len(PARAMS))
 N_PARAMS = len(PARAMS)
 
 # header fields, in the table's order (F_KH2, F_KW2, ...)
 HEADER_NAMES = tuple(n for n, _ in HEADER_FIELDS)
 globals().update({f"F_{n}": i for i, n in enumerate(HEADER_NAMES)})
+# output-pipeline configuration fields, in the table's order (Q_SH_CORE, Q_SH_BIAS, ...)
+POST_NAMES = tuple(n for n, _ in POST_FIELDS)
+globals().update({f"Q_{n}": i for i, n in enumerate(POST_NAMES)})
 
-# tables: header field offsets and widths, then the beat / TKEEP tables of compiler/geometry.py
-TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2")
-T_HDR_OFF, T_HDR_W, T_PB_OF_KH2, T_OB_OF_KW2, T_KEEP_OF_KW2 = range(len(TABLES))
+# tables: header field offsets and widths, the beat / TKEEP tables of compiler/geometry.py,
+# the post-processing configuration's field offsets and widths
+TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "OB_FIN_OF_KW2",
+          "KEEP_FIN_OF_KW2", "CO_OF_KW2", "POST_OFF", "POST_W")
+(T_HDR_OFF, T_HDR_W, T_PB_OF_KH2, T_OB_OF_KW2, T_KEEP_OF_KW2, T_OB_FIN_OF_KW2, T_KEEP_FIN_OF_KW2,
+ T_CO_OF_KW2, T_POST_OFF, T_POST_W) = range(len(TABLES))
 
 
 def param_vector(hw, watchdog: int, timing_only: bool, mutation: int) -> np.ndarray:
@@ -39,6 +47,11 @@ def tables(hw) -> tuple:
     widths = dict(hw.header_fields)
     beats = beat_tables(hw, widths["KH2"], widths["KW2"])
     offs = hw.header_offsets()
+    post_off, off = [], 0
+    for _, w in POST_FIELDS:
+        post_off.append(off)
+        off += w
     rows = [[offs[n] for n in HEADER_NAMES], [widths[n] for n in HEADER_NAMES],
-            beats["PB_OF_KH2"], beats["OB_OF_KW2"], beats["KEEP_OF_KW2"]]
+            beats["PB_OF_KH2"], beats["OB_OF_KW2"], beats["KEEP_OF_KW2"], beats["OB_FIN_OF_KW2"],
+            beats["KEEP_FIN_OF_KW2"], beats["CO_OF_KW2"], post_off, [w for _, w in POST_FIELDS]]
     return tuple(np.array(r, np.int64) for r in rows)

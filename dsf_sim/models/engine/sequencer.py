@@ -10,9 +10,10 @@ from collections import namedtuple
 
 from ..jit import jit
 from . import header
-from .mutations import (M_ADDR_OFF, M_SEQ_EMIT_OFF, M_SEQ_FLUSH_COUNT, M_SEQ_SIGN)
-from .params import (F_CM_M1, F_KH2, F_KW2, F_X_SIGNED, F_XL_M1, F_XN_M1, F_XW_M1, P_MUTATION,
-                     P_ROWS, P_TIMING_ONLY, P_W_XN_M1, P_X_BITS)
+from .mutations import (M_ADDR_OFF, M_SEQ_CFG_NO_TOGGLE, M_SEQ_EMIT_OFF, M_SEQ_FLUSH_COUNT,
+                        M_SEQ_SIGN)
+from .params import (F_CM_M1, F_FINISH, F_KH2, F_KW2, F_X_SIGNED, F_XL_M1, F_XN_M1, F_XW_M1,
+                     P_MUTATION, P_ROWS, P_TIMING_ONLY, P_W_XN_M1, P_X_BITS)
 from .registers import Sequencer
 
 ST_HDR, ST_MAC, ST_FLUSH = 0, 1, 2
@@ -61,7 +62,7 @@ def _b(flag):
 def edge(q, c, slot, rd, s1_x, prm, tabs):
     """Next values of the registers; s1_x <- pixel words x[r + kh] of slot `rd` on a MAC."""
     (st, kh2, kw2, cm_m1, xw_m1, xl_m1, xn_m1, xs, kh, ci, addr, w, l, n, f,
-     s1_clear, s1_mac, s1_shift, s1_emit, s1_last, s1_kw2) = q
+     s1_clear, s1_mac, s1_shift, s1_emit, s1_last, s1_kw2, fin, cfg, cfg_nx, s1_fin, s1_cfg) = q
     s1_clear = _b(c.go_hdr)
     s1_mac = _b(c.go_mac)
     s1_shift = _b((c.go_mac and c.first) or c.go_fl)
@@ -84,6 +85,11 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
         xl_m1 = header.field(slot[rd], 0, tabs, F_XL_M1)
         xn_m1 = header.field(slot[rd], 0, tabs, F_XN_M1)
         xs = header.field(slot[rd], 0, tabs, F_X_SIGNED)
+        fin = header.field(slot[rd], 0, tabs, F_FINISH)
+        if fin != 0:                              # a finish job takes the next config set
+            cfg = cfg_nx
+            if prm[P_MUTATION] != M_SEQ_CFG_NO_TOGGLE:
+                cfg_nx ^= 1
         kh = 0
         ci = 0
         addr = 0
@@ -93,6 +99,8 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
         f = 0
         st = ST_MAC
     s1_kw2 = kw2
+    s1_fin = fin
+    s1_cfg = cfg
     if c.go_mac:
         if not c.kh_last:
             kh += 1
@@ -126,4 +134,5 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
                     l = 0
                     n = (n + 1) & ((1 << prm[P_W_XN_M1]) - 1)
     return Sequencer(st, kh2, kw2, cm_m1, xw_m1, xl_m1, xn_m1, xs, kh, ci, addr, w, l, n, f,
-                     s1_clear, s1_mac, s1_shift, s1_emit, s1_last, s1_kw2)
+                     s1_clear, s1_mac, s1_shift, s1_emit, s1_last, s1_kw2, fin, cfg, cfg_nx,
+                     s1_fin, s1_cfg)

@@ -20,7 +20,8 @@ class EngineModelError(RuntimeError):
     """The twin stopped: watchdog, cycle limit, or a transfer longer than its descriptor."""
 
 
-STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)"}
+STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)",
+               3: "skip (s_axis_skip)"}
 S_CYCLE = registers.index("harness", "cycle")
 
 
@@ -34,15 +35,16 @@ class EngineState:
         self.seed32, states, self.thr = prng.setup(seed, valid_prob, ready_prob)
         self.S = np.array(registers.reset_values(), np.int64)
         self.S[registers.PRNG0:registers.PRNG0 + registers.N_PRNG] = states
-        self.C = np.zeros((3, dma.N_CH), np.int64)
+        self.C = np.zeros((dma.N_CHANNELS, dma.N_CH), np.int64)
         self.C[:, dma.C_EVENT] = -1
         mem = {(m, name): np.zeros(shape(hw), dtype) for m, rows in registers.MEMORIES.items()
                for name, shape, dtype in rows}
         self.slot = mem["pixel_streamer", "slot"]
-        self.wl_mem = tuple(mem["weight_loader", n] for n in ("rowbuf", "banks", "rdata"))
+        self.wl_mem = tuple(mem["weight_loader", n] for n in ("rowbuf", "banks", "rdata", "cfgset"))
         self.s1_x = mem["sequencer", "s1_x"]
         self.acc = mem["pe_array", "acc"]
-        self.out_mem = tuple(mem["output", n] for n in ("q_d", "q_ob", "q_keep", "q_last", "dr"))
+        self.out_mem = tuple(mem["output", n] for n in ("q_d", "q_ob", "q_keep", "q_last", "dr",
+                                                        "q_fin", "q_cfg", "q_kw2", "skbuf", "beat"))
         B = self.B
         self.log = (np.zeros((nlog, B), np.uint8), np.zeros((nlog, B), np.bool_),
                     np.zeros(nlog, np.bool_), np.zeros(nlog, np.int64))
@@ -90,4 +92,6 @@ class EngineState:
             return 1
         if self.C[1, dma.C_ACT] and full_w:
             return 2
+        if self.C[3, dma.C_ACT] and self.reg("output", "sk_cnt") >= 2:
+            return 3
         return 0

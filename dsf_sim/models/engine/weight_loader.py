@@ -1,4 +1,5 @@
-"""Twin of rtl/dsf_weight_loader.sv + two rtl/dsf_weight_ram.sv banks (architecture §7.2).
+"""Twin of rtl/dsf_weight_loader.sv + two rtl/dsf_weight_ram.sv banks (architecture §7.2) and
+the output pipeline's two configuration sets (§17.3).
 
 The RTL registers both banks' read data and muxes them in the next cycle with the delayed bank
 select `rd_bank_d`; the twin registers the selected row directly (`rdata`), which is the same
@@ -8,17 +9,20 @@ from __future__ import annotations
 
 from ..jit import jit
 from . import header
-from .mutations import M_WL_BANK_UNDELAYED, M_WL_READY_SWAP
-from .params import (F_WROWS_M1, P_AXI_BYTES, P_COLS, P_K_BITS, P_MUTATION,
-                     P_RAM_WEIGHTS_DEPTH, P_TIMING_ONLY, P_W_CM_M1, P_WB)
+from .mutations import M_WL_BANK_UNDELAYED, M_WL_CFG_NO_WAIT, M_WL_READY_SWAP
+from .params import (F_FINISH, F_WROWS_M1, P_AXI_BYTES, P_BIAS_BEATS, P_COLS, P_K_BITS,
+                     P_MUTATION, P_POST_BEATS, P_RAM_WEIGHTS_DEPTH, P_TIMING_ONLY, P_W_CM_M1,
+                     P_WB)
 from .registers import WeightLoader
 
 
 @jit(inline=True)
 def s_tready(wl, prm):
-    """!full[wr_bank] (registers only)."""
+    """!full[wr_bank] && !(configuration beats && cfg_full[cfg_wr]) (registers only)."""
     bank = wl.rd_bank if prm[P_MUTATION] == M_WL_READY_SWAP else wl.wr_bank
-    return ((wl.full >> bank) & 1) == 0
+    cfg_wait = (wl.cfg_mode != 0 and ((wl.cfg_full >> wl.cfg_wr) & 1) != 0
+                and prm[P_MUTATION] != M_WL_CFG_NO_WAIT)
+    return ((wl.full >> bank) & 1) == 0 and not cfg_wait
 
 
 @jit(inline=True)
@@ -37,10 +41,13 @@ def _word(buf, j, bits):
 
 
 @jit(inline=True)
-def edge(wl, fire, release_bank, read, raddr, dram, src, rowbuf, banks, rdata, prm, tabs):
-    """The rising edge: RAM read for a MAC issued now, the compute side's release, then the
-    accepted beat at dram[src:] (a row is written at the edge accepting its last beat)."""
-    wr_bank, rd_bank, full, hdr_mode, wrows_m1, row, beat = wl
+def edge(wl, fire, release_bank, cfg_release, read, raddr, dram, src, rowbuf, banks, rdata,
+         cfgset, prm, tabs):
+    """The rising edge: RAM read for a MAC issued now, the compute side's releases (weight bank,
+    configuration set), then the accepted beat at dram[src:] (a row is written at the edge
+    accepting its last beat; a finish job's configuration beats go to set cfg_wr)."""
+    (wr_bank, rd_bank, full, hdr_mode, wrows_m1, row, beat, cfg_mode, cbeat, cfg_wr, cfg_free,
+     cfg_full) = wl
     tonly = prm[P_TIMING_ONLY] != 0
     COLS = prm[P_COLS]
     if read and not tonly:            # 1-cycle registered read of bank rd_bank (as of now)
@@ -52,13 +59,28 @@ def edge(wl, fire, release_bank, read, raddr, dram, src, rowbuf, banks, rdata, p
     if release_bank:
         full &= ~(1 << rd_bank)
         rd_bank ^= 1
+    if cfg_release:
+        cfg_full &= ~(1 << cfg_free)
+        cfg_free ^= 1
     if fire:
         B = prm[P_AXI_BYTES]
         if hdr_mode != 0:
             hdr_mode = 0
             wrows_m1 = header.field(dram, src, tabs, F_WROWS_M1)
+            cfg_mode = header.field(dram, src, tabs, F_FINISH)
             row = 0
             beat = 0
+            cbeat = 0
+        elif cfg_mode != 0:
+            for i in range(B):      # also when timing only: ADD decides the output's valid
+                cfgset[cfg_wr, cbeat * B + i] = dram[src + i]
+            if cbeat == prm[P_POST_BEATS] + prm[P_BIAS_BEATS] - 1:
+                cfg_mode = 0
+                cbeat = 0
+                cfg_full |= 1 << cfg_wr
+                cfg_wr ^= 1
+            else:
+                cbeat += 1
         else:
             if not tonly:
                 for i in range(B):
@@ -78,4 +100,5 @@ def edge(wl, fire, release_bank, read, raddr, dram, src, rowbuf, banks, rdata, p
                     row += 1
             else:
                 beat += 1
-    return WeightLoader(wr_bank, rd_bank, full, hdr_mode, wrows_m1, row, beat)
+    return WeightLoader(wr_bank, rd_bank, full, hdr_mode, wrows_m1, row, beat, cfg_mode, cbeat,
+                        cfg_wr, cfg_free, cfg_full)
