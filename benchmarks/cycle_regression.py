@@ -8,6 +8,11 @@ RTL on all of them (tests), so unchanged twin cycles are unchanged RTL cycles.
 
     .venv/bin/python benchmarks/cycle_regression.py record results/cycle_regression.json
     .venv/bin/python benchmarks/cycle_regression.py check  results/cycle_regression.json
+    .venv/bin/python benchmarks/cycle_regression.py check  results/cycle_regression.json --post off
+
+`--post off` exports and benches with on-chip post-processing off (issue 10) and leaves out the
+finish job sequences (tests/cases.FINISH_SEQS): the raw-sum engine of before the pipeline must
+record exactly the same cycles. `--post auto` (default) measures what the project ships now.
 """
 from __future__ import annotations
 
@@ -34,9 +39,9 @@ def _h(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=int).encode()).hexdigest()[:16]
 
 
-def measure(progress=True) -> dict:
+def measure(progress=True, post="auto") -> dict:
     from tqdm import tqdm
-    from cases import ENGINE_CONFIGS, engine_hw, job_sequence, streams
+    from cases import ENGINE_CONFIGS, FINISH_SEQS, engine_hw, job_sequence, streams
     from zoo import ZOO, random_model, small_hw
     from dsf_sim.api.networks import build
     from dsf_sim.compiler.hardware import Hardware
@@ -48,7 +53,9 @@ def measure(progress=True) -> dict:
     bar = tqdm(total=24 * 3 + 24 + 15 + 12, desc="cycle regression", disable=not progress)
     for cfg in ENGINE_CONFIGS:
         hw = engine_hw(cfg)
-        for seq in range(8):
+        for seq in range(9):
+            if post == "off" and seq in FINISH_SEQS:
+                continue
             jobs = streams(job_sequence(hw, seq))
             for p, s in ((1.0, 1), (0.1, 2), (0.5, 3)):
                 r = run_engine_jobs_model_full(hw, jobs, s, p, p)
@@ -64,7 +71,7 @@ def measure(progress=True) -> dict:
             hw = small_hw(**kw)
             m = fn(hw, xn=3 if name == "mlp" else 1)
             d = os.path.join(tmp, f"{hn}_{name}")
-            m.export_inference(x=m.random_input, hw=hw, out_dir=d)
+            m.export_inference(x=m.random_input, hw=hw, out_dir=d, post=post)
             for s, vp, rp in ((1, 1.0, 1.0), (2, 0.3, 0.3), (3, 0.7, 0.2)):
                 r = run_system_model(d, s, vp, rp)
                 out["system"][f"{hn}/{name}/{s}/{vp}/{rp}"] = dict(
@@ -76,7 +83,7 @@ def measure(progress=True) -> dict:
         try:
             hw, m = random_model(np.random.default_rng(seed))
             d = os.path.join(tmp, f"rnd{seed}")
-            m.export_inference(x=m.random_input, hw=hw, out_dir=d)
+            m.export_inference(x=m.random_input, hw=hw, out_dir=d, post=post)
         except Exception as e:  # noqa: BLE001 - a refused model is a recorded outcome too
             out["random"][str(seed)] = f"error: {type(e).__name__}"
             bar.update()
@@ -88,7 +95,7 @@ def measure(progress=True) -> dict:
     for cfg in ("kraken", "small_4x8", "wide_8x24", "zcu104"):
         hw = Hardware.from_json(os.path.join(ROOT, "configs", f"{cfg}.json"))
         for net in ("alexnet", "vgg16", "resnet50"):
-            layers = B.simulate(B.layer_list(build(net, hw, input_size=32), hw), hw)
+            layers = B.simulate(B.layer_list(build(net, hw, input_size=32), hw, post), hw)
             out["bench"][f"{cfg}/{net}/32"] = [[int(sum(lp.job_cycles)), _h(lp.job_cycles)]
                                                for lp in layers]
             out["bench"][f"{cfg}/{net}/32/bytes"] = _h([lp.job_bytes for lp in layers])
@@ -110,8 +117,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["record", "check"])
     ap.add_argument("path")
+    ap.add_argument("--post", choices=["auto", "off"], default="auto")
     a = ap.parse_args(argv)
-    now = measure()
+    now = measure(post=a.post)
     n = sum(len(v) for v in now.values())
     if a.mode == "record":
         with open(a.path, "w") as f:

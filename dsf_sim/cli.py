@@ -100,7 +100,7 @@ def cmd_bench(args):
     model, name, ref = resolve_network(args.network, hw, args.input_size)
     res = run_bench(model, name, hw, os.path.basename(args.hw), dram=args.dram,
                     input_size=args.input_size, out=args.out, cpu=args.cpu, exact=args.exact,
-                    plots=not args.no_plots, reference_fps=ref)
+                    plots=not args.no_plots, reference_fps=ref, post=args.post)
     print(format_table(res))
     if args.out:
         print(f"wrote JSON/CSV{'' if args.no_plots else '/PNG'} to {args.out}")
@@ -188,6 +188,9 @@ def main(argv=None):
     p.add_argument("--out", default=None)
     p.add_argument("--exact", action="store_true", help="simulate every job (slower)")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--post", default="both", choices=["both", "auto", "off"],
+                   help="on-chip post-processing: auto (as the export decides), off (all raw), "
+                        "both (auto with off beside it; default)")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("build", help="Vivado / Genus-Innovus scripts (need an equivalence "
                                      "certificate from `dsf lockstep`) or a yosys area estimate")

@@ -176,6 +176,8 @@ static struct {
   job_t cur;          /* job whose O/X/W(next) is being issued */
   job_t ojob;         /* job of the outstanding/landed output transfer */
   int o_valid;        /* ojob holds a transfer not yet accumulated */
+  job_t djob;         /* a finish job whose slice work waits until the next job is issued */
+  int d_valid;
   int busy[DSF_N_CH]; /* transfer issued, completion not yet reported */
   job_t chjob[DSF_N_CH];
   uint64_t expect[DSF_N_CH];
@@ -256,11 +258,15 @@ static int64_t tensor_word(int b, int64_t idx) {
   return fin_word(b, idx);
 }
 
-static void pack_bundle_input(int b) {
+/* bundle b's pixel streams, the source elements whose channel (in the source's NHWC output of
+ * src_co channels) lies in [lo, hi): the whole input with lo = 0, hi = src_co; per finished job
+ * of the source (a channel slice, architecture §17.4) otherwise. lo = 0 clears the streams. */
+static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   /* source tensor dims; dense: [batch, F] seen as [1, batch, 1, F] */
   int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
   int64_t ci = d->ci, s_h = d->sh, s_w = d->sw;
+  int64_t src_co = d->src >= 0 ? desc((int)d->src)->co : ci;
   uint64_t mask = (1u << X_BITS) - 1u;
   int p;
   for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
@@ -270,8 +276,10 @@ static void pack_bundle_input(int b) {
     uint8_t *out = S.dram + pix_offset(b, p);
     uint8_t *col;
     int64_t c0 = ps->c0, cmp = ps->cm, n, l, w, c, jj;
-    memset(out, 0, pix_bytes(b, p));
-    memcpy(out, dsf_pixel_headers[d->pass0 + p], AXI_BYTES);  /* the header beat, as exported */
+    if (lo == 0) {
+      memset(out, 0, pix_bytes(b, p));
+      memcpy(out, dsf_pixel_headers[d->pass0 + p], AXI_BYTES);  /* the header beat, as exported */
+    }
     col = out + AXI_BYTES;
     for (n = 0; n < d->xn_e; n++)
       for (l = 0; l < q->xl; l++)
@@ -280,7 +288,8 @@ static void pack_bundle_input(int b) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
             int64_t pph = nth_bit(q->phmask_h, phase / q->nph_w);
             int64_t ppw = nth_bit(q->phmask_w, phase % q->nph_w);
-            int64_t scol = (w + t_w) * s_w + ppw;
+            int64_t scol = (w + t_w) * s_w + ppw, ch = (scol * ci + c_src) % src_co;
+            if (ch < lo || ch >= hi) continue;          /* another slice's channel */
             if (scol < 0 || scol >= sw_) continue;
             for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
@@ -372,12 +381,14 @@ static void pack_skip(int b) {
         }
 }
 
-/* a finish bundle's output: its finished words (cropped) into tmp, for pool or copy (§17.4) */
-static void unpack_finished(int b) {
+/* a finish bundle's output channels [lo, hi): its finished words (cropped) into tmp, for pool
+ * or copy (§17.4) */
+static void unpack_finished(int b, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   uint8_t *tmp = S.dram + MM.tmp;
-  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, idx;
-  for (idx = 0; idx < total; idx++) st64(tmp + 8 * idx, fin_word(b, idx));
+  int64_t pos, c, npos = d->xn_e * d->out_h * d->out_w;
+  for (pos = 0; pos < npos; pos++)
+    for (c = lo; c < hi; c++) st64(tmp + 8 * (pos * d->co + c), fin_word(b, pos * d->co + c));
 }
 
 /* a raw bundle's bias + activation (+ residual add) from the cropped accumulator into tmp;
@@ -406,18 +417,19 @@ static int64_t post_raw(int b) {
   return f;
 }
 
-/* pool (TF padding; count = window ∩ image) or copy tmp (binary point f) into the int32 output */
-static void pool_store(int b, int64_t f) {
+/* pool (TF padding; count = window ∩ image) or copy tmp (binary point f) into the int32 output,
+ * channels [lo, hi) */
+static void pool_store(int b, int64_t f, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   const uint8_t *tmp = S.dram + MM.tmp;
   uint8_t *out = S.dram + out_off(b);
-  int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, c, idx;
+  int64_t N = d->xn_e, OH = d->out_h, OW = d->out_w, CO = d->co, n, c, pos;
   if (d->pool) {
     int64_t pi, pj, a, bb;
     for (n = 0; n < N; n++)
       for (pi = 0; pi < d->pool_oh; pi++)
         for (pj = 0; pj < d->pool_ow; pj++)
-          for (c = 0; c < CO; c++) {
+          for (c = lo; c < hi; c++) {
             int64_t acc_v = 0, cnt = 0, y;
             for (a = 0; a < d->pool_kh; a++) {
               int64_t r = pi * d->pool_sh + a - d->pool_pt;
@@ -436,8 +448,9 @@ static void pool_store(int b, int64_t f) {
             st32(out + 4 * (((n * d->pool_oh + pi) * d->pool_ow + pj) * CO + c), (int32_t)y);
           }
   } else {
-    int64_t total = N * OH * OW * CO;
-    for (idx = 0; idx < total; idx++) st32(out + 4 * idx, (int32_t)ld64(tmp + 8 * idx));
+    for (pos = 0; pos < N * OH * OW; pos++)
+      for (c = lo; c < hi; c++)
+        st32(out + 4 * (pos * CO + c), (int32_t)ld64(tmp + 8 * (pos * CO + c)));
   }
 }
 
@@ -467,19 +480,30 @@ static void softmax_out(int b) {
   }
 }
 
+/* does bundle b read the finish bundle b - 1, so that b - 1's jobs pack b's input slice by
+ * slice (architecture §17.4)? */
+static int packed_per_job(int b) {
+  return b > 0 && b < N_BUNDLES && desc(b)->src == b - 1 && desc(b - 1)->finish;
+}
+
+/* finish bundle b's job `it` has landed: its channel slice's share of what the engine did not
+ * do — unpack and pool (out_int bundles), pack into the next bundle's pixel streams */
+static void finish_slice(int b, int64_t it) {
+  const dsf_bundle_t *d = desc(b);
+  int64_t co_prl = part(b, 0)->co_prl, lo = it * co_prl, hi = lo + co_prl;
+  if (hi > d->co) hi = d->co;
+  if (lo >= hi) return;
+  if (d->out_int) {         /* pool, or the model's output: int32 from the finished words */
+    unpack_finished(b, lo, hi);
+    pool_store(b, d->add ? d->add_frac : d->act_frac, lo, hi);
+  }
+  if (packed_per_job(b + 1)) pack_bundle_input(b + 1, lo, hi);
+}
+
 /* the bundle's last job has landed: what the engine did not do (architecture §17.4) */
 static void finish_bundle(int b) {
   const dsf_bundle_t *d = desc(b);
-  int64_t f;
-  if (d->finish) {            /* the engine did bias, activation and the residual add */
-    if (d->out_int) {         /* pool, or the model's output: int32 from the finished words */
-      unpack_finished(b);
-      pool_store(b, d->add ? d->add_frac : d->act_frac);
-    }
-  } else {
-    f = post_raw(b);
-    pool_store(b, f);
-  }
+  if (!d->finish) pool_store(b, post_raw(b), 0, d->co);
   if (d->softmax) softmax_out(b);
   S.bundles_done = b + 1;
 }
@@ -511,19 +535,28 @@ static int wait_for(dsf_cmd_t *cmd, int ch) {
   return cmd_fill(cmd, DSF_CMD_WAIT, ch, 0, 0, S.chjob[ch]);
 }
 
-/* The output channel is idle; accumulate the landed job and finish its bundle if it was the
- * bundle's last job. */
+/* The output channel is idle; accumulate the landed job (raw) or work on its channel slice
+ * (finish) and finish its bundle if it was the bundle's last job. */
 static void retire_output(void) {
   if (!S.o_valid) return;
-  if (!desc(S.ojob.b)->finish) accumulate(S.ojob);   /* finished words stay where they landed */
   S.o_valid = 0;
+  if (desc(S.ojob.b)->finish) finish_slice(S.ojob.b, S.ojob.it);  /* words stay where they landed */
+  else accumulate(S.ojob);
   if (job_last(S.ojob)) finish_bundle(S.ojob.b);
+}
+
+/* the deferred slice of a finish job: done once the following job's DMAs are issued, so the CPU
+ * works while the engine runs (architecture §17.4) */
+static void run_deferred(void) {
+  if (!S.d_valid) return;
+  S.d_valid = 0;
+  finish_slice(S.djob.b, S.djob.it);
 }
 
 static void start_bundle(int b) {
   const dsf_bundle_t *d = desc(b);
   if (!d->finish) memset(S.dram + MM.acc, 0, (size_t)acc_words(b) * 8u);
-  if (b > 0) pack_bundle_input(b);
+  if (b > 0 && !packed_per_job(b)) pack_bundle_input(b, 0, d->src >= 0 ? desc((int)d->src)->co : d->ci);
   if (d->finish && d->add && !d->skip_direct) pack_skip(b);
 }
 
@@ -548,9 +581,16 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         return issue(cmd, DSF_CH_WEIGHTS, MM.weights + wjob_offset(0, 0, 0), wjob_bytes(0, 0), S.cur);
       case PH_O: { /* O(j): output buffer must be free (previous output accumulated) */
         job_t j = S.cur;
+        int first = j.it == 0 && j.p == 0;
+        run_deferred();
         if (S.busy[DSF_CH_OUTPUT]) return wait_for(cmd, DSF_CH_OUTPUT);
+        if (S.o_valid && !first && desc(S.ojob.b)->finish && !job_last(S.ojob)) {
+          S.djob = S.ojob;    /* its own DRAM slot: O(j) cannot overwrite it */
+          S.d_valid = 1;
+          S.o_valid = 0;
+        }
         retire_output();
-        if (j.it == 0 && j.p == 0) start_bundle(j.b);
+        if (first) start_bundle(j.b);
         S.ojob = j;
         S.o_valid = 1;
         S.phase = PH_X;
@@ -584,6 +624,7 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
       }
       case PH_END: {
         int ch;
+        run_deferred();
         for (ch = 0; ch < DSF_N_CH; ch++)
           if (S.busy[ch]) return wait_for(cmd, ch);
         retire_output();

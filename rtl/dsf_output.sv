@@ -147,10 +147,15 @@ module dsf_output (
   logic [GW-1:0] co;
   assign co = GW'(dsf_cfg::co_of(dr_kw2));
   // the bias words of the drained packet's set
-  logic [BB-1:0] bias_w [COLS];
+  // one entry per value of a COW-bit channel index (entries >= COLS are never selected)
+  logic [BB-1:0] bias_w [1 << dsf_cfg::COW];
   generate
-    for (g = 0; g < COLS; g++) begin : g_bias
-      assign bias_w[g] = cs[dsf_cfg::POST_BEATS*AW + g*BB +: BB];
+    for (g = 0; g < (1 << dsf_cfg::COW); g++) begin : g_bias
+      if (g < COLS) begin : g_w
+        assign bias_w[g] = cs[dsf_cfg::POST_BEATS*AW + g*BB +: BB];
+      end else begin : g_0
+        assign bias_w[g] = '0;
+      end
     end
   endgenerate
   generate

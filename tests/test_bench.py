@@ -122,8 +122,20 @@ def test_bench_cli_writes_outputs(tmp_path, capsys):
     res = json.loads(Path(f"{stem}.json").read_text())
     assert len(res["layers"]) == 53 and all(r["bound"] for r in res["layers"])
     assert Path(f"{stem}.csv").read_text().count("\n") == 54
-    for suf in ("util", "traffic", "roofline", "timeline"):
+    for suf in ("util", "traffic", "roofline", "timeline", "post"):
         assert os.path.getsize(f"{stem}_{suf}.png") > 1000
+    # post-processing on and off side by side: the three multi-part strided 3x3 layers stay raw
+    raw = [r["name"] for r in res["layers"] if not r["finish"]]
+    assert raw == ["s3b1_b", "s4b1_b", "s5b1_b"], raw
+    assert all("multi-part" in r["post_reason"] for r in res["layers"] if not r["finish"])
+    off, on = res["post_off"]["soc"], res["soc"]
+    assert off["channel_bytes"]["output"] > 3 * on["channel_bytes"]["output"]
+    assert off["channel_bytes"]["skip"] == 0 < on["channel_bytes"]["skip"]
+    assert off["cpu_ms"] > on["cpu_ms"] and on["fps"] > off["fps"]
+    for r in res["layers"]:
+        assert r["off_output_bytes"] >= r["output_bytes"]
+        assert (r["off_output_bytes"] == r["output_bytes"]) == (not r["finish"])
+    assert "post-processing off:" in out and "raw (1): s3b1_b" in out
     rc = main(["profile", "alexnet", "--hw", str(REPO / "configs" / "kraken.json"),
                "--input-size", "32", "--bw", "1,4,16", "--out", str(tmp_path)])
     assert rc == 0

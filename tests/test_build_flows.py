@@ -58,7 +58,9 @@ def test_yosys_area_estimate_scales_with_array(tmp_path):
     small = yosys_estimate(small_hw(rows=2, cols=4, kmax=3, axi=32), str(tmp_path / "a"))
     big = yosys_estimate(small_hw(rows=4, cols=8, kmax=3, axi=32), str(tmp_path / "b"))
     assert small["cells_total"] > 1000
-    assert big["cells_total"] > 1.5 * small["cells_total"]
+    # 24 more PEs, each a 4x4-bit multiplier and a 20-bit accumulator (hundreds of cells); the
+    # output pipeline (AXI_WIDTH / X_BITS lanes) is the same in both
+    assert big["cells_total"] - small["cells_total"] > 24 * 200
 
 
 def test_cli_build_gated(tmp_path):

@@ -48,11 +48,11 @@ def test_rtl_lints_clean_with_the_generated_package(i, tmp_path):
 
 @pytest.mark.parametrize("async_resetn", [True, False])
 def test_yosys_reads_and_maps_the_reset_style(async_resetn, tmp_path):
-    hw = Hardware(**{**LINT_CONFIGS[0], "processing_elements": (2, 3), "max_kernel_size": 3,
+    hw = Hardware(**{**LINT_CONFIGS[0], "processing_elements": (2, 3), "max_kernel_size": 3, "axi_width": 32,
                      "async_resetn": async_resetn})
     srcs = _write(hw, tmp_path)
     script = (f"read_verilog -sv -I{tmp_path} {' '.join(map(str, srcs))}; "
-              "synth -top dsf_engine -flatten; tee -q -o stat.txt stat")
+              "synth -top dsf_engine -flatten -noshare; tee -q -o stat.txt stat")
     r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,
                        cwd=tmp_path, timeout=600)
     assert r.returncode == 0, (r.stderr or r.stdout)[-3000:]

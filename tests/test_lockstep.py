@@ -47,6 +47,8 @@ MUT_FIN = [((3, 3, 2, 1, 6, 5, 1), dict(add=True, cfg=FIN_CFG)),
            ((1, 1, 2, 1, 4, 3, 1), dict(add=True, cfg=dict(FIN_CFG, K2=0, SH_SKIP=1))),
            ((3, 5, 1, 1, 5, 6, 1), dict(add=True, cfg=FIN_CFG))]
 MUT_STIM = (2, 0.7, 0.3)     # seed, valid_prob, ready_prob
+# a mutant that shows only when the skip stream is slower than the output drain
+STIM_OF = {"out_skip_no_wait": (5, 0.3, 1.0)}
 NAMES = [m.name for m in MUTATIONS]
 
 
@@ -60,6 +62,13 @@ def mut_setup():
     clean_rtl = LS.rtl_trace(hw, jobs, *MUT_STIM)
     clean_model = LS.model_trace(hw, jobs, *MUT_STIM)
     return hw, jobs, clean_rtl, clean_model
+
+
+def _clean(hw, jobs, stim, side, cache={}):
+    key = (stim, side)
+    if key not in cache:
+        cache[key] = (LS.rtl_trace if side == "rtl" else LS.model_trace)(hw, jobs, *stim)
+    return cache[key]
 
 
 def independent_first_diff(a: LS.Trace, b: LS.Trace):
@@ -96,9 +105,11 @@ def test_clean_mutation_workload_passes(mut_setup):
 def test_rtl_mutation_caught(mut_setup, name):
     hw, jobs, clean_rtl, _ = mut_setup
     mut = {m.name: m for m in MUTATIONS}[name]
-    r = LS.lockstep(hw, jobs, *MUT_STIM, rtl_mutation=name, title=f"(RTL mutation {name})")
+    stim = STIM_OF.get(name, MUT_STIM)
+    clean_rtl = clean_rtl if stim == MUT_STIM else _clean(hw, jobs, stim, "rtl")
+    r = LS.lockstep(hw, jobs, *stim, rtl_mutation=name, title=f"(RTL mutation {name})")
     assert not r.passed, f"RTL mutation {name} not caught"
-    expect = independent_first_diff(LS.rtl_trace(hw, jobs, *MUT_STIM, rtl_mutation=name),
+    expect = independent_first_diff(LS.rtl_trace(hw, jobs, *stim, rtl_mutation=name),
                                     clean_rtl)
     assert r.cycle == expect, f"{name}: reported cycle {r.cycle}, mutated RTL differs at {expect}"
     assert mut.signal in r.signals, f"{name}: signals {r.signals}"
@@ -110,14 +121,16 @@ def test_rtl_mutation_caught(mut_setup, name):
 def test_twin_mutation_caught_and_mirrored(mut_setup, name):
     hw, jobs, _, clean_model = mut_setup
     mut = {m.name: m for m in MUTATIONS}[name]
-    r = LS.lockstep(hw, jobs, *MUT_STIM, twin_mutation=name)
+    stim = STIM_OF.get(name, MUT_STIM)
+    clean_model = clean_model if stim == MUT_STIM else _clean(hw, jobs, stim, "model")
+    r = LS.lockstep(hw, jobs, *stim, twin_mutation=name)
     assert not r.passed, f"twin mutation {name} not caught"
-    expect = independent_first_diff(LS.model_trace(hw, jobs, *MUT_STIM, twin_mutation=name),
+    expect = independent_first_diff(LS.model_trace(hw, jobs, *stim, twin_mutation=name),
                                     clean_model)
     assert r.cycle == expect, f"{name}: reported cycle {r.cycle}, mutated twin differs at {expect}"
     assert mut.signal in r.signals, f"{name}: signals {r.signals}"
     if mut.mirrored:
-        both = LS.lockstep(hw, jobs, *MUT_STIM, rtl_mutation=name, twin_mutation=name)
+        both = LS.lockstep(hw, jobs, *stim, rtl_mutation=name, twin_mutation=name)
         assert both.passed, f"{name}: mutated RTL and mutated twin differ:\n{both.report}"
 
 

@@ -53,7 +53,8 @@ HEADER_FIELDS = (
 
 # Widths of the output pipeline's configuration fields (architecture §17.1)
 W_SHIFT, W_SLOPE, W_CLIP = 6, 4, 18
-PIPE_BITS = 48                         # signed width of every pipeline intermediate
+PIPE_HEADROOM = 8   # PIPE_BITS = max(Y_BITS, B_BITS, W_CLIP) + this: room for the binary-point
+                    # shifts real quantisers need (post.decide proves each bundle fits or falls back)
 
 # The post-processing configuration of a finish job, LSB first (architecture §17.1); the weights
 # stream carries it after the header beat.
@@ -225,7 +226,8 @@ class Hardware:
         self.NPK_PW, self.NPK_CW = clog2v(self.NPK - 1), clog2v(self.NPK)
         self.CPU_INT_BITS = self.target_cpu_int_bits
         self.LANES = self.AXI_WIDTH // self.X_BITS
-        self.W_SHIFT, self.W_SLOPE, self.W_CLIP, self.PIPE_BITS = W_SHIFT, W_SLOPE, W_CLIP, PIPE_BITS
+        self.W_SHIFT, self.W_SLOPE, self.W_CLIP = W_SHIFT, W_SLOPE, W_CLIP
+        self.PIPE_BITS = min(62, max(self.Y_BITS, self.B_BITS, W_CLIP) + PIPE_HEADROOM)
         self.post_fields = list(POST_FIELDS)
         self.POST_BITS = sum(w for _, w in POST_FIELDS)
         self.POST_BEATS = geometry.cdiv(self.POST_BITS, self.AXI_WIDTH)

@@ -123,7 +123,7 @@ def yosys_estimate(hw, out_dir, timeout=900) -> dict:
             f.write(text)
     srcs = [os.path.join(out_dir, "dsf_cfg.sv")] + sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
     script = (f"read_verilog -sv -I{out_dir} -I{RTL_DIR} {' '.join(srcs)}; "
-              "synth -top dsf_engine -flatten; tee -q -o yosys_stat.txt stat")
+              "synth -top dsf_engine -flatten -noshare; tee -q -o yosys_stat.txt stat")
     r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,
                        timeout=timeout, cwd=out_dir)
     if r.returncode != 0:

@@ -105,7 +105,7 @@ class _Soc:
         for li, lp in enumerate(layers):
             for j, (c, bytes_) in enumerate(zip(lp.job_cycles, lp.job_bytes)):
                 wb, xb, ob, sb = (tuple(bytes_) + (0,))[:4]
-                self.jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob, s=sb,
+                self.jobs.append(dict(b=li, c=c, w=wb, x=xb, o=ob, s=sb, it=j,
                                       last=(j == len(lp.job_cycles) - 1)))
         n = len(self.jobs)
         self.w_loaded = [env.event() for _ in range(n)]
@@ -237,25 +237,34 @@ class _Soc:
 
     def cpu_seconds(self, jb) -> float:
         """Firmware time after job jb's output lands (CPU_PRESETS assumptions): what
-        firmware/dsf_fw.c still does for the bundle (architecture §17.4) and, after its last
-        job, for the start of the next bundle."""
+        firmware/dsf_fw.c still does (architecture §17.4). A finish bundle's job `it` is
+        retired while the engine runs the next job: its channel slice is unpacked and pooled
+        (out_int bundles) and packed into the next bundle's pixel streams when that bundle reads
+        this one; the rest waits for the bundle's last job (raw bundles' post-processing, the
+        next bundle's skip stream, packing from another bundle)."""
         c, lp = self.cfg.cpu, self.layers[jb["b"]]
         if not c:
             return 0.0
         hz = c["ghz"] * 1e9
         finish = getattr(lp, "finish", False)
+        nxt = self.layers[jb["b"] + 1] if jb["b"] + 1 < len(self.layers) else None
+        reads_me = nxt is not None and getattr(nxt, "src", jb["b"]) == jb["b"]
         t = c["acc"] * jb["o"] / 4 / hz if lp.CP > 1 and not finish else 0.0  # partial sums
+        pool = c["pool"] if lp.pool_window > 1 else 0.0
+        if finish:
+            co_prl = lp.mapping.CO_PRL if hasattr(lp, "mapping") else -(-lp.CO // lp.IT)
+            frac = min(co_prl, lp.CO - jb["it"] * co_prl) / lp.CO   # this job's channel slice
+            work = lp.core_elems * (c["unpack"] + pool) if getattr(lp, "out_int", True) else 0.0
+            if reads_me:
+                work += getattr(nxt, "pack_elems", lp.out_elems) * c["pack"]
+            t += frac * work / hz
         if jb["last"]:
-            e = lp.core_elems
-            pool = c["pool"] if lp.pool_window > 1 else 0.0
-            if finish:
-                work = e * (c["unpack"] + pool) if getattr(lp, "out_int", True) else 0.0
-            else:
-                work = e * (c["requant"] + (c["add"] if lp.has_add else 0.0) + pool)
+            work = 0.0 if finish else lp.core_elems * (
+                c["requant"] + (c["add"] if lp.has_add else 0.0) + pool)
             t += (c["per_bundle"] + work) / hz
-            nxt = self.layers[jb["b"] + 1] if jb["b"] + 1 < len(self.layers) else None
             if nxt is not None:      # start of the next bundle: its pixel (and skip) streams
-                t += getattr(nxt, "pack_elems", lp.out_elems) * c["pack"] / hz
+                if not (finish and reads_me):
+                    t += getattr(nxt, "pack_elems", lp.out_elems) * c["pack"] / hz
                 if getattr(nxt, "finish", False) and nxt.has_add and not nxt.skip_direct:
                     t += nxt.core_elems * c["skip_pack"] / hz
         return t

@@ -55,6 +55,7 @@ class LayerPerf:
     skip_direct: bool = False
     out_int: bool = True   # the firmware writes an int32 output (raw, pool, last bundle)
     pack_elems: int = 0    # words of this bundle's pixel streams the firmware packs (bundle > 0)
+    src: int = -1          # the bundle whose output is this bundle's input (-1: model input)
     job_cycles: list = field(default_factory=list)    # per job in firmware order (it, p)
     job_bytes: list = field(default_factory=list)     # per job (w, x, o) bytes
     time_us: float = 0.0
@@ -82,7 +83,7 @@ def _in_specs(model):
     return {b.idx: specs[model.bundle_sources[b.idx][0]] for b in model.bundles}
 
 
-def layer_list(model, hw, post="auto"):
+def layer_list(model, hw, post="auto", split="auto"):
     """One LayerPerf per bundle with its CoreMapping and post-processing decision (the export's:
     compiler.post.decide, from the quantisers and the integer kernel); raises HardwareError if a
     bundle cannot map."""
@@ -91,7 +92,7 @@ def layer_list(model, hw, post="auto"):
     out = []
     for b in model.bundles:
         ish = _bundle_in_shape(b)
-        m = map_core(b, ish, specs[b.idx].signed, hw)
+        m = map_core(b, ish, specs[b.idx].signed, hw, split)
         src, skip = model.bundle_sources[b.idx]
         skip_info = None
         if skip is not None:
@@ -120,6 +121,7 @@ def layer_list(model, hw, post="auto"):
                                 or b.idx == len(model.bundles) - 1))
         lp.mapping = m
         lp.post = dec
+        lp.src = int(src)
         if b.idx > 0:
             lp.pack_elems = int(sum(g.columns(hw) * g.CM * g.PR(hw)
                                     for g in (m.geometry(p) for p in range(m.CP))))

@@ -22,12 +22,13 @@ def load_hw(hw_path, bits=None):
     return hw
 
 
-def engine_layers(model, hw, exact=False, progress=True):
-    layers = B.layer_list(model, hw)
+def engine_layers(model, hw, exact=False, progress=True, post="auto"):
+    layers = B.layer_list(model, hw, post)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(layers), desc="cycle model", unit="layer", leave=False)
+        bar = tqdm(total=len(layers), desc=f"cycle model (post {post})", unit="layer",
+                   leave=False)
     B.simulate(layers, hw, exact=exact, progress=(lambda lp: bar.update(1)) if bar else None)
     if bar:
         bar.close()
@@ -36,32 +37,53 @@ def engine_layers(model, hw, exact=False, progress=True):
 
 COLS = ["idx", "name", "kernel", "engine_kernel", "CI_E", "CO", "CP", "IT", "macs", "cycles",
         "time_us", "utilisation", "bound", "analytic_cycles", "analytic_error", "weight_bytes",
-        "pixel_bytes", "output_bytes", "intensity"]
+        "pixel_bytes", "output_bytes", "skip_bytes", "intensity", "finish", "post_reason"]
+OFF_COLS = ["cycles", "time_us", "utilisation", "bound", "output_bytes", "soc_time_us",
+            "cpu_time_us"]   # repeated with prefix off_ when post processing is compared
+POST_CHOICES = ("both", "auto", "off")
 
 
-def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None, cpu=None,
-              exact=False, plots=True, progress=True, timeline_layer=None, reference_fps=None):
-    """Per-layer engine cycles (cycle model) + SoC/DRAM/CPU model of `model` on `hw`; JSON/CSV
-    and plots into `out`. `reference_fps`: a published figure to print beside ours."""
+def _system(layers, hw, dram, cpu):
     from ..models.soc_model import SocConfig, run_soc
-    layers = engine_layers(model, hw, exact=exact, progress=progress)
-    tot = B.totals(layers, hw)
-    cpu = cpu or ("none" if dram == "ideal" else "a53")
     soc = run_soc(layers, hw, SocConfig.preset(dram, cpu))
-    mb = soc.memory_bound()
     rows = []
-    for lp, ts, cs, m in zip(layers, soc.layer_s, soc.layer_cpu_s, mb):
+    for lp, ts, cs, m in zip(layers, soc.layer_s, soc.layer_cpu_s, soc.memory_bound()):
         d = {k: getattr(lp, k) for k in COLS}
         d["soc_time_us"] = ts * 1e6
         d["cpu_time_us"] = cs * 1e6
         d["memory_bound"] = bool(m)
         rows.append(d)
+    summary = dict(fps=soc.fps, time_ms=soc.total_s * 1e3, stalls_s=soc.stalls_s,
+                   channel_bytes=soc.channel_bytes, channel_busy_s=soc.channel_busy_s,
+                   cpu_ms=sum(soc.layer_cpu_s) * 1e3)
+    return soc, rows, summary
+
+
+def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None, cpu=None,
+              exact=False, plots=True, progress=True, timeline_layer=None, reference_fps=None,
+              post="both"):
+    """Per-layer engine cycles (cycle model) + SoC/DRAM/CPU model of `model` on `hw`; JSON/CSV
+    and plots into `out`. `reference_fps`: a published figure to print beside ours.
+    `post`: 'auto' (the engine finishes what the export would let it), 'off' (every bundle raw,
+    the firmware finishes), 'both' ('auto' with 'off' beside it: res['post_off'], off_* columns)."""
+    if post not in POST_CHOICES:
+        from ..errors import DsfError
+        raise DsfError(f"post = {post!r} is invalid: allowed one of {list(POST_CHOICES)}")
+    cpu = cpu or ("none" if dram == "ideal" else "a53")
+    layers = engine_layers(model, hw, exact=exact, progress=progress,
+                           post="off" if post == "off" else "auto")
+    tot = B.totals(layers, hw)
+    soc, rows, summary = _system(layers, hw, dram, cpu)
     res = dict(network=name, hw=hw_name, bits=hw.X_BITS,
                input_size=input_size, dram=dram, cpu=cpu, frequency_mhz=hw.frequency_mhz,
-               pes=hw.ROWS * hw.COLS, engine=tot,
-               soc=dict(fps=soc.fps, time_ms=soc.total_s * 1e3, stalls_s=soc.stalls_s,
-                        channel_bytes=soc.channel_bytes, channel_busy_s=soc.channel_busy_s),
-               kraken_fps=reference_fps, layers=rows)
+               pes=hw.ROWS * hw.COLS, post="off" if post == "off" else "auto", engine=tot,
+               soc=summary, kraken_fps=reference_fps, layers=rows)
+    if post == "both":
+        off = engine_layers(model, hw, exact=exact, progress=progress, post="off")
+        _, off_rows, off_summary = _system(off, hw, dram, cpu)
+        res["post_off"] = dict(engine=B.totals(off, hw), soc=off_summary)
+        for r, o in zip(rows, off_rows):
+            r.update({"off_" + k: o[k] for k in OFF_COLS})
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_{dram}"
@@ -76,23 +98,51 @@ def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None,
     return res
 
 
+def _mb(n):
+    return f"{n / 1e6:.1f}"
+
+
 def format_table(res) -> str:
+    off = res.get("post_off")
     L = [f"{res['network']} on {res['hw']} ({res['pes']} PEs @ {res['frequency_mhz']} MHz), "
-         f"{res['bits']}-bit, DRAM {res['dram']}, CPU {res['cpu']}",
+         f"{res['bits']}-bit, DRAM {res['dram']}, CPU {res['cpu']}, post-processing "
+         f"{res['post']}" + (" (off beside it)" if off else ""),
          f"{'#':>3} {'layer':<12} {'k/s':<8} {'eng k':<6} {'CP':>3} {'IT':>3} {'MMAC':>8} "
-         f"{'cycles':>9} {'us':>8} {'util':>5} {'bound':<7} {'an.err':>7} {'AI':>6} {'soc us':>8} mem"]
+         f"{'cycles':>9} {'us':>8} {'util':>5} {'bound':<7} {'an.err':>7} {'AI':>6} {'soc us':>8} "
+         f"{'cpu us':>7} post mem" + (f" {'off soc':>8} {'off cpu':>8}" if off else "")]
     for r in res["layers"]:
         k = r["kernel"]
         L.append(f"{r['idx']:>3} {r['name']:<12} {f'{k[0]}x{k[1]}/{k[2]}':<8} "
                  f"{'x'.join(map(str, r['engine_kernel'])):<6} {r['CP']:>3} {r['IT']:>3} "
                  f"{r['macs'] / 1e6:>8.1f} {r['cycles']:>9} {r['time_us']:>8.1f} "
                  f"{r['utilisation']:>5.2f} {r['bound']:<7} {r['analytic_error']:>+7.3%} "
-                 f"{r['intensity']:>6.1f} {r['soc_time_us']:>8.1f} {'*' if r['memory_bound'] else ''}")
+                 f"{r['intensity']:>6.1f} {r['soc_time_us']:>8.1f} {r['cpu_time_us']:>7.1f} "
+                 f"{'fin ' if r['finish'] else 'raw '} {'*' if r['memory_bound'] else ' ':<3}"
+                 + (f" {r['off_soc_time_us']:>8.1f} {r['off_cpu_time_us']:>8.1f}" if off else ""))
     e, s = res["engine"], res["soc"]
     L.append(f"total: {e['macs'] / 1e9:.3f} GMAC, {e['cycles']} cycles, {e['time_ms']:.3f} ms, "
              f"engine-only {e['fps']:.1f} fps (util {e['utilisation']:.1%}, ideal "
              f"{e['ideal_fps']:.1f} fps, analytic error {e['analytic_error']:+.3%}); "
              f"with DRAM {res['dram']} + CPU {res['cpu']}: {s['fps']:.1f} fps")
+    fin = sum(1 for r in res["layers"] if r["finish"])
+
+    def traffic(sm):
+        return ", ".join(f"{k} {_mb(v)}" for k, v in sm["channel_bytes"].items())
+    L.append(f"post-processing {res['post']}: {fin}/{len(res['layers'])} bundles finished on "
+             f"chip, CPU {s['cpu_ms']:.2f} ms/frame, DRAM MB/frame: {traffic(s)}")
+    if off:
+        oe, os_ = off["engine"], off["soc"]
+        L.append(f"post-processing off: engine-only {oe['fps']:.1f} fps, with DRAM {res['dram']}"
+                 f" + CPU {res['cpu']}: {os_['fps']:.1f} fps, CPU {os_['cpu_ms']:.2f} ms/frame, "
+                 f"DRAM MB/frame: {traffic(os_)}  -> on/off system speed-up "
+                 f"{s['fps'] / os_['fps']:.2f}x")
+    reasons = {}
+    for r in res["layers"]:
+        if not r["finish"]:
+            reasons.setdefault(r["post_reason"], []).append(r["name"])
+    for why, names in reasons.items():
+        L.append(f"  raw ({len(names)}): {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+                 f" -- {why}")
     if res.get("kraken_fps"):
         L.append(f"Kraken paper (7x96 @ 400 MHz): {res['kraken_fps']} fps | ours engine-only "
                  f"{e['fps']:.1f} fps ({e['fps'] / res['kraken_fps']:.2f}x)")
@@ -125,7 +175,7 @@ def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
     fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows) + 3), 4))
     bot = [0.0] * len(rows)
     for key, c in (("weight_bytes", "tab:orange"), ("pixel_bytes", "tab:blue"),
-                   ("output_bytes", "tab:red")):
+                   ("output_bytes", "tab:red"), ("skip_bytes", "tab:purple")):
         v = [r[key] / 1e6 for r in rows]
         ax.bar(x, v, bottom=bot, color=c, label=key.split("_")[0])
         bot = [a + b for a, b in zip(bot, v)]
@@ -156,6 +206,9 @@ def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
     fig.savefig(paths["roofline"], dpi=110)
     plt.close(fig)
 
+    if res.get("post_off"):
+        paths["post"] = _post_plot(res, out, stem, plt)
+
     li = timeline_layer if timeline_layer is not None else max(
         range(len(rows)), key=lambda i: rows[i]["soc_time_us"])
     fig, ax = plt.subplots(figsize=(8, 2.6))
@@ -172,6 +225,60 @@ def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
     fig.savefig(paths["timeline"], dpi=110)
     plt.close(fig)
     return paths
+
+
+def _post_plot(res, out, stem, plt):
+    """Post-processing on vs off: per-layer system and CPU time (raw bundles hatched, numbered by
+    the reason they fell back) and DRAM bytes per channel per frame."""
+    import numpy as np
+    rows = res["layers"]
+    x = np.arange(len(rows))
+    reasons = []
+    for r in rows:
+        if not r["finish"] and r["post_reason"] not in reasons:
+            reasons.append(r["post_reason"])
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(7, 0.28 * len(rows) + 3), 7.5),
+                                  gridspec_kw=dict(height_ratios=[2, 1]))
+    w = 0.4
+    on_t = [r["soc_time_us"] for r in rows]
+    on_c = [r["cpu_time_us"] for r in rows]
+    ax.bar(x - w / 2, [r["off_soc_time_us"] for r in rows], w, color="lightgray",
+           label="system time, post off")
+    ax.bar(x - w / 2, [r["off_cpu_time_us"] for r in rows], w, color="gray",
+           label="of which CPU, post off")
+    hatch = ["" if r["finish"] else "//" for r in rows]
+    ax.bar(x + w / 2, on_t, w, color="lightsteelblue", hatch=hatch, edgecolor="k", lw=0.3,
+           label="system time, post on")
+    ax.bar(x + w / 2, on_c, w, color="tab:blue", label="of which CPU, post on")
+    top = max(max(on_t), max(r["off_soc_time_us"] for r in rows)) or 1.0
+    for i, r in enumerate(rows):
+        if not r["finish"]:
+            ax.text(i + w / 2, on_t[i] + 0.01 * top, str(reasons.index(r["post_reason"]) + 1),
+                    ha="center", fontsize=6, color="tab:red")
+    ax.set_xticks(list(x), [r["name"] for r in rows], rotation=90, fontsize=6)
+    ax.set_ylabel("time per frame (us)")
+    on, off = res["soc"]["fps"], res["post_off"]["soc"]["fps"]
+    ax.set_title(f"{res['network']} {res['bits']}-bit on {res['hw']}, DRAM {res['dram']}, CPU "
+                 f"{res['cpu']}: post on {on:.1f} fps, off {off:.1f} fps (hatched: raw bundle)",
+                 fontsize=8)
+    ax.legend(fontsize=6, loc="upper right")
+    if reasons:
+        ax.text(0.01, 0.98, "\n".join(f"{i + 1}: {t[:110]}" for i, t in enumerate(reasons)),
+                transform=ax.transAxes, va="top", fontsize=5.5, color="tab:red")
+    chans = list(res["soc"]["channel_bytes"])
+    cx = np.arange(len(chans))
+    ax2.bar(cx - w / 2, [res["post_off"]["soc"]["channel_bytes"].get(c, 0) / 1e6 for c in chans],
+            w, color="gray", label="post off")
+    ax2.bar(cx + w / 2, [res["soc"]["channel_bytes"][c] / 1e6 for c in chans], w,
+            color="tab:blue", label="post on")
+    ax2.set_xticks(list(cx), chans)
+    ax2.set_ylabel("DRAM MB per frame")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out, stem + "_post.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=80.0,

@@ -433,7 +433,7 @@ class PyvRTL:
         self.sim.auto_eval = False
         streams = [job_beats(j, B) for j in jobs]
         self.src = []
-        for side in (1, 0, 2):    # job_beats order: weights, pixels, skip
+        for side in (1, 0, 2):    # job_beats gives (weights, pixels, skip); src: 0 pixels,
             beats = []
             for stream in streams:
                 b, k = stream[side]
@@ -442,8 +442,7 @@ class PyvRTL:
                                           .tobytes(), "little")
                     beats.append((int.from_bytes(b[i].tobytes(), "little"), keep,
                                   1 if i == len(b) - 1 else 0))
-            self.src.append(beats)
-        self.src = [self.src[1], self.src[0], self.src[2]]   # 0 pixels, 1 weights, 2 skip
+            self.src.append(beats)                       # 1 weights, 2 skip
         self.idx = [0, 0, 0]
         self.valid = [False, False, False]
         self.prng = prng.Prng(seed, valid_prob, ready_prob)

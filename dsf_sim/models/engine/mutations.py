@@ -78,7 +78,7 @@ MUTATIONS = (
              "m_axis_tvalid", True),
     Mutation("out_fin_raw_ob", "finish packets as long as raw ones", "dsf_output.sv",
              "q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin_of(cap_kw2) : dsf_cfg::ob_of(cap_kw2);",
-             "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tlast", True),
+             "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tdata", True),
     Mutation("out_lane_valid_all", "lanes past the packet's words not zeroed", "dsf_output.sv",
              "assign fin_data[i*XB +: XB] = (gi < co) ? w : '0;",
              "assign fin_data[i*XB +: XB] = w;", "m_axis_tdata", True),

@@ -43,7 +43,7 @@ def tvalid(o, add, prm):
 
 @jit(inline=True)
 def skip_tready(o):
-    return o.sk_cnt < 2
+    return o.sk_cnt != 2
 
 
 @jit(inline=True)
@@ -157,6 +157,7 @@ def edge(o, fire, popped, add, skip_fire, skip_src, dram, q, acc, out_mem, prm, 
                 skbuf[sk_wp, i] = dram[skip_src + i]
         sk_wp ^= 1
         sk_cnt += 1
+    sk_cnt &= 3                                  # a 2-bit counter (wraps only when mutated)
     if popped:
         dr_v = 1
         if not tonly:

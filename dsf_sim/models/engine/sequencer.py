@@ -13,7 +13,7 @@ from . import header
 from .mutations import (M_ADDR_OFF, M_SEQ_CFG_NO_TOGGLE, M_SEQ_EMIT_OFF, M_SEQ_FLUSH_COUNT,
                         M_SEQ_SIGN)
 from .params import (F_CM_M1, F_FINISH, F_KH2, F_KW2, F_X_SIGNED, F_XL_M1, F_XN_M1, F_XW_M1,
-                     P_MUTATION, P_ROWS, P_TIMING_ONLY, P_W_XN_M1, P_X_BITS)
+                     P_MUTATION, P_ROWS, P_TIMING_ONLY, P_W_CM_M1, P_W_XN_M1, P_X_BITS)
 from .registers import Sequencer
 
 ST_HDR, ST_MAC, ST_FLUSH = 0, 1, 2
@@ -101,15 +101,15 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
     s1_kw2 = kw2
     s1_fin = fin
     s1_cfg = cfg
-    if c.go_mac:
+    if c.go_mac:   # addr is a W_CM_M1-bit register (wraps only on a corrupted header)
         if not c.kh_last:
             kh += 1
-            addr += 1
+            addr = (addr + 1) & ((1 << prm[P_W_CM_M1]) - 1)
         else:
             kh = 0
             if not c.ci_last:
                 ci += 1
-                addr += 1
+                addr = (addr + 1) & ((1 << prm[P_W_CM_M1]) - 1)
             else:
                 ci = 0
                 addr = 0

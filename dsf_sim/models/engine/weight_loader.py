@@ -54,8 +54,12 @@ def edge(wl, fire, release_bank, cfg_release, read, raddr, dram, src, rowbuf, ba
         bank = rd_bank
         if prm[P_MUTATION] == M_WL_BANK_UNDELAYED and release_bank:
             bank ^= 1
-        for c in range(COLS):
-            rdata[c] = banks[bank, raddr, c]
+        if raddr < prm[P_RAM_WEIGHTS_DEPTH]:
+            for c in range(COLS):
+                rdata[c] = banks[bank, raddr, c]
+        else:                         # past the RAM (only a corrupted header gets here): the
+            for c in range(COLS):     # Verilator model of dsf_weight_ram reads zero
+                rdata[c] = 0
     if release_bank:
         full &= ~(1 << rd_bank)
         rd_bank ^= 1
