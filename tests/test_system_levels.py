@@ -20,7 +20,8 @@ from dsf_sim.errors import MismatchError
 from dsf_sim.runtime.check import compare_run
 
 ZOO_CASES = [("residual", "4x8_axi64"), ("pools", "4x8_axi64"), ("mlp", "4x8_axi64"),
-             ("residual", "8x24_axi128"), ("strides", "8x24_axi128"), ("pools", "8x24_axi128")]
+             ("residual", "8x24_axi128"), ("strides", "8x24_axi128"), ("pools", "8x24_axi128"),
+             ("resblock", "4x8_axi64"), ("fallbacks", "8x24_axi128")]
 STIMULI = [(1, 1.0, 1.0), (2, 0.1, 0.1), (3, 0.5, 0.3)]
 
 
@@ -60,6 +61,23 @@ def _check_levels(d, stimuli, levels=SYSTEM_LEVELS):
 @pytest.mark.parametrize("name,cfg", ZOO_CASES, ids=[f"{n}-{c}" for n, c in ZOO_CASES])
 def test_zoo_all_levels(zoo_exports, name, cfg):
     _check_levels(zoo_exports[name, cfg], STIMULI)
+
+
+def test_finished_and_raw_bundles_side_by_side(zoo_exports):
+    """The system cases cover every pipeline path: finished bundles with a direct skip, a packed
+    skip (model input, pooled or raw producer), pooling after a finished bundle, and each
+    fallback reason (CP > 1, multi-part, output wider than bits_input)."""
+    posts = []
+    for key in (("resblock", "4x8_axi64"), ("fallbacks", "8x24_axi128"), ("pools", "4x8_axi64")):
+        _, mf = load_export(zoo_exports[key])
+        posts += [(b["post"], b) for b in mf["bundles"]]
+    fin = [p for p, _ in posts if p["finish"]]
+    assert any(p["skip_direct"] for p in fin) and any(p["config"]["ADD"] and not p["skip_direct"]
+                                                      for p in fin)
+    assert any(p["config"]["K1"] > 0 for p in fin)                      # leaky slope on chip
+    reasons = " | ".join(p["reason"] for p, _ in posts if not p["finish"])
+    for why in ("CP = 2 passes", "multi-part lowering", "does not fit bits_input"):
+        assert why in reasons, reasons
 
 
 @pytest.mark.parametrize("name,cfg", ZOO_CASES[:2], ids=[f"{n}-{c}" for n, c in ZOO_CASES[:2]])
