@@ -55,14 +55,21 @@ int64_t dsf_rhe_div(int64_t num, int64_t den) {
 
 static int64_t clip(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope,
+/* pshift: a leaky relu whose positive values are multiples of 2^pshift on the frac grid
+ * (frontend/quant.py QSpec.pos_shift): round on the coarser grid, then rescale */
+int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope, int pshift,
                     int64_t count) {
-  int sh = frac - f_in;
+  int sh = frac - f_in - (slope >= 0 ? pshift : 0);
   int64_t num = sh > 0 ? v * pow2(sh) : v;
   int64_t den = sh < 0 ? count * pow2(-sh) : count;
   if (slope >= 0) { /* quantized_relu with negative slope 2^-slope */
-    if (v < 0) return clip(dsf_rhe_div(num, den * pow2(slope)), lo, 0);
-    return clip(dsf_rhe_div(num, den), 0, hi);
+    int64_t q;
+    if (v < 0) {
+      q = dsf_rhe_div(num, den * pow2(slope)) * pow2(pshift);
+      return q < lo ? lo : q;
+    }
+    q = dsf_rhe_div(num, den);
+    return (q > (hi >> pshift) ? (hi >> pshift) : q) * pow2(pshift);
   }
   return clip(dsf_rhe_div(num, den), lo, hi);
 }
@@ -403,14 +410,14 @@ static int64_t post_raw(int b) {
     if (d->use_bias)
       y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, idx % d->co), (int)(d->f_s - d->f_bias));
     st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi,
-                                    (int)d->act_slope, 1));
+                                    (int)d->act_slope, (int)d->act_pshift, 1));
   }
   if (d->add) {
     for (idx = 0; idx < total; idx++) {
       int64_t y = shl(ld64(tmp + 8 * idx), (int)(d->f_t - f)) +
                   shl(tensor_word((int)d->skip, idx), (int)(d->f_t - d->f_skip));
       st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_t, (int)d->add_frac, d->add_lo, d->add_hi,
-                                      (int)d->add_slope, 1));
+                                      (int)d->add_slope, (int)d->add_pshift, 1));
     }
     f = d->add_frac;
   }
@@ -444,7 +451,7 @@ static void pool_store(int b, int64_t f, int64_t lo, int64_t hi) {
               }
             }
             y = dsf_requant(acc_v, (int)f, (int)d->pool_frac, d->pool_lo, d->pool_hi,
-                            (int)d->pool_slope, d->pool == 1 ? 1 : cnt);
+                            (int)d->pool_slope, (int)d->pool_pshift, d->pool == 1 ? 1 : cnt);
             st32(out + 4 * (((n * d->pool_oh + pi) * d->pool_ow + pj) * CO + c), (int32_t)y);
           }
   } else {

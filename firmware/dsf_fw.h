@@ -71,7 +71,8 @@ int dsf_fw_debug_bundles_done(void);            /* bundles fully post-processed 
 
 /* ---- exact integer maths (exported so tests can fuzz them vs dsf_sim/frontend/quant.py) ---- */
 int64_t dsf_rhe_div(int64_t num, int64_t den);
-int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope, int64_t count);
+int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope, int pshift,
+                    int64_t count);
 
 /* ---- command stream dump: one JSON object, no newline; returns length written ---- */
 int dsf_fw_cmd_json(const dsf_cmd_t *cmd, char *buf, int buf_len);

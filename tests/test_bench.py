@@ -36,7 +36,7 @@ def nets32():
 @pytest.mark.parametrize("name", CONFIGS)
 def test_configs_load_and_roundtrip(name):
     hw = hw_of(name)
-    assert Hardware.from_json(hw.export_json()) == hw
+    assert Hardware.from_json(hw.to_json()) == hw
 
 
 def test_networks_build_and_map(nets32):

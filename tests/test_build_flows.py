@@ -6,6 +6,7 @@ import pytest
 
 from dsf_sim.flows.build_flows import asic_tcl, vivado_tcl, yosys_estimate
 from dsf_sim.flows.certificate import (RTL_DIR, CertificateError, check_certificate, write_certificate)
+from dsf_sim.errors import HardwareError
 from zoo import small_hw
 
 RUNS = [{"model": "residual", "seed": 1, "cycles": 1234, "passed": True}]
@@ -50,8 +51,26 @@ def test_build_flows_need_certificate_or_loud_override(tmp_path, capsys):
     files = asic_tcl(hw, str(tmp_path / "asic"), certificate=cert)
     assert "syn_generic" in open(files["syn.tcl"]).read()
     assert "route_opt_design" in open(files["pnr.tcl"]).read()
-    assert hw.export_vivado_tcl("zcu104", str(tmp_path / "v3"),
-                                certificate=str(tmp_path / "none.json")) is None
+    # the seed's hw.export_vivado_tcl before any certificate: written quietly, marked
+    # UNCERTIFIED, and the script refuses to build in Vivado unless DSF_ALLOW_UNCERTIFIED is set
+    p = hw.export_vivado_tcl("zcu104", out_dir=str(tmp_path / "v3"),
+                             certificate=str(tmp_path / "none.json"))
+    text = open(p).read()
+    assert "# UNCERTIFIED:" in text and "::env(DSF_ALLOW_UNCERTIFIED)" in text
+    assert "NO EQUIVALENCE CERTIFICATE" not in capsys.readouterr().err
+    # DeepSoCFlow's keyword arguments: absolute RTL paths, a board TCL, the scripts folder
+    board = tmp_path / "board.tcl"
+    board.write_text("# board design\n")
+    p = hw.export_vivado_tcl(board="zcu104", rtl_dir_abspath=RTL_DIR,
+                             scripts_dir_abspath=str(tmp_path / "v4"),
+                             board_tcl_abspath=str(board), certificate=cert)
+    text = open(p).read()
+    assert p == str(tmp_path / "v4" / "vivado_flow.tcl") and f"source {board}" in text
+    assert os.path.join(os.path.abspath(RTL_DIR), "dsf_engine.sv") in text and "equivalence certificate:" in text
+    with pytest.raises(HardwareError, match="rtl_dir_abspath = .* is invalid"):
+        hw.export_vivado_tcl(rtl_dir_abspath=str(tmp_path), out_dir=str(tmp_path / "v5"))
+    with pytest.raises(HardwareError, match="board_tcl_abspath = .* is invalid"):
+        hw.export_vivado_tcl(board_tcl_abspath=str(tmp_path / "no.tcl"), out_dir=str(tmp_path))
 
 
 def test_yosys_area_estimate_scales_with_array(tmp_path):

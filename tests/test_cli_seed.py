@@ -20,8 +20,10 @@ def test_seed_example_runs_and_exports(tmp_path):
               "vectors/input.bin", "vectors/expected.bin", "vectors/manifest.json"):
         assert os.path.getsize(tmp_path / f) > 0, f
     assert np.fromfile(tmp_path / "vectors/expected.bin", "<i4").shape == (10,)
-    # no equivalence certificate for this RTL + config yet: the Vivado flow is withheld, loudly
-    assert "vivado_flow.tcl NOT written" in r.stdout and not (tmp_path / "vivado_flow.tcl").exists()
+    # no equivalence certificate for this RTL + config yet: the Vivado script is written marked
+    # UNCERTIFIED (it stops in Vivado without DSF_ALLOW_UNCERTIFIED), and nothing is printed
+    assert "UNCERTIFIED" in (tmp_path / "vivado_flow.tcl").read_text()
+    assert "NOT written" not in r.stdout and "CERTIFICATE" not in r.stderr
 
 
 def test_deepsocflow_alias_runs_seed_unchanged(tmp_path):

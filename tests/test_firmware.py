@@ -315,7 +315,7 @@ def test_short_output_transfer_is_an_error(seed_export):
 
 # ----------------------------------------------------------------------------- integer maths
 def test_requant_matches_python(seed_export):
-    from dsf_sim.frontend.quant import QSpec, requantize, rhe_div
+    from dsf_sim.frontend.quant import QSpec, parse_quantizer, requantize, rhe_div
     lib = load_firmware(build_firmware(seed_export))
     rng = np.random.default_rng(3)
     nums = np.concatenate([rng.integers(-5000, 5000, 3000), np.arange(-64, 65)])
@@ -325,14 +325,19 @@ def test_requant_matches_python(seed_export):
         assert np.array_equal(exp, got), den
     specs = [QSpec("b", "bits", 4, 3, -8, 7), QSpec("u", "bits", 4, 4, 0, 15),
              QSpec("r", "relu", 4, 4, 0, 15, -1), QSpec("l", "relu", 4, 3, -2, 7, 2),
-             QSpec("l1", "relu", 2, 1, -1, 1, 1), QSpec("b8", "bits", 8, 5, -128, 127)]
+             QSpec("l1", "relu", 2, 1, -1, 1, 1), QSpec("b8", "bits", 8, 5, -128, 127),
+             parse_quantizer("quantized_relu(2,1,negative_slope=0.25)"),    # pos_shift 1
+             parse_quantizer("quantized_relu(3,0,negative_slope=0.0625)"),   # pos_shift 2
+             parse_quantizer("quantized_relu(1,0,negative_slope=0.5)")]      # 1-bit: {-1/2, 0}
+    assert [s.pos_shift for s in specs[-3:]] == [1, 2, 1]
     vals = np.concatenate([rng.integers(-3000, 3000, 1500), np.arange(-40, 41)])
     for spec in specs:
         for f_in in (0, 2, 3, 6, 9):
             for count in (1, 3, 4, 6):
                 exp = requantize(vals, f_in, spec, count=count)
                 got = np.array([lib.dsf_requant(int(v), f_in, spec.frac, spec.lo, spec.hi,
-                                                spec.slope_shift, count) for v in vals])
+                                                spec.slope_shift, spec.pos_shift, count)
+                                for v in vals])
                 assert np.array_equal(exp, got), (spec, f_in, count)
 
 

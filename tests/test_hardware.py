@@ -27,7 +27,7 @@ def test_seed_hardware_derived_and_roundtrip(tmp_path):
     assert hw.WB == 96 * 4 // 64
     assert hw.header_width("KH2") == 3 and hw.header_width("XW_M1") == 9
     assert hw.HEADER_BITS <= hw.AXI_WIDTH
-    assert Hardware.from_json(hw.export_json()) == hw
+    assert Hardware.from_json(hw.to_json()) == hw
     paths = hw.export(str(tmp_path))
     assert set(paths) == {"config_hw.svh", "config_hw.tcl", "config_tb.svh", "hardware.json",
                           "dsf_cfg.sv", "dsf_cfg.h"}
@@ -49,7 +49,7 @@ def test_pairs_and_yout():
     hw = Hardware(**{**SEED_ARGS, "max_kernel_size": (7, 5), "max_image_size": (32, 48),
                      "bits_sum": 20, "axi_width": 128})
     assert (hw.KH_MAX, hw.KW_MAX, hw.XH_MAX, hw.XW_MAX, hw.Y_OUT_BITS) == (7, 5, 32, 48, 32)
-    assert Hardware.from_json(hw.export_json()) == hw
+    assert Hardware.from_json(hw.to_json()) == hw
 
 
 def test_prob_threshold():

@@ -87,3 +87,52 @@ def test_avg_requantize_exact_ties():
     s = parse_quantizer("quantized_bits(8,7,False,True,1)")  # frac 0
     assert list(requantize(np.array([3, -3, 5, -5, 1]), 0, s, count=np.array([2, 2, 2, 2, 3]))) \
         == [2, -2, 2, -2, 0]
+
+
+def _sweep_texts():
+    for bits in range(1, 9):
+        for integer in range(0, 4):
+            for sym, kn in itertools.product((0, 1), (0, 1)):
+                yield f"quantized_bits({bits},{integer},{sym},{kn},1)"
+            yield f"quantized_relu({bits},{integer})"
+            for k in range(1, 8):
+                yield f"quantized_relu({bits},{integer},negative_slope={2.0 ** -k})"
+
+
+def test_every_qkeras_configuration_is_exact_or_refused_with_the_reason():
+    """The whole quantized_bits / quantized_relu space QKeras accepts (bits 1..8, integer bits
+    0..3, symmetric, keep_negative, every power-of-two leaky slope down to 2^-7) on a fine input
+    grid including every tie: our integer view equals QKeras bit for bit; the only refusal is the
+    1-bit +-1 binary quantizer, whose value set has no integer grid."""
+    from dsf_sim.errors import ModelError
+    from dsf_sim.frontend.quant import _qkeras
+    qk = _qkeras()
+    F = 10
+    xs = np.arange(-24 << F, (24 << F) + 1)
+    xf = (xs / 2.0 ** F).astype(np.float32)
+    exact = refused = 0
+    for text in _sweep_texts():
+        want = np.asarray(qk.get_quantizer(text)(xf), dtype=np.float64)
+        try:
+            spec = parse_quantizer(text)
+        except ModelError as e:
+            assert text.startswith("quantized_bits(1,") and text.endswith(",1,1)"), (text, e)
+            assert "1-bit +-1" in str(e)
+            refused += 1
+            continue
+        got = requantize(xs, F, spec) * 2.0 ** -spec.frac
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, f"{text}: x = {xf[bad[0]]} -> {got[bad[0]]}, QKeras {want[bad[0]]}"
+        assert spec.lo <= requantize(xs, F, spec).min() and requantize(xs, F, spec).max() <= spec.hi
+        exact += 1
+    assert exact == 376 and refused == 8
+
+
+def test_fine_negative_step_leaky_relu():
+    """quantized_relu(2, 1, negative_slope=0.25) gives -0.5 below -2 in QKeras (-2 itself ties to
+    0; it was refused): a grid of 2^-1 whose positive values are even, the integer range -1..2
+    (3 bits signed)."""
+    s = parse_quantizer("quantized_relu(2,1,negative_slope=0.25)")
+    assert (s.frac, s.lo, s.hi, s.slope_shift, s.pos_shift) == (1, -1, 2, 2, 1)
+    assert s.word_bits() == 3
+    assert list(requantize(np.array([-16, -8, -4, 0, 4, 8, 16]), 2, s)) == [-1, 0, 0, 0, 2, 2, 2]

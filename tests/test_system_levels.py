@@ -76,7 +76,8 @@ def test_finished_and_raw_bundles_side_by_side(zoo_exports):
                                                       for p in fin)
     assert any(p["config"]["K1"] > 0 for p in fin)                      # leaky slope on chip
     reasons = " | ".join(p["reason"] for p, _ in posts if not p["finish"])
-    for why in ("CP = 2 passes", "multi-part lowering", "does not fit bits_input"):
+    for why in ("CP = 2 passes", "multi-part lowering", "does not fit bits_input",
+                "coarser grid than its negative ones"):
         assert why in reasons, reasons
 
 

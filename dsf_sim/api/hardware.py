@@ -13,17 +13,37 @@ class Hardware(HardwareConfig):
         from ..compiler.rtl_config import export_files
         return export_files(self, out_dir)
 
-    def export_vivado_tcl(self, board: str = "zcu104", out_dir: str = ".", certificate=None,
-                          override: bool = False):
-        """Write vivado_flow.tcl -- only for an RTL + config with an equivalence certificate.
-
-        Without one (and without override=True) nothing is built: a message says why and None is
-        returned, so seed-style scripts keep running. See dsf_sim.flows.build_flows.
-        """
+    def export_vivado_tcl(self, board: str = "zcu104", rtl_dir_abspath=None,
+                          scripts_dir_abspath=None, board_tcl_abspath=None, out_dir=None,
+                          certificate=None, override: bool = False):
+        """Write vivado_flow.tcl (DeepSoCFlow's signature). With an equivalence certificate for
+        this RTL + configuration the script is stamped certified; without one it is written
+        marked UNCERTIFIED and stops in Vivado unless DSF_ALLOW_UNCERTIFIED is set (the gate is
+        the build, not the script: `dsf build vivado` needs the certificate or --force).
+        rtl_dir_abspath: RTL sources to read (default: the package's rtl/); scripts_dir_abspath:
+        where the script goes (default out_dir, else "."); board_tcl_abspath: a board/block-design
+        TCL sourced before synthesis. Returns the script's path."""
         from ..flows.build_flows import vivado_tcl
-        from ..flows.certificate import CertificateError
-        try:
-            return vivado_tcl(self, board, out_dir, certificate, override)
-        except CertificateError as e:
-            print(f"export_vivado_tcl: vivado_flow.tcl NOT written -- {e}")
-            return None
+        where = out_dir if out_dir is not None else (scripts_dir_abspath or ".")
+        return vivado_tcl(self, board, where, certificate, override, rtl_dir=rtl_dir_abspath,
+                          board_tcl=board_tcl_abspath, uncertified_ok=not override)
+
+    def simulate(self, SIM: str = "verilator", SIM_PATH: str = "", seed: int = 0,
+                 data_dir=None) -> dict:
+        """Run the test vectors already exported into data_dir (default self.data_dir) on SIM
+        ('verilator': the SystemVerilog system testbench; 'model': the digital twin), every level
+        checked bit-exactly (DeepSoCFlow's `hw.simulate`). The export must belong to this
+        hardware."""
+        from ..compiler.export import load_export
+        from ..errors import DsfError
+        from ..flows.verify import run_sim
+        d = data_dir or self.data_dir
+        ex_hw, _ = load_export(d)
+        if ex_hw.to_dict() != self.to_dict():
+            diff = sorted(k for k, v in self.to_dict().items() if ex_hw.to_dict().get(k) != v)
+            raise DsfError(f"simulate: data_dir = {d!r} is invalid: allowed an export made for "
+                           f"this hardware (differs in {diff})")
+        res = run_sim(d, SIM, seed, self.valid_prob, self.ready_prob)
+        print(f"simulate[{SIM}, seed {seed}]: bit-exact at every level, {res['cycles_total']} "
+              f"cycles, PE utilisation {100 * res['pe_utilisation']:.1f}%")
+        return res

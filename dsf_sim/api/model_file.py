@@ -1,8 +1,10 @@
 """Model files users hand to the CLI, and the built-in benchmark networks, as (model, hw).
 
 A model file either defines `build(hw) -> QModel` (and optionally `HARDWARE = {...}` kwargs), or is
-a seed-style script that builds `model` and `hw` at top level (its export/verify calls are
-skipped).
+a seed-style script. A script runs unmodified (as `__main__`, in a temporary folder) with its
+export_inference / verify_inference / hw.simulate calls intercepted when they are made — wherever
+they are: top level, inside an `if`, a function or a `__main__` guard. The model is the one the
+script last exported (else its `model`), the hardware the one it exported for (else its `hw`).
 """
 from __future__ import annotations
 
@@ -14,19 +16,46 @@ from pathlib import Path
 from ..errors import DsfError
 
 
-def _strip_seed_calls(src: str) -> str:
-    """Remove top-level export_inference / verify_inference calls from a seed-style script."""
-    tree = ast.parse(src)
-    keep = []
-    for node in tree.body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            f = node.value.func
-            if isinstance(f, ast.Attribute) and f.attr in ("export_inference", "verify_inference",
-                                                           "summary", "fit"):
-                continue
-        keep.append(node)
-    tree.body = keep
-    return ast.unparse(tree)
+class _Intercepted:
+    """QModel.export_inference / verify_inference / summary and Hardware.simulate replaced for
+    the duration of a script run: the calls are recorded, nothing is exported or simulated."""
+
+    def __init__(self):
+        self.model = self.hw = None
+
+    def __enter__(self):
+        from .hardware import Hardware
+        from .qmodel import QModel
+        rec = self
+        self._saved = [(QModel, n, QModel.__dict__[n]) for n in
+                       ("export_inference", "verify_inference", "summary")
+                       if n in QModel.__dict__] + [(Hardware, "simulate",
+                                                    Hardware.__dict__["simulate"])]
+
+        def export_inference(model, x=None, hw=None, out_dir=None, *a, **k):
+            rec.model, rec.hw = model, hw if hw is not None else rec.hw
+            model._dsf_last_hw, model._dsf_last_out = rec.hw, None
+            return None
+
+        def verify_inference(model, *a, **k):
+            rec.model = rec.model or model
+            return None
+
+        QModel.export_inference = export_inference
+        QModel.verify_inference = verify_inference
+        QModel.summary = lambda model, *a, **k: None
+        Hardware.simulate = lambda hw, *a, **k: None
+        return self
+
+    def __exit__(self, *exc):
+        from .qmodel import QModel
+        for cls, n in ((QModel, "export_inference"), (QModel, "verify_inference"),
+                       (QModel, "summary")):
+            if n in cls.__dict__:
+                delattr(cls, n)
+        for cls, n, f in self._saved:
+            setattr(cls, n, f)
+        return False
 
 
 def load_model(path: str, hw_json: str | None = None):
@@ -46,16 +75,22 @@ def load_model(path: str, hw_json: str | None = None):
         hw = Hardware.from_json(hw_json) if hw_json else Hardware(**g.get("HARDWARE", {}))
         return g["build"](hw), hw
     cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:  # seed scripts write hw.export() files into cwd
-        os.chdir(tmp)
+    g["__name__"] = "__main__"
+    with tempfile.TemporaryDirectory() as tmp, _Intercepted() as rec:
+        os.chdir(tmp)                       # seed scripts write hw.export() files into cwd
         try:
-            exec(compile(_strip_seed_calls(src), path, "exec"), g)
+            exec(code, g)
         finally:
             os.chdir(cwd)
-    if "model" not in g or "hw" not in g:
-        raise DsfError(f"model file = {path!r} is invalid: allowed a file that defines build(hw) or top-level `model` and `hw`")
-    hw = Hardware.from_json(hw_json) if hw_json else g["hw"]
-    return g["model"], hw
+    model = rec.model if rec.model is not None else g.get("model")
+    hw = rec.hw if rec.hw is not None else g.get("hw")
+    from .qmodel import QModel
+    if not isinstance(model, QModel) or (hw is None and not hw_json):
+        raise DsfError(f"model file = {path!r} is invalid: allowed a file that defines build(hw), "
+                       f"or a script that calls model.export_inference(hw=...) or defines `model` "
+                       f"and `hw`")
+    hw = Hardware.from_json(hw_json) if hw_json else hw
+    return model, hw
 
 
 def resolve_network(network: str, hw, input_size=None, seed=0):

@@ -31,6 +31,7 @@ class QModel(BundleModel):
         ex = export_model(self, np.asarray(x, dtype=np.float32), hw, out_dir, check=check,
                           split=split, post=post)
         self._dsf_last_hw, self._dsf_last_out = hw, out_dir  # verify_inference reuses them
+        self._dsf_last_post = post
         print(f"export_inference: {len(self.bundles)} bundles bit-exact against QKeras; "
               f"wrote {out_dir}")
         return ex
@@ -39,3 +40,27 @@ class QModel(BundleModel):
         """Run the exported model on a simulator and check every level bit-exactly."""
         from ..flows.verify import verify
         return verify(self, SIM=SIM, SIM_PATH=SIM_PATH, seed=seed, out_dir=out_dir, **kwargs)
+
+    def predict_performance(self, hw=None, dram: str = "ideal", cpu=None):
+        """`seconds, bytes = model.predict_performance()` (DeepSoCFlow API): the predicted time
+        of one inference and the DRAM bytes it moves, from the cycle model (== RTL) of every job
+        of this model's lowering and post-processing decisions on `hw` (default: the hardware of
+        the last export_inference). With dram='ideal' (default) seconds are engine cycles over
+        the clock; another `dsf bench` DRAM preset (and cpu, default 'a53') runs the SoC model."""
+        from ..models.soc_model import CPU_PRESETS, DRAM_PRESETS, SocConfig, run_soc
+        from ..perf import bench as B
+        hw = hw or getattr(self, "_dsf_last_hw", None)
+        if hw is None:
+            raise ModelError("predict_performance", "hw", None,
+                             "a Hardware (call export_inference(hw=...) first or pass hw=)")
+        if dram not in DRAM_PRESETS:
+            raise ModelError("predict_performance", "dram", dram, f"one of {sorted(DRAM_PRESETS)}")
+        if cpu is not None and cpu not in CPU_PRESETS:
+            raise ModelError("predict_performance", "cpu", cpu, f"one of {sorted(CPU_PRESETS)}")
+        layers = B.simulate(B.layer_list(self, hw, getattr(self, "_dsf_last_post", "auto")), hw)
+        t = B.totals(layers, hw)
+        nbytes = t["weight_bytes"] + t["pixel_bytes"] + t["output_bytes"] + t["skip_bytes"]
+        if dram == "ideal" and cpu in (None, "none"):
+            return t["time_ms"] / 1e3, int(nbytes)
+        soc = run_soc(layers, hw, SocConfig.preset(dram, cpu or "a53"), record_timeline=False)
+        return soc.total_s, int(sum(soc.channel_bytes.values()))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,8 +146,8 @@ def bundle_macs(b, m: CoreMapping, r) -> int:
 
 def _stage_spec_fields(spec):
     if spec is None:
-        return 0, 0, 0, -1
-    return spec.frac, spec.lo, spec.hi, spec.slope_shift
+        return 0, 0, 0, -1, 0
+    return spec.frac, spec.lo, spec.hi, spec.slope_shift, spec.pos_shift
 
 
 def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw,
@@ -166,11 +168,13 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
              phmask_h=sum(1 << p for p in m.H.phases), phmask_w=sum(1 << p for p in m.W.phases),
              f_core=f_core, use_bias=int(b.use_bias), f_bias=b.bq.frac if b.use_bias else 0,
              f_s=f_s)
-    d["act_frac"], d["act_lo"], d["act_hi"], d["act_slope"] = _stage_spec_fields(b.act)
+    (d["act_frac"], d["act_lo"], d["act_hi"], d["act_slope"],
+     d["act_pshift"]) = _stage_spec_fields(b.act)
     d["add"] = int(b.add_spec is not None)
     d["f_skip"] = skip_frac if skip is not None else 0
     d["f_t"] = r.stages["add_raw"][1] if "add_raw" in r.stages else 0
-    d["add_frac"], d["add_lo"], d["add_hi"], d["add_slope"] = _stage_spec_fields(b.add_spec)
+    (d["add_frac"], d["add_lo"], d["add_hi"], d["add_slope"],
+     d["add_pshift"]) = _stage_spec_fields(b.add_spec)
     if b.pool_spec is not None:
         y_before = r.stages["add" if b.add_spec is not None else "act"][0]
         oh, pt = tf_padding(y_before.shape[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
@@ -181,7 +185,8 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     else:
         d.update(pool=0, pool_kh=0, pool_kw=0, pool_sh=0, pool_sw=0, pool_pt=0, pool_pl=0,
                  pool_oh=0, pool_ow=0)
-    d["pool_frac"], d["pool_lo"], d["pool_hi"], d["pool_slope"] = _stage_spec_fields(b.pool_spec)
+    (d["pool_frac"], d["pool_lo"], d["pool_hi"], d["pool_slope"],
+     d["pool_pshift"]) = _stage_spec_fields(b.pool_spec)
     d["flatten"], d["softmax"] = int(b.flatten), int(b.softmax)
     out = r.out
     d["out_size"] = int(out.size)
@@ -236,9 +241,9 @@ DESCRIPTOR_FIELDS = (
     "xn_e", "xh_e", "xw_e", "ci_e", "kh_e", "kw_e", "cm", "cp", "co_prl", "it",
     "t_h", "t_w", "r0_h", "r0_w", "x_signed", "nph_h", "nph_w", "phmask_h", "phmask_w",
     "f_core", "use_bias", "f_bias", "f_s", "act_frac", "act_lo", "act_hi", "act_slope",
-    "add", "f_skip", "f_t", "add_frac", "add_lo", "add_hi", "add_slope",
+    "act_pshift", "add", "f_skip", "f_t", "add_frac", "add_lo", "add_hi", "add_slope", "add_pshift",
     "pool", "pool_kh", "pool_kw", "pool_sh", "pool_sw", "pool_pt", "pool_pl", "pool_oh",
-    "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "flatten", "softmax",
+    "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "pool_pshift", "flatten", "softmax",
     "out_size", "out_frac", "w_offset", "b_offset", "part0", "nparts", "pass0",
     "finish", "skip_direct", "out_int", "out_signed",
 )
@@ -312,7 +317,11 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     if post not in POST_MODES:
         raise DsfError(f"post = {post!r} is invalid: allowed one of {list(POST_MODES)}")
     refs = run_reference(model, x_float, check=check)
-    os.makedirs(out_dir, exist_ok=True)
+    final_dir = out_dir
+    os.makedirs(final_dir, exist_ok=True)
+    out_dir = os.path.join(final_dir, STAGING)      # written here, moved in by _commit
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
     specs = {-1: model.input_spec_q}
     for b in model.bundles:
         specs[b.idx] = b.out_spec
@@ -490,7 +499,46 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     with open(os.path.join(out_dir, "dsf_cfg.h"), "w") as f:
         f.write(c_header(hw))
     files["dsf_cfg.h"] = os.path.join(out_dir, "dsf_cfg.h")
+    manifest["files"] = sorted(files) + ["manifest.json"]
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     files["manifest.json"] = os.path.join(out_dir, "manifest.json")
-    return Export(hw, out_dir, exports, refs, files)
+    _commit(out_dir, final_dir, files)
+    return Export(hw, final_dir, exports, refs,
+                  {rel: os.path.join(final_dir, rel) for rel in files})
+
+
+STAGING = ".dsf_export_staging"
+_OWNED = re.compile(r"^(b\d\d|weights\.bin|input\.bin|expected(_softmax)?\.bin|config_fw\.h|"
+                    r"dsf_cfg\.h|manifest\.json)$")
+
+
+def _commit(stage, final_dir, files):
+    """Replace the previous export in final_dir by the staged one: the old manifest goes first
+    (a folder without manifest.json is never taken for a complete export), then every file the
+    previous export wrote (its manifest's list, or dsf_sim's names for older exports), then the
+    staged files move in, the manifest last."""
+    old = os.path.join(final_dir, "manifest.json")
+    listed = []
+    if os.path.exists(old):
+        try:
+            with open(old) as f:
+                listed = json.load(f).get("files", [])
+        except (OSError, ValueError, AttributeError):
+            listed = []
+        os.remove(old)
+    for rel in listed:
+        p = os.path.normpath(os.path.join(final_dir, rel))
+        if p.startswith(os.path.abspath(final_dir) + os.sep) or \
+                p.startswith(os.path.normpath(final_dir) + os.sep):
+            if os.path.isfile(p):
+                os.remove(p)
+    for name in os.listdir(final_dir):      # exports from before the file list: dsf_sim's names
+        if _OWNED.match(name):
+            p = os.path.join(final_dir, name)
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+    for rel in sorted(files, key=lambda r: r == "manifest.json"):
+        dst = os.path.join(final_dir, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(os.path.join(stage, rel), dst)
+    shutil.rmtree(stage, ignore_errors=True)

@@ -280,12 +280,21 @@ class Hardware:
                 d[k] = list(d[k])
         return d
 
-    def export_json(self, path: str | None = None) -> str:
-        s = json.dumps(self.to_dict(), indent=2)
-        if path:
-            with open(path, "w") as f:
-                f.write(s + "\n")
-        return s
+    def to_json(self) -> str:
+        """The configuration as JSON text (what hardware.json holds)."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def export_json(self, path: str = "./hardware.json") -> None:
+        """Write hardware.json (DeepSoCFlow API: writes the file, returns nothing); atomic."""
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise HardwareError("export_json path", path, "a file path")
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        os.makedirs(d, exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(self.to_json() + "\n")
+        os.replace(tmp, path)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Hardware":
@@ -300,8 +309,13 @@ class Hardware:
         return cls(**d)
 
     @classmethod
-    def from_json(cls, path_or_text: str) -> "Hardware":
-        """Accepts a path to hardware.json or the JSON text itself."""
+    def from_json(cls, path_or_text: str = "./hardware.json") -> "Hardware":
+        """Accepts a path to hardware.json (default: ./hardware.json, as DeepSoCFlow) or the JSON
+        text itself."""
+        if isinstance(path_or_text, os.PathLike):
+            path_or_text = os.fspath(path_or_text)
+        if not isinstance(path_or_text, str):
+            raise HardwareError("hardware json", path_or_text, "a path or JSON text (str)")
         if os.path.exists(path_or_text):
             with open(path_or_text) as f:
                 text = f.read()

@@ -210,6 +210,11 @@ def decide(hw, b, m, K, in_spec, in_frac, skip=None, mode: str = "auto") -> Post
                                    f"layer): the firmware adds the parts")
     if m.CP > 1:
         return PostDecision(False, f"CP = {m.CP} passes: the firmware adds the partial sums")
+    for spec in (b.act, b.add_spec):
+        if spec is not None and spec.pos_shift:
+            return PostDecision(False, f"quantizer {spec.text!r} rounds its positive values on a "
+                                       f"coarser grid than its negative ones (step 2^"
+                                       f"{spec.pos_shift}): the pipeline rounds on one grid")
     final = b.add_spec if b.add_spec is not None else b.act
     if not spec_fits_x(final, hw):
         return PostDecision(False, f"activation quantizer {final.text!r} range "

@@ -163,7 +163,7 @@ def export_files(hw, out_dir: str = ".") -> dict:
     os.makedirs(out_dir, exist_ok=True)
     files = dict(rtl_sources(hw))
     files.update({"dsf_cfg.h": c_header(hw), "config_hw.tcl": config_tcl(hw),
-                  "config_tb.svh": config_tb_svh(hw), "hardware.json": hw.export_json() + "\n"})
+                  "config_tb.svh": config_tb_svh(hw), "hardware.json": hw.to_json() + "\n"})
     paths = {}
     for name, text in files.items():
         paths[name] = os.path.join(out_dir, name)

@@ -25,6 +25,8 @@ class QSpec:
     lo: int
     hi: int
     slope_shift: int = -1  # relu: negative slope = 2^-slope_shift; -1: slope 0 (plain relu)
+    pos_shift: int = 0     # leaky relu whose negative step is finer than its positive one: the
+                           # positive values are multiples of 2^pos_shift on the frac grid
 
     @property
     def signed(self) -> bool:
@@ -32,7 +34,9 @@ class QSpec:
 
     def word_bits(self) -> int:
         """Bits of the two's complement (signed) or plain (unsigned) word that holds q."""
-        return self.bits
+        if self.signed:
+            return max(int(-self.lo - 1).bit_length(), int(self.hi).bit_length()) + 1
+        return max(int(self.hi).bit_length(), 1)
 
 
 def _qkeras():
@@ -75,9 +79,9 @@ def parse_quantizer(text: str, where: str = "quantizer") -> QSpec:
         if not q.is_quantized_clip:
             raise ModelError(where, "quantized_relu is_quantized_clip", False, "True")
         slope = float(q.negative_slope)
-        nsb = int(q.bits) - (slope != 0.0)
-        if nsb <= 0:
-            raise ModelError(where, "quantized_relu bits", q.bits, ">= 2 with a negative slope")
+        nsb = int(q.bits) - (slope != 0.0)   # 0 for a 1-bit leaky relu: outputs {-2^i*s, 0}
+        if nsb < 0:
+            raise ModelError(where, "quantized_relu bits", q.bits, ">= 1")
         frac = nsb - int(q.integer)
         m = 1 << nsb
         if slope == 0.0:
@@ -86,11 +90,12 @@ def parse_quantizer(text: str, where: str = "quantizer") -> QSpec:
         if slope <= 0 or slope >= 1 or abs(k - round(k)) > 1e-12:
             raise ModelError(where, "negative_slope", slope, "0 or 2^-k with k >= 1")
         k = int(round(k))
-        # q- = clip(rhe(p * 2^-k), -m * 2^-k, 0): needs m * 2^-k to be an integer
-        if k > nsb:
-            raise ModelError(where, "negative_slope", slope,
-                             f">= 2^-{nsb} for {q.bits} bits (smaller slopes quantise to 0)")
-        return QSpec(text, "relu", int(q.bits), frac, -(m >> k), m - 1, k)
+        # QKeras: positive q+ = clip(rhe(p), 0, m - 1), negative q- = max(rhe(p * 2^-k), -m * 2^-k)
+        # on the grid 2^-frac (p = x * 2^frac). When m * 2^-k is not an integer (k > nsb) the
+        # negative bound is a finer step: the integer view uses the grid 2^-(frac + e),
+        # e = k - nsb, where the bound is -1 and the positive values are multiples of 2^e.
+        e = max(0, k - nsb)
+        return QSpec(text, "relu", int(q.bits), frac + e, -((m << e) >> k), (m - 1) << e, k, e)
     raise ModelError(where, "quantizer", text, "quantized_bits(...) or quantized_relu(...)")
 
 
@@ -121,9 +126,10 @@ def requantize(v, f_in: int, spec: QSpec, count=1):
     num = v << max(sh, 0)
     den = count << max(-sh, 0)
     if spec.kind == "relu" and spec.slope_shift >= 0:
+        e = spec.pos_shift           # round on the positive grid 2^-(frac - e), then rescale
+        num = v << max(sh - e, 0)
+        den = count << max(e - sh, 0)
         neg = v < 0
-        den_neg = den << spec.slope_shift
-        q = np.where(neg, rhe_div(num, den_neg), rhe_div(num, den))
-        q = np.where(neg, np.clip(q, spec.lo, 0), np.clip(q, 0, spec.hi))
-        return q
+        q = np.where(neg, rhe_div(num, den << spec.slope_shift), rhe_div(num, den))
+        return np.where(neg, np.maximum(q << e, spec.lo), np.minimum(q, spec.hi >> e) << e)
     return np.clip(rhe_div(num, den), spec.lo, spec.hi)

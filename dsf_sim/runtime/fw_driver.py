@@ -133,7 +133,7 @@ def load_firmware(lib_path: str) -> ctypes.CDLL:
         "dsf_fw_debug_bundles_done": (_I32, []),
         "dsf_rhe_div": (ctypes.c_int64, [ctypes.c_int64, ctypes.c_int64]),
         "dsf_requant": (ctypes.c_int64, [ctypes.c_int64, _I32, _I32, ctypes.c_int64,
-                                         ctypes.c_int64, _I32, ctypes.c_int64]),
+                                         ctypes.c_int64, _I32, _I32, ctypes.c_int64]),
         "dsf_fw_cmd_json": (_I32, [ctypes.POINTER(DsfCmd), ctypes.c_char_p, _I32]),
     }
     for name, (res, args) in sig.items():
