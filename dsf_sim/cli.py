@@ -128,7 +128,8 @@ def cmd_build(args):
     """FPGA/ASIC build scripts (gated on an equivalence certificate) or a yosys estimate."""
     from .api.hardware import Hardware
     from .flows.build_flows import asic_tcl, vivado_tcl, yosys_estimate
-    hw = Hardware.from_json(args.hw)
+    from .assets import config_path
+    hw = Hardware.from_json(config_path(args.hw))
     if args.flow == "vivado":
         print(vivado_tcl(hw, args.board, args.out, args.cert, args.force))
     elif args.flow == "asic":

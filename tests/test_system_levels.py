@@ -227,3 +227,17 @@ def test_system_tb_uses_the_ctypes_firmware_build_key(zoo_exports):
     assert os.path.basename(os.path.dirname(build_firmware(d))) == f"fw_{r['fw_hash']}"
     with open(os.path.join(d, "manifest.json")) as f:
         assert json.load(f)["bundles"][-1]["descriptor"]["softmax"]
+
+
+@pytest.mark.parametrize("bx,bk", [(8, 4), (2, 8)])
+def test_mixed_input_and_weight_widths_all_levels(bx, bk, tmp_path):
+    """8-bit activations with 4-bit weights and 2-bit activations with 8-bit weights: the
+    residual block (finished on chip, direct and packed skips) on every level."""
+    from zoo import ZOO, small_hw
+    hw = small_hw(bits=bx, bits_weights=bk, ysum=24, data_dir=str(tmp_path))
+    assert (hw.X_BITS, hw.K_BITS) == (bx, bk)
+    m = ZOO["resblock"](hw)
+    m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path / "e"))
+    _, mf = load_export(str(tmp_path / "e"))
+    assert any(b["post"]["finish"] for b in mf["bundles"])
+    _check_levels(str(tmp_path / "e"), [(3, 0.5, 0.5)])

@@ -14,12 +14,12 @@ import os
 
 from ..compiler.rtl_config import rtl_sources
 from ..errors import DsfError
-from ..runtime.build_cache import digest
+from ..assets import PACKAGE, asset_dir
+from ..runtime.build_cache import build_root, digest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RTL_DIR = os.path.join(ROOT, "rtl")
-MODEL_DIR = os.path.join(ROOT, "dsf_sim", "models")
-DEFAULT_DIR = os.environ.get("DSF_CERT_DIR", os.path.join(ROOT, "build", "certificates"))
+RTL_DIR = str(asset_dir("rtl"))
+MODEL_DIR = str(PACKAGE / "models")
+DEFAULT_DIR = os.environ.get("DSF_CERT_DIR", os.path.join(build_root(), "certificates"))
 
 
 class CertificateError(DsfError):

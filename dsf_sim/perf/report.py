@@ -5,6 +5,7 @@ import csv
 import json
 import os
 
+from ..assets import config_path
 from ..compiler.hardware import Hardware
 from . import bench as B
 
@@ -13,7 +14,7 @@ KRAKEN_REF = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
 def load_hw(hw_path, bits=None):
     """Hardware from a JSON file, optionally with bits_input/bits_weights changed to `bits`."""
-    hw = Hardware.from_json(hw_path)
+    hw = Hardware.from_json(config_path(hw_path))
     if bits and bits != hw.X_BITS:
         d = hw.to_dict()
         d["bits_input"] = d["bits_weights"] = bits

@@ -15,13 +15,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..assets import asset_dir
 from ..errors import DsfError
 from ..compiler.rtl_config import c_header, rtl_sources
 from ..models.engine.mutations import patch_rtl
 from ..runtime.build_cache import cached_build, content_key, tool_version
 
-REPO = Path(__file__).resolve().parents[2]
-RTL_DIR = REPO / "rtl"
+RTL_DIR = asset_dir("rtl")
 TB_DIR = RTL_DIR / "tb"
 
 

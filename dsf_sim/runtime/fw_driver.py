@@ -19,12 +19,12 @@ import subprocess
 
 import numpy as np
 
+from ..assets import asset_dir
 from ..errors import DsfError
 from .build_cache import cached_build, content_key, tool_version
 from .check import FirmwareRun, compare_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FW_DIR = os.path.join(ROOT, "firmware")
+FW_DIR = str(asset_dir("firmware"))
 FW_SOURCES = ("dsf_fw.c", "dsf_fw_hal.c")
 FW_HEADERS = ("dsf_fw.h",)
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"]
