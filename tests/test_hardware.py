@@ -25,7 +25,7 @@ def test_seed_hardware_derived_and_roundtrip(tmp_path):
     assert (hw.ROWS, hw.COLS, hw.Y_OUT_BITS, hw.KH_MAX, hw.XW_MAX) == (8, 96, 16, 13, 512)
     assert hw.XL_MAX == 64 and hw.PR_MAX == 8 + 12
     assert hw.WB == 96 * 4 // 64
-    assert hw.header_width("KH2") == 3 and hw.header_width("XW_M1") == 9
+    assert hw.header_field_width("KH2") == 3 and hw.header_field_width("XW_M1") == 9
     assert hw.HEADER_BITS <= hw.AXI_WIDTH
     assert Hardware.from_json(hw.to_json()) == hw
     paths = hw.export(str(tmp_path))

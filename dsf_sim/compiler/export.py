@@ -316,6 +316,9 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     for a bundle that cannot be finished on chip."""
     if post not in POST_MODES:
         raise DsfError(f"post = {post!r} is invalid: allowed one of {list(POST_MODES)}")
+    if len(model.bundles) > hw.max_n_bundles:
+        raise HardwareError("number of bundles", len(model.bundles),
+                            f"<= max_n_bundles {hw.max_n_bundles}")
     refs = run_reference(model, x_float, check=check)
     final_dir = out_dir
     os.makedirs(final_dir, exist_ok=True)

@@ -35,7 +35,8 @@ _ARGS = (
     "processing_elements", "frequency_mhz", "bits_input", "bits_weights", "bits_sum", "bits_bias",
     "max_batch_size", "max_channels_in", "max_kernel_size", "max_image_size", "ram_weights_depth",
     "ram_edges_depth", "axi_width", "target_cpu_int_bits", "async_resetn", "valid_prob",
-    "ready_prob", "data_dir",
+    "ready_prob", "data_dir", "max_n_bundles", "header_width", "config_baseaddr",
+    "axi_max_burst_len", "tb_module",
 )
 
 # Header beat fields, LSB first (architecture §2). Width functions take the Hardware.
@@ -137,6 +138,14 @@ class Hardware:
     valid_prob: float = 0.1
     ready_prob: float = 0.1
     data_dir: str = "vectors"
+    # CGRA4ML's extra arguments (api_compat.md §B): max_n_bundles is checked at export; the
+    # others are recorded in hardware.json for its scripts (dsf_sim's header is one AXI beat,
+    # §2, and it has no configuration registers)
+    max_n_bundles: int = 64
+    header_width: int = 64
+    config_baseaddr: str = "B0000000"
+    axi_max_burst_len: int = 16
+    tb_module: str = "top_tb"
     header_fields: list = field(init=False, repr=False)
     post_fields: list = field(init=False, repr=False)
 
@@ -202,6 +211,18 @@ class Hardware:
             raise HardwareError("async_resetn", self.async_resetn, "True or False")
         if not isinstance(self.data_dir, str) or not self.data_dir:
             raise HardwareError("data_dir", self.data_dir, "a non-empty path string")
+        for name, lo, hi in (("max_n_bundles", 1, 1 << 16), ("header_width", 8, 1024),
+                             ("axi_max_burst_len", 1, 256)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise HardwareError(name, v, f"an integer in {lo}..{hi}")
+        try:
+            int(str(self.config_baseaddr), 16)
+        except ValueError:
+            raise HardwareError("config_baseaddr", self.config_baseaddr,
+                                "a hexadecimal address string such as 'B0000000'") from None
+        if not isinstance(self.tb_module, str) or not self.tb_module.isidentifier():
+            raise HardwareError("tb_module", self.tb_module, "a SystemVerilog module name")
 
     def _derive(self):
         self.ROWS, self.COLS = self.processing_elements
@@ -244,7 +265,7 @@ class Hardware:
         self.HEADER_BITS = total
 
     # ------------------------------------------------------------------ helpers
-    def header_width(self, name: str) -> int:
+    def header_field_width(self, name: str) -> int:
         return dict(self.header_fields)[name]
 
     @property

@@ -97,17 +97,23 @@ class Bundle(keras.layers.Layer):
             for n, v in (("kernel_size", self.kernel_size), ("strides", self.strides)):
                 if min(v) < 1:
                     raise ModelError(where, n, v, ">= 1")
-            self.core_layer = qkeras.QConv2D(
+            self.batchnorm = bool(c.get("batchnorm", False))
+            if self.batchnorm and not self.use_bias:
+                raise ModelError(where, "use_bias", False, "True with batchnorm (the folded "
+                                 "batch norm adds a bias)")
+            conv = qkeras.QConv2DBatchnorm if self.batchnorm else qkeras.QConv2D
+            self.core_layer = conv(
                 filters, self.kernel_size, strides=self.strides, padding=self.padding,
                 kernel_quantizer=c["kernel_quantizer"],
                 bias_quantizer=c.get("bias_quantizer") if self.use_bias else None,
-                use_bias=self.use_bias, name=f"{self.name}_conv")
+                use_bias=self.use_bias, name=f"{self.name}_conv{'bn' if self.batchnorm else ''}")
             self.filters = filters
         else:
             units = plain(c.get("units"))
             if not isinstance(units, int) or units < 1:
                 raise ModelError(where, "units", units, "a positive int")
             self.kernel_size, self.strides, self.padding = (1, 1), (1, 1), "same"
+            self.batchnorm = False
             self.core_layer = qkeras.QDense(
                 units, kernel_quantizer=c["kernel_quantizer"],
                 bias_quantizer=c.get("bias_quantizer") if self.use_bias else None,
@@ -214,11 +220,21 @@ class Bundle(keras.layers.Layer):
         return cfg
 
     # ------------------------------------------------------------------ integer weights
+    def float_weights(self):
+        """(kernel, bias) the core applies before quantisation: its own, or with the batch norm
+        folded in exactly as QConv2DBatchnorm does at inference (moving statistics)."""
+        if self.batchnorm:
+            k, b = self.core_layer.get_folded_weights()
+            return k, b
+        return self.core_layer.kernel, (self.core_layer.bias if self.use_bias else None)
+
+    def quantized_kernel(self):
+        """The float quantised kernel the core convolves with (QKeras' own quantiser call)."""
+        return self.core_layer.kernel_quantizer_internal(self.float_weights()[0])
+
     def int_weights(self):
         """(kernel int array, bias int array or None) after quantisation, exact or raising."""
-        kernel = self.core_layer.kernel
-        kq = self.core_layer.kernel_quantizer_internal
-        kf = np.array(kq(kernel), dtype=np.float64)
+        kf = np.array(self.quantized_kernel(), dtype=np.float64)
         K = kf * 2.0 ** self.kq.frac
         Ki = np.round(K).astype(np.int64)
         if not np.array_equal(K, Ki):
@@ -227,7 +243,7 @@ class Bundle(keras.layers.Layer):
         B = None
         if self.use_bias:
             bqz = self.core_layer.bias_quantizer_internal
-            bf = np.array(bqz(self.core_layer.bias), dtype=np.float64) * 2.0 ** self.bq.frac
+            bf = np.array(bqz(self.float_weights()[1]), dtype=np.float64) * 2.0 ** self.bq.frac
             B = np.round(bf).astype(np.int64)
             if not np.array_equal(bf, B):
                 raise ModelError(f"Bundle({self.name})", "quantized bias", "non-integer * 2^frac",

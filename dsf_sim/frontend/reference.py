@@ -161,7 +161,7 @@ def check_against_float(model, refs, x_float, softmax_tol=1e-5):
         sk = floats[skip] if skip is not None else None
         st = b.stages(xf, sk)
         # core without bias, computed with the same quantised kernel
-        kq = b.core_layer.kernel_quantizer_internal(b.core_layer.kernel)
+        kq = b.quantized_kernel()
         if b.core_cfg["type"] == "conv":
             core = tf.nn.conv2d(xf, kq, (1,) + tuple(b.strides) + (1,), b.padding.upper())
         else:

@@ -102,7 +102,9 @@ def layer_list(model, hw, post="auto", split="auto"):
                              pools=skip >= 0 and model.bundles[skip].pool_spec is not None)
         dec = decide(hw, b, m, b.int_weights()[0], specs[b.idx], out_specs[src].frac, skip_info,
                      post)
-        osh = tuple(int(s) for s in b.output.shape)
+        out_t = b._inbound_nodes[-1].outputs      # the model's own call (layers may be shared)
+        out_t = out_t[0] if isinstance(out_t, (list, tuple)) else out_t
+        osh = tuple(int(s) for s in out_t.shape)
         if m.kind == "dense":
             macs = G.dense_macs(ish[0], ish[1], m.CO)
             core = ish[0] * m.CO

@@ -38,7 +38,7 @@ TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "OB_FIN_O
 
 def param_vector(hw, watchdog: int, timing_only: bool, mutation: int) -> np.ndarray:
     run = {"WATCHDOG": watchdog, "TIMING_ONLY": int(bool(timing_only)), "MUTATION": mutation,
-           "W_CM_M1": hw.header_width("CM_M1"), "W_XN_M1": hw.header_width("XN_M1")}
+           "W_CM_M1": hw.header_field_width("CM_M1"), "W_XN_M1": hw.header_field_width("XN_M1")}
     return np.array([run[n] if n in run else getattr(hw, n) for n in PARAMS], np.int64)
 
 
