@@ -201,3 +201,21 @@ def test_overflowing_pipeline_stays_raw():
     d = P.decide(hw, b, mp, b.int_weights()[0], m.input_spec_q, m.input_spec_q.frac)
     assert not d.finish and ("pipeline overflow risk" in d.reason
                              or "requantisation shift" in d.reason), d.reason
+
+
+def test_fine_step_leaky_relu_stays_raw_or_is_refused_by_width(tmp_path):
+    """quantized_relu(2,1,negative_slope=0.25) has words -1..2: on a 4-bit engine the bundle is
+    exported raw (the pipeline rounds on one grid) and its consumer reads the 3-bit words; on a
+    2-bit engine the next bundle's input cannot hold them: a named error."""
+    fine = "quantized_relu(2,1,negative_slope=0.25)"
+    hw = small_hw(bits=4)
+    m = _model(hw, [_conv(hw, 6, act=fine), _conv(hw, 4)])
+    mf = _export(tmp_path, hw, m, "auto")
+    p = mf["bundles"][0]["post"]
+    assert not p["finish"] and "coarser grid than its negative ones" in p["reason"]
+    assert mf["bundles"][1]["post"]["finish"]
+    hw2 = small_hw(bits=2)
+    m2 = _model(hw2, [_conv(hw2, 6, act=fine), _conv(hw2, 4)])
+    with pytest.raises(DsfError, match=r"input quantizer 'quantized_relu\(2,1,negative_slope=0.25\)'"
+                                       r" range = \(-1, 2\) is invalid: allowed fits bits_input=2"):
+        _export(tmp_path / "b2", hw2, m2, "auto")

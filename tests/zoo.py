@@ -169,8 +169,10 @@ def m_fallbacks(hw, xn=1):
     a = Bundle(core=_conv(8, (3, 3), act=Q["relu"], hw=hw))(x)
     b = Bundle(core=_conv(8, (3, 3), s=(2, 2), act=Q["sbits"], hw=hw))(a)
     c = Bundle(core=_conv(8, (1, 1), act=Q["leaky"], hw=hw), add={"act_str": Q["sbits"]})(b, b)
-    # a leaky relu whose negative step is finer than its positive one (word range -1..2)
-    c = Bundle(core=_conv(6, (1, 1), act="quantized_relu(2,1,negative_slope=0.25)", hw=hw))(c)
+    # a leaky relu whose negative step is finer than its positive one (word range -1..2: needs
+    # 3-bit words, so on a 2-bit engine the plain leaky relu)
+    fine = "quantized_relu(2,1,negative_slope=0.25)" if hw.X_BITS >= 3 else Q["leaky"]
+    c = Bundle(core=_conv(6, (1, 1), act=fine, hw=hw))(c)
     d = Bundle(core=_conv(5, (1, 1), act=f"quantized_bits({2 * hw.X_BITS},2,False,True,1)",
                           hw=hw))(c)
     return randomize(QModel(inputs=x_in.raw, outputs=d))
