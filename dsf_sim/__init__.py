@@ -20,8 +20,11 @@ def __getattr__(name):
     if name == "QModel":
         from .api.qmodel import QModel
         return QModel
+    if name == "from_keras":
+        from .api.importer import from_keras
+        return from_keras
     raise AttributeError(f"module 'dsf_sim' has no attribute {name!r}")
 
 
-__all__ = ["Hardware", "QInput", "Bundle", "QModel", "DsfError", "HardwareError", "ModelError",
-           "MismatchError"]
+__all__ = ["Hardware", "QInput", "Bundle", "QModel", "from_keras", "DsfError", "HardwareError",
+           "ModelError", "MismatchError"]

@@ -34,6 +34,25 @@ def cmd_export(args):
     return 0
 
 
+def cmd_import(args):
+    """A trained QKeras model file -> bundles, exported (and optionally verified)."""
+    from .api.hardware import Hardware
+    from .api.importer import from_keras
+    from .assets import config_path
+    from .flows.verify import run_sim
+    hw = Hardware.from_json(config_path(args.hw))
+    q = from_keras(args.model, hw, batch_size=args.batch)
+    out = args.out or hw.data_dir
+    ex = q.export_inference(x=q.random_input, hw=hw, out_dir=out)
+    print(f"imported {args.model}: {len(ex.bundles)} bundles "
+          f"({', '.join(b.name for b in q.bundles)}) -> {out}")
+    if args.verify:
+        r = run_sim(out, args.verify, args.seed, hw.valid_prob, hw.ready_prob)
+        print(f"verify[{args.verify}, seed {args.seed}]: bit-exact at every level, "
+              f"{r['cycles_total']} cycles")
+    return 0
+
+
 def cmd_verify(args):
     model, hw = load_model(args.model, args.hw)
     out = args.out or tempfile.mkdtemp(prefix="dsf_verify_")
@@ -154,6 +173,15 @@ def main(argv=None):
                    help="on-chip post-processing (architecture §17): auto = every bundle the "
                         "output pipeline finishes exactly, off = raw sums, on = auto or error")
     p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("import", help="map a trained QKeras model (.h5 / .keras) onto bundles "
+                                      "and export it")
+    p.add_argument("model")
+    p.add_argument("--hw", required=True, help="hardware.json / configs/*.json / a config name")
+    p.add_argument("--out", default=None, help="export folder (default: the hardware's data_dir)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--verify", choices=["model", "verilator"], default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_import)
     p = sub.add_parser("verify", help="run a model on a simulator, check every level bit-exactly")
     p.add_argument("model")
     p.add_argument("--sim", default="verilator", choices=["verilator", "model"])
