@@ -292,11 +292,13 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
       for (l = 0; l < q->xl; l++)
         for (w = 0; w < q->xw_e; w++)
           for (c = 0; c < cmp; c++, col += col_bytes) {
-            int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci;
-            int64_t pph = nth_bit(q->phmask_h, phase / q->nph_w);
-            int64_t ppw = nth_bit(q->phmask_w, phase % q->nph_w);
-            int64_t scol = (w + t_w) * s_w + ppw, ch = (scol * ci + c_src) % src_co;
-            if (ch < lo || ch >= hi) continue;          /* another slice's channel */
+            int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci, pph, ppw, scol;
+            /* the source channel: ci is src_co (conv) or a multiple of it (dense after flatten,
+             * whose column is 0), so it is c_src mod src_co -- checked before the phase lookups */
+            if (c_src % src_co < lo || c_src % src_co >= hi) continue;   /* another slice's */
+            pph = nth_bit(q->phmask_h, phase / q->nph_w);
+            ppw = nth_bit(q->phmask_w, phase % q->nph_w);
+            scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
             for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
