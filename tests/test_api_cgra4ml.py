@@ -66,7 +66,6 @@ def test_cgra4ml_hardware_arguments_are_validated():
 
 
 def test_max_n_bundles_is_enforced(tmp_path):
-    import numpy as np
     from zoo import ZOO, small_hw
     hw = small_hw(max_n_bundles=2)
     m = ZOO["mlp"](hw, xn=3)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from ..errors import ModelError
 from ..frontend.bundle import Bundle
 from ..frontend.tf_setup import keras
@@ -76,7 +74,6 @@ class _Graph:
 
 
 def _core_cfg(layer, act_text):
-    import qkeras  # noqa: F401
     kind = type(layer).__name__
     where = f"layer {layer.name!r} ({kind})"
     cfg = layer.get_config()
@@ -144,7 +141,6 @@ def from_keras(model, hw, batch_size=1, name=None):
     qlayer._dsf_qtext = qtext
     done = {first.name: qlayer(x_raw)}          # original layer name -> new tensor
     copies = []                                 # (new Bundle, original core layer)
-    pending = [c for c in g.consumers.get(first.name, [])]
     handled = {in_layer.name, first.name}
     order = [lyr for lyr in model.layers if lyr.name not in handled]
     for layer in order:

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DsfError, HardwareError, MismatchError
 from ..frontend.padding import tf_padding
 from ..frontend.reference import input_integer, run_reference
-from .geometry import conv_macs, dense_macs
+from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
                      pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
 from .post import decide
@@ -204,7 +204,7 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     return d
 
 
-def job_geometry(m: CoreMapping, p: int, post) -> "JobGeometry":
+def job_geometry(m: CoreMapping, p: int, post) -> JobGeometry:
     """Stream geometry of pass p in the bundle's mode (finish / add from its PostDecision)."""
     from dataclasses import replace
     g = m.geometry(p)
