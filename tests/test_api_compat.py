@@ -209,3 +209,23 @@ def test_cli_runs_scripts_with_calls_inside_if_functions_and_main_guard(tmp_path
     with pytest.raises(DsfError, match=r"model file = .*empty.py' is invalid: allowed a file "
                                        r"that defines build\(hw\)"):
         load_model(str(empty))
+
+
+def test_resnet50_with_int_sizes_exports_and_runs_on_twin_and_rtl(tmp_path):
+    """The public run folder's ResNet-50 (plain ints for every kernel size, stride and pool size,
+    like dsf_sim.api.networks.resnet50) at 32x32 on the Kraken configuration: exported bit-exact,
+    predicted, and run on the twin and the RTL with identical cycles."""
+    from dsf_sim import Hardware
+    from dsf_sim.api.networks import build
+    from dsf_sim.flows.verify import run_sim
+    hw = Hardware.from_json(os.path.join(ROOT, "configs", "kraken.json"))
+    m = build("resnet50", hw, input_size=32)
+    assert len(m.bundles) == 53
+    assert all(isinstance(b.core_cfg["kernel_size"], int) for b in m.bundles)
+    m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path / "r50"))
+    sec, nbytes = m.predict_performance()
+    a, b = (run_sim(str(tmp_path / "r50"), sim, 1, 1.0, 1.0) for sim in ("model", "verilator"))
+    assert a["bit_exact"] and b["bit_exact"] and a["cycles_total"] == b["cycles_total"]
+    assert sum(a["macs_per_bundle"]) == a["macs"] > 0
+    # the engine-only prediction is a lower bound of the whole system's cycles
+    assert sec * hw.frequency_mhz * 1e6 <= a["cycles_total"] and nbytes > 0
