@@ -164,36 +164,29 @@ class _Soc:
                 yield last
             self.w_loaded[j].succeed()
 
-    def pixels_dma(self):
+    def _read_stream_dma(self, ch, key, credit, data, skip_empty):
+        """An M2S channel feeding the engine through its FIFO on the read bus: bursts as the
+        FIFO has room, a bundle's streams only once its input is ready."""
         cap = min(self.cfg.burst_bytes, self.cfg.fifo_bytes)
         for jb in self.jobs:
+            if skip_empty and not jb[key]:
+                continue
             yield self.bundle_ready[jb["b"]]
-            left, lastp = jb["x"], None
+            left, lastp = jb[key], None
             while left > 0:
                 nb = min(cap, left)
-                yield self.x_credit.get(nb)
-                lastp = yield self.env.process(self.burst("pixels", self.rbus, nb, jb["b"],
-                                                          self.x_data))
+                yield credit.get(nb)
+                lastp = yield self.env.process(self.burst(ch, self.rbus, nb, jb["b"], data))
                 left -= nb
             if lastp is not None:
                 yield lastp
 
+    def pixels_dma(self):
+        return self._read_stream_dma("pixels", "x", self.x_credit, self.x_data, False)
+
     def skip_dma(self):
         """The skip stream of adding finish jobs, like the pixels (its FIFO, the read bus)."""
-        cap = min(self.cfg.burst_bytes, self.cfg.fifo_bytes)
-        for jb in self.jobs:
-            if not jb["s"]:
-                continue
-            yield self.bundle_ready[jb["b"]]
-            left, lastp = jb["s"], None
-            while left > 0:
-                nb = min(cap, left)
-                yield self.s_credit.get(nb)
-                lastp = yield self.env.process(self.burst("skip", self.rbus, nb, jb["b"],
-                                                          self.s_data))
-                left -= nb
-            if lastp is not None:
-                yield lastp
+        return self._read_stream_dma("skip", "s", self.s_credit, self.s_data, True)
 
     def output_dma(self):
         for j, jb in enumerate(self.jobs):
