@@ -14,6 +14,7 @@ import tempfile
 
 from .api.model_file import load_model, resolve_network
 from .compiler.rtl_config import export_files
+from .errors import HardwareError
 
 
 def cmd_export(args):
@@ -143,23 +144,61 @@ def cmd_profile(args):
     return 0
 
 
-def cmd_build(args):
-    """FPGA/ASIC build scripts (gated on an equivalence certificate) or a yosys estimate."""
+def _build_hw(args):
+    """The build's hardware: --hw, else the export's own (an export for another hardware is
+    refused by the flow)."""
     from .api.hardware import Hardware
-    from .flows.build_flows import asic_tcl, vivado_tcl, yosys_estimate
     from .assets import config_path
-    hw = Hardware.from_json(config_path(args.hw))
-    if args.flow == "vivado":
-        print(vivado_tcl(hw, args.board, args.out, args.cert, args.force))
+    from .compiler.export import load_export
+    if args.hw:
+        return Hardware.from_json(config_path(args.hw))
+    if getattr(args, "export", None):
+        return Hardware.from_dict(load_export(args.export)[0].to_dict())
+    raise HardwareError("--hw", None, "a hardware.json / configs/*.json / config name, or "
+                                      "--export with an export folder")
+
+
+def cmd_build(args):
+    """FPGA/ASIC build folders (gated on an equivalence certificate) or a yosys estimate."""
+    hw = _build_hw(args)
+    if args.flow in ("fpga", "vivado"):
+        from .flows.fpga_flow import build_fpga
+        info = build_fpga(hw, args.board, args.out, args.cert, args.force, export_dir=args.export,
+                          clock_mhz=args.clock_mhz)
+        print(f"fpga build for {info['board']} ({info['part']}), {info['clock_mhz']:g} MHz, "
+              f"certificate: {info['certificate']['status']}")
+        print(info["paths"]["vivado_flow.tcl"])
     elif args.flow == "asic":
-        for name, path in asic_tcl(hw, args.out, args.cert, args.force).items():
+        from .flows.asic_flow import build_asic
+        info = build_asic(hw, args.out, args.cert, args.force, sram_words=args.sram_words,
+                          sram_bits=args.sram_bits)
+        print(f"asic build, certificate: {info['certificate']['status']}, "
+              f"{info['sram']['macros_total']} SRAM macros")
+        for path in info["paths"].values():
             print(path)
     else:
-        r = yosys_estimate(hw, args.out)
-        print(f"yosys generic cells: {r['cells_total']}")
-        with open(os.path.join(args.out, "yosys_estimate.json"), "w") as f:
-            json.dump({k: v for k, v in r.items() if k != "stat"}, f, indent=1)
+        return _synth(hw, "generic", None, args.out)
     return 0
+
+
+def _synth(hw, family, board, out):
+    from .flows.boards import board as board_of
+    from .flows.synth_estimate import synth_estimate, utilisation_table
+    cap = None
+    if board:
+        b = board_of(board)
+        cap = b.capacity
+        family = family or b.family
+    r = synth_estimate(hw, out, family or "xcup")
+    print(f"yosys {r['target']}: {hw.ROWS}x{hw.COLS} engine, {r['cells_total']} cells")
+    print(utilisation_table(r, cap))
+    print(os.path.join(out, "synth.json"))
+    return 0
+
+
+def cmd_synth(args):
+    """Resource estimate of the engine with yosys (Xilinx LUT/FF/DSP/BRAM or generic cells)."""
+    return _synth(_build_hw(args), args.family, args.board, args.out)
 
 
 def main(argv=None):
@@ -221,16 +260,34 @@ def main(argv=None):
                    help="on-chip post-processing: auto (as the export decides), off (all raw), "
                         "both (auto with off beside it; default)")
     p.set_defaults(fn=cmd_bench)
-    p = sub.add_parser("build", help="Vivado / Genus-Innovus scripts (need an equivalence "
-                                     "certificate from `dsf lockstep`) or a yosys area estimate")
-    p.add_argument("flow", choices=["vivado", "asic", "yosys"])
-    p.add_argument("--hw", required=True, help="hardware.json / configs/*.json")
+    p = sub.add_parser("build", help="FPGA (Vivado block design, bitstream, XSA, Vitis app) or "
+                                     "ASIC (Genus/Innovus) build folder; needs an equivalence "
+                                     "certificate from `dsf lockstep` or --force")
+    p.add_argument("flow", choices=["fpga", "asic", "vivado", "yosys"],
+                   help="vivado = fpga; yosys = `dsf synth --family generic`")
+    p.add_argument("--hw", default=None, help="hardware.json / configs/*.json (default: the "
+                                              "export's)")
+    p.add_argument("--export", default=None, help="an export folder: its model goes into the "
+                                                  "bare-metal application (fpga)")
     p.add_argument("--out", default="build_flow")
     p.add_argument("--board", default="zcu104")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="PL clock (default: the hardware's frequency_mhz)")
+    p.add_argument("--sram-words", type=int, default=None, help="ASIC SRAM macro depth")
+    p.add_argument("--sram-bits", type=int, default=None, help="ASIC SRAM macro width")
     p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")
     p.add_argument("--force", action="store_true",
-                   help="build without a matching certificate (printed loudly)")
+                   help="build without a matching certificate (printed loudly, recorded in "
+                        "BUILD_INFO.json)")
     p.set_defaults(fn=cmd_build)
+    p = sub.add_parser("synth", help="yosys resource estimate: Xilinx LUT/FF/DSP/BRAM "
+                                     "(synth_xilinx) or generic cells")
+    p.add_argument("--hw", required=True, help="hardware.json / configs/*.json / a config name")
+    p.add_argument("--family", default=None, choices=["xcup", "xcu", "xc7", "generic"],
+                   help="default: the board's, else xcup")
+    p.add_argument("--board", default=None, help="print utilisation against this board")
+    p.add_argument("--out", default="synth_out")
+    p.set_defaults(fn=cmd_synth, export=None)
     p = sub.add_parser("profile", help="fps vs DRAM bandwidth, where layers turn memory-bound")
     p.add_argument("network")
     p.add_argument("--hw", default="configs/kraken.json")

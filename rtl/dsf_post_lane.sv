@@ -60,7 +60,21 @@ module dsf_post_lane (
   // verilator lint_off UNUSEDSIGNAL
   logic signed [P-1:0] q1, q2;
   // verilator lint_on UNUSEDSIGNAL
-  assign v  = shl($signed({{(P - YOB){a[YOB-1]}}, a}), cfg.sh_core)
+  // the raw sum on P bits: sign-extended, or (Y_OUT_BITS > PIPE_BITS) its low P bits, exact
+  // because the sum itself has Y_BITS < PIPE_BITS significant bits
+  logic signed [P-1:0] a_p;
+  if (P > YOB) begin : g_a_ext
+    assign a_p = $signed({{(P - YOB){a[YOB-1]}}, a});
+  end else if (P == YOB) begin : g_a_same
+    assign a_p = $signed(a);
+  end else begin : g_a_low
+    // verilator lint_off UNUSEDSIGNAL
+    logic [YOB-1:0] a_all;
+    // verilator lint_on UNUSEDSIGNAL
+    assign a_all = a;
+    assign a_p = $signed(a_all[P-1:0]);
+  end
+  assign v  = shl(a_p, cfg.sh_core)
             + shl($signed({{(P - BB){bias[BB-1]}}, bias}), cfg.sh_bias);
   assign q1 = rq(v, cfg.a1, cfg.b1, cfg.k1, cfg.lo1, cfg.hi1);
   assign sk = cfg.skip_signed ? $signed({{(P - XB){skip[XB-1]}}, skip}) : $signed({{(P - XB){1'b0}}, skip});

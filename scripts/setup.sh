@@ -6,7 +6,7 @@ VENV=${1:-.venv}
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-APT_PKGS="build-essential make gcc g++ verilator iverilog yosys python3 python3-venv python3-dev python3-pip git"
+APT_PKGS="build-essential make gcc g++ verilator iverilog yosys tcl gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user python3 python3-venv python3-dev python3-pip git"
 missing=""
 for p in $APT_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -62,6 +62,7 @@ def test_wheel_carries_sources_and_runs_outside_the_repo(installed):
     names = zipfile.ZipFile(whl).namelist()
     for rel in ("rtl/dsf_engine.sv", "rtl/dsf_post_lane.sv", "rtl/tb/tb_system.sv",
                 "rtl/tb/tb_engine.cpp", "firmware/dsf_fw.c", "firmware/dsf_fw.h",
+                "firmware/xilinx/dsf_main_xil.c",
                 "configs/kraken.json"):
         assert f"dsf_sim/_assets/{rel}" in names, rel
     work = tmp / "user"

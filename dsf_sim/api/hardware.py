@@ -16,14 +16,15 @@ class Hardware(HardwareConfig):
     def export_vivado_tcl(self, board: str = "zcu104", rtl_dir_abspath=None,
                           scripts_dir_abspath=None, board_tcl_abspath=None, out_dir=None,
                           certificate=None, override: bool = False):
-        """Write vivado_flow.tcl (DeepSoCFlow's signature). With an equivalence certificate for
-        this RTL + configuration the script is stamped certified; without one it is written
-        marked UNCERTIFIED and stops in Vivado unless DSF_ALLOW_UNCERTIFIED is set (the gate is
-        the build, not the script: `dsf build vivado` needs the certificate or --force).
-        rtl_dir_abspath: RTL sources to read (default: the package's rtl/); scripts_dir_abspath:
-        where the script goes (default out_dir, else "."); board_tcl_abspath: a board/block-design
-        TCL sourced before synthesis. Returns the script's path."""
-        from ..flows.build_flows import vivado_tcl
+        """Write the FPGA build folder (flows/fpga_flow.py: vivado_flow.tcl, the block design,
+        rtl/, sw/) for `board` (DeepSoCFlow's signature). With an equivalence certificate for this
+        RTL + configuration the scripts are stamped certified; without one they are written
+        marked UNCERTIFIED and stop in Vivado unless DSF_ALLOW_UNCERTIFIED is set (the gate is
+        the build, not the script: `dsf build fpga` needs the certificate or --force).
+        rtl_dir_abspath: RTL sources to copy into the folder (default: the package's rtl/);
+        scripts_dir_abspath: the folder (default out_dir, else "."); board_tcl_abspath: a TCL
+        sourced before the project is created. Returns the path of vivado_flow.tcl."""
+        from ..flows.fpga_flow import vivado_tcl
         where = out_dir if out_dir is not None else (scripts_dir_abspath or ".")
         return vivado_tcl(self, board, where, certificate, override, rtl_dir=rtl_dir_abspath,
                           board_tcl=board_tcl_abspath, uncertified_ok=not override)

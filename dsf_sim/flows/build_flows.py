@@ -1,157 +1,96 @@
-"""FPGA (Vivado) and ASIC (Genus/Innovus) build scripts, plus an open yosys area estimate.
+"""What every build folder shares: the equivalence-certificate gate and the atomic folder write.
 
-Scripts are written only for an (RTL, hardware) pair with a matching equivalence certificate
-(`certificate.check_certificate`), or with `override=True`, which is printed loudly and stamped
-into every generated script.
+A build (FPGA: `fpga_flow.build_fpga`, ASIC: `asic_flow.build_asic`) is written only for an
+(RTL, hardware) pair with a matching equivalence certificate (`certificate.check_certificate`),
+or with `force=True`, which is printed loudly and recorded in the folder's BUILD_INFO.json and
+in every generated script. `hw.export_vivado_tcl` (DeepSoCFlow's call, made before any
+certificate exists) writes quietly, marked UNCERTIFIED, with a TCL guard that stops Vivado unless
+DSF_ALLOW_UNCERTIFIED is set.
 """
 from __future__ import annotations
 
-import glob
+import json
 import os
-import re
 import shutil
-import subprocess
 import sys
+import tempfile
 
-from ..compiler.rtl_config import export_files, rtl_sources
-from .certificate import RTL_DIR, CertificateError, check_certificate
-from ..errors import HardwareError
-
-BOARDS = {"zcu104": "xczu7ev-ffvc1156-2-e", "zcu102": "xczu9eg-ffvb1156-2-e",
-          "pynq-z2": "xc7z020clg400-1"}
+from ..errors import DsfError
+from .certificate import CertificateError, check_certificate, default_path
 
 _BANNER = ("!" * 78 + "\n!! dsf_sim: NO EQUIVALENCE CERTIFICATE for this RTL + hardware config.\n"
-           "!! Building anyway because override=True. The RTL has NOT been proven equal to the\n"
-           "!! cycle model for this configuration.\n" + "!" * 78)
+           "!! Building anyway because of --force / override=True. The RTL has NOT been proven\n"
+           "!! equal to the cycle model for this configuration.\n" + "!" * 78)
+
+INFO = "BUILD_INFO.json"
 
 
-def _gate(hw, certificate, override, uncertified_ok=False):
-    """The script's stamp. No certificate: an error, or with override=True a loud banner, or with
-    uncertified_ok (hw.export_vivado_tcl) a quiet UNCERTIFIED stamp plus a TCL guard."""
+def gate(hw, certificate=None, force=False, uncertified_ok=False) -> dict:
+    """The certificate check of a build: {stamp (a TCL comment), tcl_guard, record}. No matching
+    certificate: a CertificateError, or with force a loud banner, or with uncertified_ok a quiet
+    UNCERTIFIED stamp plus a TCL guard."""
+    path = certificate or default_path(hw)
     try:
         cert = check_certificate(hw, certificate)
-        return f"# equivalence certificate: {cert['rtl_sha256'][:16]} / {cert['config_sha256'][:16]}" \
-               f", {cert['cycles_compared']} cycles compared"
     except CertificateError as e:
         why = str(e).replace("\n", " ")
         if uncertified_ok:
-            return (f"# UNCERTIFIED: {why}\n"
-                    "if {![info exists ::env(DSF_ALLOW_UNCERTIFIED)]} { error \"dsf_sim: no "
-                    "equivalence certificate for this RTL + hardware; run `dsf lockstep` and "
-                    "re-export, or set DSF_ALLOW_UNCERTIFIED=1 to build anyway\" }")
-        if not override:
+            return dict(stamp=f"# UNCERTIFIED: {why}",
+                        tcl_guard="if {![info exists ::env(DSF_ALLOW_UNCERTIFIED)]} { error "
+                                  "\"dsf_sim: no equivalence certificate for this RTL + "
+                                  "hardware; run `dsf lockstep` and re-export, or set "
+                                  "DSF_ALLOW_UNCERTIFIED=1 to build anyway\" }",
+                        record=dict(status="uncertified", reason=why, certificate=path))
+        if not force:
             raise CertificateError(f"{e}. Pass override=True (CLI: --force) to build anyway.") \
                 from None
         print(_BANNER, file=sys.stderr)
-        return "# UNCERTIFIED BUILD (override=True): " + why
+        return dict(stamp="# UNCERTIFIED BUILD (forced: --force / override=True): " + why,
+                    tcl_guard="", record=dict(status="forced", reason=why, certificate=path))
+    return dict(stamp=f"# equivalence certificate: {cert['rtl_sha256'][:16]} / "
+                      f"{cert['config_sha256'][:16]}, {cert['cycles_compared']} cycles compared",
+                tcl_guard="", record=dict(status="certified", certificate=path,
+                                          rtl_sha256=cert["rtl_sha256"],
+                                          config_sha256=cert["config_sha256"],
+                                          cycles_compared=cert["cycles_compared"],
+                                          runs=[r.get("model") for r in cert.get("runs", [])]))
 
 
-def _sources(out_dir, rtl_dir=None):
-    """The generated package (written into out_dir by hw.export) first, then rtl/*.sv (relative
-    to out_dir, or absolute when the caller names the RTL folder)."""
-    if rtl_dir is not None:
-        if not os.path.isdir(rtl_dir) or not glob.glob(os.path.join(rtl_dir, "dsf_*.sv")):
-            raise HardwareError("rtl_dir_abspath", rtl_dir, "a folder holding dsf_sim's rtl/*.sv")
-        return ["dsf_cfg.sv"] + sorted(os.path.abspath(s)
-                                       for s in glob.glob(os.path.join(rtl_dir, "*.sv")))
-    srcs = sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
-    return ["dsf_cfg.sv"] + [os.path.relpath(s, out_dir) for s in srcs]
-
-
-def vivado_tcl(hw, board="zcu104", out_dir=".", certificate=None, override=False, rtl_dir=None,
-               board_tcl=None, uncertified_ok=False) -> str:
-    if board not in BOARDS:
-        raise HardwareError("board", board, f"one of {sorted(BOARDS)}")
-    if board_tcl is not None and not os.path.isfile(board_tcl):
-        raise HardwareError("board_tcl_abspath", board_tcl, "an existing TCL file")
-    stamp = _gate(hw, certificate, override, uncertified_ok)
+def staged_folder(out_dir: str, write) -> dict:
+    """Run `write(stage) -> info` in a staging folder inside out_dir, then move its entries into
+    out_dir and write BUILD_INFO.json last (a folder with BUILD_INFO.json is complete). Entries
+    of out_dir are replaced only when a previous dsf build wrote them; anything else of the same
+    name is a named error, never overwritten."""
     os.makedirs(out_dir, exist_ok=True)
-    export_files(hw, out_dir)
-    p = os.path.join(out_dir, "vivado_flow.tcl")
-    src = " ".join(_sources(out_dir, rtl_dir))
-    board_src = f"source {os.path.abspath(board_tcl)}\n" if board_tcl else ""
-    with open(p + ".tmp", "w") as f:
-        f.write(f"""# Generated by dsf_sim -- Vivado out-of-context synthesis + implementation of dsf_engine
-{stamp}
-set PART {BOARDS[board]}
-source config_hw.tcl
-{board_src}create_project -in_memory -part $PART
-read_verilog -sv [list {src}]
-set_property include_dirs [list .] [current_fileset]
-synth_design -top dsf_engine -part $PART -mode out_of_context
-create_clock -name aclk -period $CLK_PERIOD_NS [get_ports aclk]
-opt_design; place_design; route_design
-report_utilization -file util.rpt
-report_timing_summary -file timing.rpt
-""")
-    os.replace(p + ".tmp", p)
-    return p
-
-
-def asic_tcl(hw, out_dir=".", certificate=None, override=False) -> dict:
-    """Genus synthesis + Innovus place-and-route scripts (PDK paths are the user's)."""
-    stamp = _gate(hw, certificate, override)
-    os.makedirs(out_dir, exist_ok=True)
-    export_files(hw, out_dir)
-    src = " ".join(_sources(out_dir))
-    syn = os.path.join(out_dir, "syn.tcl")
-    pnr = os.path.join(out_dir, "pnr.tcl")
-    with open(syn, "w") as f:
-        f.write(f"""# Generated by dsf_sim -- Cadence Genus synthesis of dsf_engine
-{stamp}
-source config_hw.tcl
-if {{![info exists ::env(PDK_LIB)]}} {{ error "set PDK_LIB to your liberty (.lib) file" }}
-set_db init_lib_search_path [file dirname $::env(PDK_LIB)]
-set_db library $::env(PDK_LIB)
-set_db init_hdl_search_path [list . ../rtl]
-read_hdl -sv [list {src}]
-elaborate dsf_engine
-create_clock -name aclk -period $CLK_PERIOD_NS [get_ports aclk]
-syn_generic; syn_map; syn_opt
-write_hdl > dsf_engine_netlist.v
-write_sdc > dsf_engine.sdc
-report_area > area.rpt
-report_timing > timing.rpt
-""")
-    with open(pnr, "w") as f:
-        f.write(f"""# Generated by dsf_sim -- Cadence Innovus place and route of dsf_engine
-{stamp}
-if {{![info exists ::env(PDK_LEF)]}} {{ error "set PDK_LEF to your technology + cell LEF files" }}
-set init_verilog dsf_engine_netlist.v
-set init_top_cell dsf_engine
-set init_lef_file $::env(PDK_LEF)
-set init_mmmc_file mmmc.tcl
-init_design
-floorPlan -r 1.0 0.7 10 10 10 10
-place_opt_design
-ccopt_design
-route_opt_design
-report_area > pnr_area.rpt
-saveDesign dsf_engine.enc
-""")
-    return {"syn.tcl": syn, "pnr.tcl": pnr}
-
-
-def yosys_estimate(hw, out_dir, timeout=900) -> dict:
-    """Open synthesis estimate with yosys (generic cells): cell counts for the configured engine."""
-    if not shutil.which("yosys"):
-        raise HardwareError("yosys", None, "installed (scripts/setup.sh installs it)")
-    os.makedirs(out_dir, exist_ok=True)
-    for name, text in rtl_sources(hw).items():
-        with open(os.path.join(out_dir, name), "w") as f:
-            f.write(text)
-    srcs = [os.path.join(out_dir, "dsf_cfg.sv")] + sorted(glob.glob(os.path.join(RTL_DIR, "*.sv")))
-    script = (f"read_verilog -sv -I{out_dir} -I{RTL_DIR} {' '.join(srcs)}; "
-              "synth -top dsf_engine -flatten -noshare; tee -q -o yosys_stat.txt stat")
-    r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,
-                       timeout=timeout, cwd=out_dir)
-    if r.returncode != 0:
-        raise RuntimeError(f"yosys failed: {(r.stderr or r.stdout)[-2000:]}")
-    with open(os.path.join(out_dir, "yosys_stat.txt")) as f:
-        stat = f.read()
-    cells = {m.group(1): int(m.group(2))
-             for m in re.finditer(r"^\s+(\$_\w+_)\s+(\d+)\s*$", stat, re.M)}
-    total = re.search(r"Number of cells:\s+(\d+)", stat)
-    if not total:
-        raise RuntimeError(f"yosys stat has no cell count: {stat[-1000:]}")
-    return {"cells_total": int(total.group(1)), "cells": cells, "stat": stat}
+    ours = set()
+    old = os.path.join(out_dir, INFO)
+    if os.path.exists(old):
+        try:
+            with open(old) as f:
+                ours = set(json.load(f).get("entries", []))
+        except (OSError, ValueError):
+            raise DsfError(f"{old} is invalid: allowed a BUILD_INFO.json written by dsf build "
+                           "(unreadable; remove the folder)") from None
+    stage = tempfile.mkdtemp(prefix=".dsf_build_", dir=out_dir)
+    try:
+        info = write(stage)
+        entries = sorted(os.listdir(stage))
+        for name in entries:
+            dst = os.path.join(out_dir, name)
+            if os.path.isdir(dst) and name not in ours:
+                raise DsfError(f"out_dir = {out_dir!r} is invalid: allowed a new folder or one "
+                               f"written by dsf build ({dst} exists and is not a build's)")
+        if os.path.exists(old):
+            os.remove(old)
+        for name in entries:
+            dst = os.path.join(out_dir, name)
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst)
+            os.replace(os.path.join(stage, name), dst)
+        info = dict(info, entries=entries)
+        with open(old + ".tmp", "w") as f:
+            json.dump(info, f, indent=1)
+        os.replace(old + ".tmp", old)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return info

@@ -19,10 +19,11 @@ from .verilator import TB_DIR, VerilatorError, build, prng_args, read_json, run
 TB_CPP = TB_DIR / "tb_engine.cpp"
 
 
-def build_engine_tb(hw) -> Path:
-    """The tb_engine executable for this hardware (built once per content hash)."""
-    return build("engine", hw, "dsf_engine", tb_files=[TB_CPP], exe="tb_engine") / "obj" / \
-        "tb_engine"
+def build_engine_tb(hw, rtl_texts=None, defines=()) -> Path:
+    """The tb_engine executable for this hardware (built once per content hash). rtl_texts:
+    {file name: text} replacing or adding engine sources (e.g. the ASIC build's SRAM wrapper)."""
+    return build("engine", hw, "dsf_engine", tb_files=[TB_CPP], exe="tb_engine",
+                 tb_texts=rtl_texts, defines=defines) / "obj" / "tb_engine"
 
 
 def write_job_file(path, jobs, axi_bytes: int) -> None:
@@ -54,11 +55,12 @@ def read_output_file(path, axi_bytes: int):
 def run_engine_jobs_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
                          ready_prob: float = 1.0, watchdog: int = 20000,
                          max_cycles: int = 50_000_000, check: bool = True,
-                         timeout: float = 3600) -> dict:
+                         timeout: float = 3600, rtl_texts=None, defines=()) -> dict:
     """Like run_engine_jobs but returns the whole result dict (also 'beats': per-job records,
-    'beat_cycles': the cycle of every output beat)."""
+    'beat_cycles': the cycle of every output beat). rtl_texts / defines: engine sources replaced
+    or added, Verilator defines (build_engine_tb)."""
     nb = hw.AXI_BYTES
-    exe = build_engine_tb(hw)
+    exe = build_engine_tb(hw, rtl_texts, defines)
     with tempfile.TemporaryDirectory(prefix="dsf_engine_") as tmp:
         jf, of, rf = (os.path.join(tmp, n) for n in ("jobs.bin", "out.bin", "result.json"))
         write_job_file(jf, jobs, nb)
