@@ -283,8 +283,10 @@ def main(argv=None):
     p = sub.add_parser("synth", help="yosys resource estimate: Xilinx LUT/FF/DSP/BRAM "
                                      "(synth_xilinx) or generic cells")
     p.add_argument("--hw", required=True, help="hardware.json / configs/*.json / a config name")
-    p.add_argument("--family", default=None, choices=["xcup", "xcu", "xc7", "generic"],
-                   help="default: the board's, else xcup")
+    p.add_argument("--family", default=None,
+                   choices=["xcup", "xcu", "xc7", "generic", "xczu", "xck26", "xc7z"],
+                   help="yosys synth_xilinx family (xczu / xck26 = xcup, xc7z = xc7) or generic "
+                        "cells; default: the board's, else xcup")
     p.add_argument("--board", default=None, help="print utilisation against this board")
     p.add_argument("--out", default="synth_out")
     p.set_defaults(fn=cmd_synth, export=None)

@@ -110,6 +110,8 @@ def test_xilinx_resources_grow_with_the_array(tmp_path):
     assert "DSP" in table and f"{100 * 32 / 1728:.1f}" in table
     with open(tmp_path / "b" / "synth.json") as f:
         assert json.load(f)["resources"] == rb
+    with pytest.raises(HardwareError, match="family = 'xcvu' is invalid"):
+        synth_estimate(small_hw(), str(tmp_path / "c"), "xcvu")
 
 
 def test_cli_build_gated(tmp_path):

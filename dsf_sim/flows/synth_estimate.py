@@ -23,6 +23,8 @@ from .certificate import RTL_DIR
 
 FAMILIES = ("xcup", "xcu", "xc7")     # synth_xilinx families dsf_sim reports
 TARGETS = ("generic",) + FAMILIES
+# device-name prefixes users type for a family (Zynq UltraScale+ parts are xczu* / xck26)
+ALIASES = {"xczu": "xcup", "xck26": "xcup", "zynqmp": "xcup", "xc7z": "xc7", "zynq7": "xc7"}
 
 # LUTs a LUT-RAM / shift-register primitive occupies (UG574 / UG474 primitive tables)
 LUTRAM_LUTS = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2,
@@ -64,8 +66,9 @@ def xilinx_resources(cells: dict) -> dict:
 def synth_estimate(hw, out_dir, target="xcup", timeout=3600) -> dict:
     """yosys on the configured engine. Returns {target, cells_total, cells, resources (Xilinx
     targets), stat}; writes synth.json into out_dir."""
+    target = ALIASES.get(target, target)
     if target not in TARGETS:
-        raise HardwareError("family", target, f"one of {list(TARGETS)}")
+        raise HardwareError("family", target, f"one of {list(TARGETS) + sorted(ALIASES)}")
     if not shutil.which("yosys"):
         raise SynthError("yosys = not found is invalid: allowed an installed yosys "
                          "(scripts/setup.sh installs it)")
