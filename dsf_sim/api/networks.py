@@ -47,12 +47,12 @@ def _check_bits(hw, bits):
                          f"bits_weights={hw.K_BITS}")
 
 
-def alexnet(hw, bits=4, input_size=227, seed=0):
+def alexnet(hw, bits=4, input_size=227, seed=0, batch=1):
     from dsf_sim import Bundle, QInput, QModel
     _check_bits(hw, bits)
     Q = _q(bits, hw.B_BITS)
     pool = {"type": "max", "size": 3, "strides": 2, "padding": "valid", "act_str": Q["relu"]}
-    x = x_in = QInput((input_size, input_size, 3), batch_size=1, hw=hw, name="alexnet_in")
+    x = x_in = QInput((input_size, input_size, 3), batch_size=batch, hw=hw, name="alexnet_in")
     small = input_size < 100  # reduced variant: keep the layer types, 'same' pools
     p = dict(pool, padding="same") if small else pool
     x = Bundle(core=_conv(Q, 64, 11, 4, "valid" if not small else "same"), pool=p, name="conv1")(x)
@@ -67,12 +67,12 @@ VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
              512, 512, 512, "M"]
 
 
-def vgg16(hw, bits=4, input_size=224, seed=0):
+def vgg16(hw, bits=4, input_size=224, seed=0, batch=1):
     from dsf_sim import Bundle, QInput, QModel
     _check_bits(hw, bits)
     Q = _q(bits, hw.B_BITS)
     pool = {"type": "max", "size": 2, "strides": 2, "padding": "same", "act_str": Q["relu"]}
-    x = x_in = QInput((input_size, input_size, 3), batch_size=1, hw=hw, name="vgg16_in")
+    x = x_in = QInput((input_size, input_size, 3), batch_size=batch, hw=hw, name="vgg16_in")
     i, n = 0, 0
     stage, idx = 1, 1
     while i < len(VGG16_CFG):
@@ -91,11 +91,11 @@ def vgg16(hw, bits=4, input_size=224, seed=0):
 RESNET50_STAGES = [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]
 
 
-def resnet50(hw, bits=4, input_size=224, seed=0):
+def resnet50(hw, bits=4, input_size=224, seed=0, batch=1):
     from dsf_sim import Bundle, QInput, QModel
     _check_bits(hw, bits)
     Q = _q(bits, hw.B_BITS)
-    x = x_in = QInput((input_size, input_size, 3), batch_size=1, hw=hw, name="resnet50_in")
+    x = x_in = QInput((input_size, input_size, 3), batch_size=batch, hw=hw, name="resnet50_in")
     x = Bundle(core=_conv(Q, 64, 7, 2), name="stem",
                pool={"type": "max", "size": 3, "strides": 2, "padding": "same",
                      "act_str": Q["relu"]})(x)
@@ -124,6 +124,8 @@ DEFAULT_SIZE = {"alexnet": 227, "vgg16": 224, "resnet50": 224}
 KRAKEN_FPS = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
 
-def build(name, hw, bits=None, input_size=None, seed=0):
+def build(name, hw, bits=None, input_size=None, seed=0, batch=1):
+    """Benchmark network `name` for `hw` (batch: images per inference, <= max_batch_size)."""
     bits = bits or hw.X_BITS
-    return NETWORKS[name](hw, bits=bits, input_size=input_size or DEFAULT_SIZE[name], seed=seed)
+    return NETWORKS[name](hw, bits=bits, input_size=input_size or DEFAULT_SIZE[name], seed=seed,
+                          batch=batch)

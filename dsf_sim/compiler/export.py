@@ -49,8 +49,8 @@ class JobData:
     co_hi: int
     weights: np.ndarray      # beats
     pixels: np.ndarray       # beats
-    raw: np.ndarray          # engine sums [XN, XL*ROWS, XW, CO_PRL]
-    raw_stream: np.ndarray   # output data beats (finish jobs: the finished words)
+    raw_stream: np.ndarray   # output data beats (finish jobs: the finished words); the int64
+    #                          sums are not kept (they are these beats unpacked; memory)
     part: int = 0            # part of the bundle's core this job belongs to
     skip_stream: np.ndarray | None = None   # skip beats of an adding finish job
 
@@ -345,7 +345,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
                                 f"range", (in_spec.lo, in_spec.hi),
                                 f"fits bits_input={hw.X_BITS} "
                                 f"({'signed' if in_spec.signed else 'unsigned'})")
-        K, B = b.int_weights()
+        K, B = r.weights if r.weights is not None else b.int_weights()
         kmin, kmax = -(1 << (hw.K_BITS - 1)), (1 << (hw.K_BITS - 1)) - 1
         if b.kq.lo < kmin or b.kq.hi > kmax:
             raise HardwareError(f"bundle {b.idx} ({b.name}) kernel_quantizer {b.kq.text!r} range",
@@ -402,7 +402,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
             else:
                 wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1])
                 data, _, _ = pack_output_job(hw, g, raw)
-            be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], raw, data, qi, skip_stream))
+            be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], data, qi, skip_stream))
             ysums[qi][..., o0:o1] += raw[:, : xe.shape[1], :, : o1 - o0]
             weights_chunks.append(wb.reshape(-1))
             offset += wb.size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..frontend.exact_conv import tap_sum
 from ..errors import HardwareError
 from .geometry import JobGeometry, packet_last_keep, weight_row_beats
 from .post import pack_config, unpack_config
@@ -231,11 +232,7 @@ def engine_job_reference(hw, geom: JobGeometry, x: np.ndarray, w: np.ndarray) ->
     co_prl = geom.CO_PRL(hw)
     wf = np.zeros((geom.KH, geom.KW, geom.CM, co_prl), dtype=np.int64)
     wf[..., : w.shape[3]] = w
-    y = np.zeros((geom.XN, XL * R, geom.XW, co_prl), dtype=np.int64)
-    for kh in range(geom.KH):
-        for kw in range(geom.KW):
-            y += xp[:, kh:kh + XL * R, kw:kw + geom.XW, :] @ wf[kh, kw]
-    return wrap_signed(y, hw.Y_BITS)
+    return wrap_signed(tap_sum(xp, wf, XL * R, geom.XW), hw.Y_BITS)
 
 
 # ----------------------------------------------------------------------------- output
