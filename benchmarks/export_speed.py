@@ -24,14 +24,19 @@ ROOT = os.path.dirname(HERE)
 ONE = r"""
 import hashlib, json, os, resource, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
+import dsf_sim
 from dsf_sim import Hardware
 from dsf_sim.api import networks
 batch, repeat = int(sys.argv[2]), int(sys.argv[3])
+_qinput = dsf_sim.QInput           # the batch through QInput: older trees' networks have no batch
+def _batched(*a, **k):
+    k["batch_size"] = batch
+    return _qinput(*a, **k)
+dsf_sim.QInput = _batched
 d = Hardware.from_json(os.path.join(sys.argv[1], "configs", "kraken.json")).to_dict()
 d["max_batch_size"] = max(batch, 1)
 hw = Hardware.from_dict(d)
-kw = {"batch": batch} if batch != 1 else {}
-model = networks.resnet50(hw, bits=4, input_size=224, **kw)
+model = networks.resnet50(hw, bits=4, input_size=224)
 x = model.random_input
 best = None
 for _ in range(repeat):
