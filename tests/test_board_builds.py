@@ -182,6 +182,8 @@ def test_fpga_build_bad_inputs(export, cert, tmp_path):
     fast = small_hw(rows=4, cols=8, axi=64, frequency_mhz=400)
     with pytest.raises(HardwareError, match="frequency_mhz = 400.0 is invalid: allowed 0 < f <= 250"):
         build_fpga(fast, "pynq-z2", str(tmp_path / "b"), force=True)
+    with pytest.raises(HardwareError, match="clock_mhz = '200' is invalid: allowed a number"):
+        build_fpga(fast, "pynq-z2", str(tmp_path / "b"), force=True, clock_mhz="200")
     info = build_fpga(fast, "pynq-z2", str(tmp_path / "b"), force=True, clock_mhz=200)
     assert info["clock_mhz"] == 200
     burst = small_hw(rows=4, cols=8, axi=64, axi_max_burst_len=12)

@@ -25,6 +25,7 @@ def test_exact_dtype_follows_the_partial_sum_bound():
     assert exact_dtype(x, np.array([1]), (F32_EXACT - 1) // 3) == np.float32
     assert exact_dtype(x, np.array([1]), F32_EXACT // 3 + 1) == np.float64
     assert exact_dtype(np.array([1 << 30]), np.array([1 << 22]), 1) == np.float64
+    assert (1 << 30) * (1 << 22) < F64_EXACT <= (1 << 30) * (1 << 23)
     assert exact_dtype(np.array([1 << 30]), np.array([1 << 23]), 1) == np.int64
     assert exact_dtype(np.zeros(0), np.array([5]), 10) == np.float32
 

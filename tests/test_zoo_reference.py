@@ -40,7 +40,6 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
         xes = [lower_input(m, r.in_int, q) for q in range(len(m.parts))]
         Wes = [lower_weights(m, K, q) for q in range(len(m.parts))]
         off = mb["descriptor"]["w_offset"]
-        ysum = 0
         for j in be.jobs:
             assert j.part == m.part_of(j.p)
             xe, We = xes[j.part], Wes[j.part]

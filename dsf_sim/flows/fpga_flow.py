@@ -56,6 +56,9 @@ def dma_settings(hw, b) -> dict:
 
 
 def clock_of(hw, b, clock_mhz=None) -> float:
+    if clock_mhz is not None and (isinstance(clock_mhz, bool) or
+                                  not isinstance(clock_mhz, (int, float))):
+        raise HardwareError("clock_mhz", clock_mhz, "a number of MHz")
     f = float(hw.frequency_mhz if clock_mhz is None else clock_mhz)
     if not 0 < f <= b.max_pl_clock_mhz:
         name = "frequency_mhz" if clock_mhz is None else "clock_mhz"
