@@ -79,7 +79,8 @@ class Export:
 
     @property
     def expected(self):
-        return self.refs[-1].out
+        """The final output as int64 (the reference stores its stages compactly)."""
+        return self.refs[-1].out.astype(np.int64)
 
 
 def load_export(export_dir: str):
