@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 
 from ..assets import asset_dir
-from ..compiler.rtl_config import rtl_sources
 from ..errors import HardwareError
-from .build_flows import gate, staged_folder
+from .build_flows import copy_rtl, gate, staged_folder, write_text
 
 PLACEHOLDER = "<set me>"
 # (variable, default, what it is) -- config.tcl, in this order
@@ -302,19 +300,14 @@ def build_asic(hw, out_dir="build_asic", certificate=None, force=False, sram_wor
 
     def write(stage):
         rtl = os.path.join(stage, "rtl")
-        os.makedirs(rtl)
-        for n in sorted(os.listdir(rtl_src)):
-            if n.endswith((".sv", ".svh")):
-                shutil.copy(os.path.join(rtl_src, n), rtl)
-        for n, text in rtl_sources(hw).items():
-            _text(os.path.join(rtl, n), text)
-        _text(os.path.join(rtl, "dsf_weight_ram.sv"), weight_ram_wrapper_sv(tiling))
-        _text(os.path.join(rtl, "dsf_sram_macro.sv"), SRAM_MACRO_SV)
-        _text(os.path.join(stage, "config.tcl"), config_tcl(hw, g["stamp"], tiling, use_macros))
-        _text(os.path.join(stage, "constraints.sdc"), SDC)
-        _text(os.path.join(stage, "mmmc.tcl"), MMMC)
-        _text(os.path.join(stage, "syn.tcl"), syn_tcl(guard))
-        _text(os.path.join(stage, "pnr.tcl"), pnr_tcl(guard))
+        copy_rtl(hw, rtl_src, rtl)
+        write_text(os.path.join(rtl, "dsf_weight_ram.sv"), weight_ram_wrapper_sv(tiling))
+        write_text(os.path.join(rtl, "dsf_sram_macro.sv"), SRAM_MACRO_SV)
+        write_text(os.path.join(stage, "config.tcl"), config_tcl(hw, g["stamp"], tiling, use_macros))
+        write_text(os.path.join(stage, "constraints.sdc"), SDC)
+        write_text(os.path.join(stage, "mmmc.tcl"), MMMC)
+        write_text(os.path.join(stage, "syn.tcl"), syn_tcl(guard))
+        write_text(os.path.join(stage, "pnr.tcl"), pnr_tcl(guard))
         return dict(kind="dsf_sim asic build", clock_period_ns=round(1000.0 / hw.frequency_mhz, 4),
                     engine=dict(rows=hw.ROWS, cols=hw.COLS), sram=tiling,
                     sram_macros=bool(use_macros), certificate=g["record"],
@@ -326,8 +319,3 @@ def build_asic(hw, out_dir="build_asic", certificate=None, force=False, sram_wor
                      ("config.tcl", "constraints.sdc", "mmmc.tcl", "syn.tcl", "pnr.tcl")}
     return info
 
-
-def _text(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)

@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 
+from ..compiler.rtl_config import rtl_sources
 from ..errors import DsfError
 from .certificate import CertificateError, check_certificate, default_path
 
@@ -94,3 +95,21 @@ def staged_folder(out_dir: str, write) -> dict:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return info
+
+
+def write_text(path: str, text: str) -> None:
+    """A generated file inside a (staging) build folder, its folders created."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def copy_rtl(hw, rtl_src: str, rtl_dir: str) -> None:
+    """A build folder's rtl/: the engine's .sv/.svh sources plus the files generated from the
+    hardware (dsf_cfg.sv, config_hw.svh), so the folder needs nothing from the checkout."""
+    os.makedirs(rtl_dir)
+    for n in sorted(os.listdir(rtl_src)):
+        if n.endswith((".sv", ".svh")):
+            shutil.copy(os.path.join(rtl_src, n), rtl_dir)
+    for n, text in rtl_sources(hw).items():
+        write_text(os.path.join(rtl_dir, n), text)

@@ -30,11 +30,11 @@ import subprocess
 import numpy as np
 
 from ..assets import asset_dir
-from ..compiler.rtl_config import export_files, rtl_sources
+from ..compiler.rtl_config import export_files
 from ..errors import DsfError, HardwareError
 from .boards import (DMA_BURSTS, DMA_CHANNELS, DMA_LENGTH_BITS, DMA_REG_SPAN, DMA_WIDTHS,
                      address_map, board as board_of)
-from .build_flows import gate, staged_folder
+from .build_flows import copy_rtl, gate, staged_folder, write_text
 
 WRAPPER = "dsf_engine_axis"
 BD_NAME = "dsf_system"
@@ -348,22 +348,17 @@ def build_fpga(hw, board="zcu104", out_dir="build_fpga", certificate=None, force
 
     def write(stage):
         rtl = os.path.join(stage, "rtl")
-        os.makedirs(rtl)
-        for n in sorted(os.listdir(rtl_src)):
-            if n.endswith((".sv", ".svh")):
-                shutil.copy(os.path.join(rtl_src, n), rtl)
-        for n, text in rtl_sources(hw).items():
-            _text(os.path.join(rtl, n), text)
-        _text(os.path.join(rtl, WRAPPER + ".v"), engine_wrapper_v(hw))
+        copy_rtl(hw, rtl_src, rtl)
+        write_text(os.path.join(rtl, WRAPPER + ".v"), engine_wrapper_v(hw))
         export_files(hw, os.path.join(stage, "hardware"))
-        _text(os.path.join(stage, "vivado", "block_design.tcl"),
+        write_text(os.path.join(stage, "vivado", "block_design.tcl"),
               block_design_tcl(hw, b, clock, dma))
         guard = g["tcl_guard"] + "\n" if g["tcl_guard"] else ""
         if board_tcl:
             guard += f"source {{{os.path.abspath(board_tcl)}}}\n"
         sv = ["dsf_cfg.sv"] + sorted(n for n in os.listdir(rtl)
                                      if n.endswith(".sv") and n != "dsf_cfg.sv")
-        _text(os.path.join(stage, "vivado_flow.tcl"),
+        write_text(os.path.join(stage, "vivado_flow.tcl"),
               vivado_flow_tcl(hw, b, g["stamp"], guard, sv))
         sw = _write_sw(stage, hw, b, clock, export_dir, cross)
         info = dict(kind="dsf_sim fpga build", board=b.name, part=b.part,
@@ -394,11 +389,6 @@ def vivado_tcl(hw, board="zcu104", out_dir=".", certificate=None, override=False
     return info["paths"]["vivado_flow.tcl"]
 
 
-def _text(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
 
 def _write_sw(stage, hw, b, clock, export_dir, cross) -> dict:
     """sw/: firmware sources, HAL, board header; with an export its headers, data and the
@@ -409,10 +399,10 @@ def _write_sw(stage, hw, b, clock, export_dir, cross) -> dict:
     for n in FW_FILES:
         shutil.copy(os.path.join(fw, n), src)
     shutil.copy(os.path.join(fw, "xilinx", "dsf_main_xil.c"), src)
-    _text(os.path.join(stage, "sw", "vitis.tcl"), vitis_tcl(b))
+    write_text(os.path.join(stage, "sw", "vitis.tcl"), vitis_tcl(b))
     rec = dict(baremetal=False, linux_lib=None)
     if not export_dir:
-        _text(os.path.join(src, "README.txt"),
+        write_text(os.path.join(src, "README.txt"),
               "No model in this build: run `dsf build fpga --export <export folder>` to add the "
               "export's config_fw.h, dsf_board.h and dsf_data.c (the application needs them).\n")
         return rec
@@ -420,8 +410,8 @@ def _write_sw(stage, hw, b, clock, export_dir, cross) -> dict:
     for h in export_headers(export_dir):
         shutil.copy(h, src)
     dram = load_firmware(build_firmware(export_dir)).dsf_fw_dram_required()
-    _text(os.path.join(src, "dsf_board.h"), board_header(hw, b, clock, dram))
-    _text(os.path.join(src, "dsf_data.c"), data_c(export_dir))
+    write_text(os.path.join(src, "dsf_board.h"), board_header(hw, b, clock, dram))
+    write_text(os.path.join(src, "dsf_data.c"), data_c(export_dir))
     rec.update(baremetal=True, dram_bytes=int(dram))
     if cross:
         lib = os.path.join(stage, "sw", "linux", f"libdsf_fw_{b.arch}.so")
