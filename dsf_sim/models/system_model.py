@@ -13,11 +13,21 @@ At that edge Python delivers the events to the firmware (channel order 0, 1, 2, 
 The firmware is polled at the edge ending cycle 0 (its first commands are active from cycle 1) and
 at every edge with an event; while it waits, `dsf_fw_next` has no side effects, so this equals
 polling at every edge.
+
+Three modes (architecture §20):
+  * cycle-accurate (default): every value computed cycle by cycle, as the RTL does;
+  * fast (`fast=True`): the engine runs timing-only (every handshake and event at its exact
+    cycle, the PRNGs included) and each job's output bytes are computed at once from the job's
+    streams by vectorised exact integer arithmetic (engine/job_values.py) and
+    written to DRAM at the edge of the job's output completion, before the firmware sees the
+    event — the firmware reads the same bytes at the same cycle as in the per-cycle mode;
+  * timing-only: cycles only, the engine's output data are zeros.
 """
 from __future__ import annotations
 
 import ctypes
 import json
+from concurrent.futures import ThreadPoolExecutor
 import os
 import time
 
@@ -26,10 +36,11 @@ import numpy as np
 from ..compiler.export import load_export
 from ..errors import DsfError
 from ..runtime.check import FirmwareRun, compare_run
-from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, DsfCmd,
-                                 FirmwareError, build_firmware, firmware_view, load_firmware,
-                                 memory_map)
+from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, M2S_STREAM,
+                                 DsfCmd, FirmwareError, build_firmware, firmware_view,
+                                 load_firmware, memory_map)
 from .engine import ERR_OVERFLOW, ERR_WATCHDOG, EVENT, LIMIT, EngineModelError, EngineState
+from .engine.job_values import JobStreamError, job_output, needs_skip
 from .engine.dma import C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX, C_OFF, C_STALL
 from .engine.registers import index as reg_index
 
@@ -40,6 +51,10 @@ NEVER = 1 << 62
 
 class SystemWatchdogError(EngineModelError):
     """No handshake, DMA event or firmware command for `watchdog` cycles (architecture §11.5)."""
+
+
+class FastPathError(EngineModelError):
+    """The fast path cannot stand for the per-cycle twin on this run (architecture §20.2)."""
 
 
 def true_macs(manifest: dict) -> tuple[int, list]:
@@ -57,7 +72,8 @@ class _SystemRun:
     """One inference on the twin: the firmware (ctypes), the DRAM image, the twin and the
     architecture §11 protocol at every edge with an event."""
 
-    def __init__(self, export_dir, seed, valid_prob, ready_prob, timing_only, watchdog):
+    def __init__(self, export_dir, seed, valid_prob, ready_prob, timing_only, watchdog,
+                 fast=False):
         self.export_dir = os.path.abspath(export_dir)
         self.hw, self.manifest = load_export(self.export_dir)
         self.lib = lib = load_firmware(build_firmware(self.export_dir))
@@ -69,8 +85,14 @@ class _SystemRun:
             a = np.fromfile(os.path.join(self.export_dir, name), dtype=np.uint8)     # reads past
             self.dram[off:off + a.size] = a
         lib.dsf_fw_init(self.dram.ctypes.data_as(ctypes.c_void_p), self.total)
-        self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only, watchdog)
+        self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only or fast, watchdog)
         self.timing_only, self.watchdog = timing_only, watchdog
+        self.fast = fast and not timing_only
+        self.streams = {}          # fast path: job key -> {"x"|"w"|"s": bytes at DMA start}
+        self.pending = {}          # fast path: job key -> Future of its output bytes
+        self.worker = ThreadPoolExecutor(1, "dsf-job-values") if self.fast else None
+        self.job_values_s = 0.0    # fast path: worker seconds computing job outputs
+        self.job_wait_s = 0.0      # fast path: seconds the clock waited for them
         self.cmd = DsfCmd()
         self.commands, self.events, self.fw_log, self.raw, self.skips = [], [], [], {}, {}
         self.inflight = [None] * len(CH_NAMES)   # per channel: the DMA command dict in flight
@@ -109,6 +131,8 @@ class _SystemRun:
             self.commands.append(rec)
             self.fw_log.append(rec)
             self.inflight[ch] = rec
+            if self.fast and ch in M2S_STREAM:
+                self._fast_source(rec)
             self.es.start(ch, rec["addr"], rec["bytes"])
             self.es.S[LAST_ACT] = t            # a firmware command is activity (watchdog)
 
@@ -120,6 +144,8 @@ class _SystemRun:
             ev = dict(cycle=t, ch=ch, bytes=int(nbytes), bundle=d["bundle"], it=d["it"], p=d["p"])
             self.events.append(ev)
             self.fw_log.append(dict(ev, cmd="event", chan=CH_NAMES[ch], job=d["job"]))
+            if self.fast:
+                self._fast_event(t, ch, d, nbytes)
             if ch == 2 and not self.timing_only:
                 self.raw[(d["bundle"], d["it"], d["p"])] = \
                     self.dram[d["addr"]:d["addr"] + nbytes].tobytes()
@@ -127,6 +153,64 @@ class _SystemRun:
                 self.skips[(d["bundle"], d["it"])] = \
                     self.dram[d["addr"]:d["addr"] + nbytes].tobytes()
             self.lib.dsf_fw_dma_done(ch, int(nbytes))
+
+    def _fast_source(self, rec):
+        """Fast path at a DMA start: keep the source bytes; once a job has every stream it
+        needs, its values are computed in the worker thread while the clock runs on."""
+        key = (rec["bundle"], rec["it"], rec["p"])
+        s = self.streams.setdefault(key, {})
+        s[M2S_STREAM[rec["ch"]]] = self.dram[rec["addr"]:rec["addr"] + rec["bytes"]].tobytes()
+        if key in self.pending or "w" not in s or "x" not in s:
+            return
+        if "s" not in s and needs_skip(self.hw, self.es.tabs, s["w"]):
+            return
+        self.pending[key] = self.worker.submit(self._values, s["w"], s["x"], s.get("s"))
+
+    def _values(self, w, x, skip):
+        t0 = time.perf_counter()
+        try:
+            return job_output(self.hw, self.es.tabs, w, x, skip)
+        finally:
+            self.job_values_s += time.perf_counter() - t0
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.shutdown(wait=True, cancel_futures=True)
+            self.worker = None
+
+    def _fast_event(self, t, ch, d, nbytes):
+        """Fast path at a completion edge: an M2S source must not have changed while its DMA read
+        it (the per-cycle twin would see the new bytes); an output completion writes the job's
+        values, computed from its streams, where the S2M DMA put its (timing-only) beats."""
+        key = (d["bundle"], d["it"], d["p"])
+        a = d["addr"]
+        if ch in M2S_STREAM:
+            src = self.streams.get(key, {}).get(M2S_STREAM[ch])
+            if src is not None and self.dram[a:a + d["bytes"]].tobytes() != src:
+                raise FastPathError(
+                    f"cycle {t}: the firmware changed the {CH_NAMES[ch]} source of job (bundle "
+                    f"{key[0]}, it {key[1]}, p {key[2]}) while its DMA read it; run the "
+                    f"per-cycle twin (fast=False) to see what the engine gets")
+            return
+        if ch != 2:
+            return
+        s = self.streams.pop(key, {})
+        if "w" not in s or "x" not in s:
+            raise FastPathError(f"cycle {t}: output of job {key} completed without its "
+                                f"{'weights' if 'w' not in s else 'pixels'} stream")
+        t0 = time.perf_counter()
+        fut = self.pending.pop(key, None)
+        try:
+            out = fut.result() if fut is not None else self._values(s["w"], s["x"], s.get("s"))
+        except JobStreamError as e:
+            raise FastPathError(f"cycle {t}: job (bundle {key[0]}, it {key[1]}, p {key[2]}): "
+                                f"{e}") from None
+        self.job_wait_s += time.perf_counter() - t0
+        if len(out) != nbytes:
+            raise FastPathError(
+                f"cycle {t}: job {key}: the engine's timing path sent {nbytes} output bytes, its "
+                f"streams' headers give {len(out)}; run the per-cycle twin (fast=False)")
+        self.dram[a:a + nbytes] = np.frombuffer(out, dtype=np.uint8)
 
     def run(self, max_cycles):
         es, dram = self.es, self.dram
@@ -187,14 +271,21 @@ class _SystemRun:
 def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
                      ready_prob: float = 1.0, timing_only: bool = False,
                      watchdog: int = 200000, check: bool = False,
-                     max_cycles: int = NEVER) -> dict:
+                     max_cycles: int = NEVER, fast: bool = False) -> dict:
     """Cycle-accurate run of a whole exported inference (architecture §11). Returns the §11
     result dict (schema shared with rtl_bridge.system_tb.run_system_tb) plus twin-only extras and
     "firmware_run" (a FirmwareRun; `check=True` also runs compare_run on it -- not meaningful with
-    timing_only, whose engine output data are zeros)."""
+    timing_only, whose engine output data are zeros). `fast=True`: the job-level fast path (same
+    cycles, events and values; the module docstring)."""
+    for name, v in (("timing_only", timing_only), ("fast", fast), ("check", check)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise DsfError(f"run_system_model: {name} = {v!r} is invalid: allowed True or False")
     t_wall = time.time()
-    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog)
-    r.run(max_cycles)
+    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast)
+    try:
+        r.run(max_cycles)
+    finally:
+        r.close()
     cycles_total = r.done_cycle + 1
     channels = r.channels()
     macs, macs_b = true_macs(r.manifest)
@@ -208,7 +299,9 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
         "done_cycle": int(r.done_cycle), "cycles_per_bundle": r.cycles_per_bundle(),
         "events": r.events, "channels": channels, "commands": r.commands,
         # twin-only extras
-        "timing_only": bool(timing_only), "macs": int(macs), "macs_per_bundle": macs_b,
+        "timing_only": bool(timing_only),
+        "mode": "timing_only" if timing_only else ("fast" if fast else "cycle"),
+        "job_values_s": round(r.job_values_s, 4), "job_wait_s": round(r.job_wait_s, 4), "macs": int(macs), "macs_per_bundle": macs_b,
         "pe_utilisation": macs / (r.hw.ROWS * r.hw.COLS * cycles_total),
         "bytes_per_channel": {k: v["bytes"] for k, v in channels.items()},
         "sim_wall_s": wall, "cycles_per_s": cycles_total / wall if wall > 0 else 0.0,

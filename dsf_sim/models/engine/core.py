@@ -19,7 +19,7 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 from ..jit import jit
 from ..prng import xorshift32
 from . import dma, output, pe_array, pixel_streamer, sequencer, weight_loader
-from .params import N_PARAMS, P_AXI_BYTES, P_WATCHDOG
+from .params import N_PARAMS, P_AXI_BYTES, P_TIMING_ONLY, P_WATCHDOG
 from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG, N_SEQUENCER,
                         N_WEIGHT_LOADER, OUTPUT0, PIXEL_STREAMER0, PRNG0, SEQUENCER0,
                         WEIGHT_LOADER0, Harness, Output, PixelStreamer, Prng, Sequencer,
@@ -171,7 +171,10 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             if not dma.s2m_fits(C, m_tkeep):
                 status = ERR_OVERFLOW
                 break
-            tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+            if prm[P_TIMING_ONLY] != 0:          # timing only: no data, no lanes to compute
+                tb, tbase = dr, 0
+            else:
+                tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
             if nlog_max > 0:
                 if nlog >= nlog_max:
                     status = ERR_OUTBUF

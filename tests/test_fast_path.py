@@ -1,0 +1,139 @@
+"""The twin's job-level fast path (architecture §20) stands for the per-cycle twin: the same output
+bytes per job as the cycle loop computes (every engine case sequence and configuration), and on
+whole inferences (zoo models, random models, handshake probabilities 0.05 .. 1.0) the same cycles,
+per-bundle cycles, DMA events and commands, raw and skip streams and firmware outputs; streams that
+are not one engine job, and sources the firmware changes under a running DMA, are named errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cases import (ENGINE_CONFIGS, RANDOM_SEEDS, SYSTEM_KEYS, engine_hw, export_random,
+                   export_zoo, job_sequence, run_engine, streams)
+from dsf_sim import DsfError
+from dsf_sim.compiler.export import load_export
+from dsf_sim.models.engine.job_values import JobStreamError, job_output
+from dsf_sim.models.engine.params import tables
+from dsf_sim.models.system_model import FastPathError, _SystemRun, run_system_model
+from dsf_sim.runtime.check import compare_run
+
+PROBS = [(1, 1.0, 1.0), (2, 0.05, 0.05), (3, 0.5, 0.3), (4, 1.0, 0.05), (5, 0.2, 1.0)]
+ZOO = [("residual", "4x8_axi64"), ("pools", "8x24_axi128"), ("fallbacks", "8x24_axi128"),
+       ("resblock", "4x8_axi64"), ("mlp", "4x8_axi64"), ("strides", "8x24_axi128")]
+
+
+def _kept_bytes(beats):
+    data, keep, _ = beats
+    return data.reshape(-1)[keep.reshape(-1)].tobytes()
+
+
+@pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS))
+def test_job_values_equal_the_cycle_loop(cfg):
+    """Every engine case (corner geometries, extreme words, finish jobs with wild configurations
+    and garbage skip padding): job_output == the per-cycle twin's output stream, byte for byte."""
+    hw = engine_hw(cfg)
+    tabs = tables(hw)
+    for seq in range(9):
+        jobs = job_sequence(hw, seq)
+        twin = run_engine("twin", hw, jobs)
+        for j, ((w, x, s), got) in enumerate(zip(streams(jobs), twin["beats"])):
+            wb = w[0].tobytes()
+            xb = x[0].tobytes()
+            sb = None if s is None else np.asarray(s, np.uint8).tobytes()
+            assert job_output(hw, tabs, wb, xb, sb) == _kept_bytes(got), f"{cfg} seq {seq} job {j}"
+
+
+def _same_run(fast, cyc):
+    for k in SYSTEM_KEYS:
+        assert fast[k] == cyc[k], k
+    f, c = fast["firmware_run"], cyc["firmware_run"]
+    assert f.raw_streams == c.raw_streams and f.skip_streams == c.skip_streams
+    assert f.packed_inputs == c.packed_inputs
+    assert np.array_equal(f.output, c.output)
+    for a, b in zip(f.bundle_outputs, c.bundle_outputs):
+        assert (a is None and b is None) or np.array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def zoo_dirs(tmp_path_factory):
+    out = {}
+    for name, cfg in ZOO:
+        d = tmp_path_factory.mktemp(f"fast_{name}_{cfg}")
+        export_zoo(name, cfg, d)
+        out[name, cfg] = str(d)
+    return out
+
+
+@pytest.mark.parametrize("name,cfg", ZOO, ids=[f"{n}-{c}" for n, c in ZOO])
+def test_fast_path_equals_per_cycle_twin_on_the_zoo(zoo_dirs, name, cfg):
+    d = zoo_dirs[name, cfg]
+    hw, manifest = load_export(d)
+    for seed, vp, rp in PROBS:
+        fast = run_system_model(d, seed, vp, rp, fast=True)
+        cyc = run_system_model(d, seed, vp, rp)
+        assert fast["mode"] == "fast" and cyc["mode"] == "cycle"
+        _same_run(fast, cyc)
+        compare_run(fast["firmware_run"], hw, manifest)          # and bit-exact
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS[:6])
+def test_fast_path_equals_per_cycle_twin_on_random_models(seed, tmp_path):
+    d = str(tmp_path / f"r{seed}")
+    export_random(seed, d)
+    hw, manifest = load_export(d)
+    for s, vp, rp in ((seed, 1.0, 1.0), (seed + 1, 0.05, 0.7)):
+        fast = run_system_model(d, s, vp, rp, fast=True)
+        _same_run(fast, run_system_model(d, s, vp, rp))
+        compare_run(fast["firmware_run"], hw, manifest)
+
+
+def test_streams_that_are_not_one_job_are_named():
+    hw = engine_hw("4x8_axi64")
+    tabs = tables(hw)
+    jobs = job_sequence(hw, 1)
+    w0, x0 = jobs[0]["weights"][0].tobytes(), jobs[0]["pixels"][0].tobytes()
+    w1 = jobs[1]["weights"][0].tobytes()
+    if jobs[1]["geom"].CM * jobs[1]["geom"].KH != jobs[0]["geom"].CM * jobs[0]["geom"].KH:
+        with pytest.raises(JobStreamError, match="weights header WROWS"):
+            job_output(hw, tabs, w1, x0, None)
+    with pytest.raises(JobStreamError, match=r"pixel stream of \d+ bytes, its header gives"):
+        job_output(hw, tabs, w0, x0[:-hw.AXI_BYTES], None)
+    with pytest.raises(JobStreamError, match=r"weight stream of \d+ bytes, its header gives"):
+        job_output(hw, tabs, w0[:-hw.AXI_BYTES], x0, None)
+    with pytest.raises(JobStreamError, match="header beat"):
+        job_output(hw, tabs, b"", x0, None)
+    fin = next(j for j in job_sequence(hw, 6) if j.get("skip") is not None)
+    wf, xf = fin["weights"][0].tobytes(), fin["pixels"][0].tobytes()
+    with pytest.raises(JobStreamError, match="no skip stream"):
+        job_output(hw, tabs, wf, xf, None)
+    with pytest.raises(JobStreamError, match="skip stream of"):
+        job_output(hw, tabs, wf, xf, np.asarray(fin["skip"], np.uint8).tobytes()[:-1])
+
+
+def test_wrong_option_types_are_named(zoo_dirs):
+    d = zoo_dirs["residual", "4x8_axi64"]
+    with pytest.raises(DsfError, match=r"fast = 'yes' is invalid: allowed True or False"):
+        run_system_model(d, fast="yes")
+
+
+def test_a_source_changed_under_its_dma_is_named(zoo_dirs):
+    """The fast path reads a job's streams when their DMAs start; a firmware that rewrote a
+    source while its DMA runs would feed the per-cycle twin other bytes: refused by name."""
+    d = zoo_dirs["residual", "4x8_axi64"]
+    r = _SystemRun(d, 1, 1.0, 1.0, False, 200000, fast=True)
+    poll, hit = r.poll, []
+
+    def poll_then_overwrite(t):
+        done = poll(t)
+        px = r.inflight[0]
+        if px is not None and px["bundle"] == 1 and not hit:
+            r.dram[px["addr"] + px["bytes"] - 1] ^= 0xFF      # once
+            hit.append(t)
+        return done
+
+    r.poll = poll_then_overwrite
+    try:
+        with pytest.raises(FastPathError, match=r"changed the pixels source of job \(bundle 1"):
+            r.run(1 << 62)
+    finally:
+        r.close()
