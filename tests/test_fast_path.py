@@ -137,3 +137,15 @@ def test_a_source_changed_under_its_dma_is_named(zoo_dirs):
             r.run(1 << 62)
     finally:
         r.close()
+
+
+def test_verify_runs_either_twin_mode_with_the_same_result(zoo_dirs):
+    from dsf_sim.flows.verify import run_sim
+    d = zoo_dirs["pools", "8x24_axi128"]
+    fast, cyc = (run_sim(d, "model", 2, 0.4, 0.6, twin=t) for t in ("fast", "cycle"))
+    assert (fast["twin"], cyc["twin"]) == ("fast", "cycle") and fast["bit_exact"]
+    for k in SYSTEM_KEYS + ("final_output",):
+        assert fast[k] == cyc[k], k
+    with pytest.raises(DsfError, match=r"twin = 'turbo' is invalid: allowed one of \('fast', "
+                                       r"'cycle'\)"):
+        run_sim(d, "model", twin="turbo")

@@ -4,7 +4,9 @@ SIM='verilator': the SystemVerilog system testbench (rtl/tb/tb_system.sv, Verila
 SV DMA models, the C firmware compiled in via DPI-C, the seeded PRNG handshakes (architecture §5,
 §11).
 SIM='model': the digital twin (dsf_sim/models/system_model.py) — the numba engine + DMA model with
-the same C firmware as a ctypes library; cycle-identical to the testbench.
+the same C firmware as a ctypes library; cycle-identical to the testbench. twin='fast' (default)
+runs its job-level fast path (architecture §20: per-job values at once, the clock timing-only),
+twin='cycle' computes every value cycle by cycle; both give the same cycles, events and bytes.
 
 Both check every level bit-exactly against the export (packed inputs, raw engine stream per
 (bundle, pass, iteration), post-processed bundle outputs, final output, softmax) and report cycles
@@ -21,18 +23,22 @@ from ..compiler.export import load_export
 from ..errors import DsfError
 
 SIMS = ("verilator", "model")
+TWIN_MODES = ("fast", "cycle")
 SCHEMA = ("sim", "seed", "valid_prob", "ready_prob", "cycles_total", "done_cycle",
           "cycles_per_bundle", "events", "channels", "commands")
 
 
 def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
-            timing_only=False, watchdog=200000) -> dict:
+            timing_only=False, watchdog=200000, twin="fast") -> dict:
     """Run an export on one simulator; every level is checked unless timing_only."""
     from ..models.system_model import true_macs
     from ..runtime.check import compare_run
 
     if SIM not in SIMS:
         raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
+    if twin not in TWIN_MODES:
+        raise DsfError(f"verify_inference: twin = {twin!r} is invalid: allowed one of "
+                       f"{TWIN_MODES}")
     for name, p in (("valid_prob", valid_prob), ("ready_prob", ready_prob)):
         if not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise DsfError(f"verify_inference: {name} = {p!r} is invalid: allowed 0 < p <= 1")
@@ -48,7 +54,8 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
     else:
         from ..models.system_model import run_system_model
         res = run_system_model(export_dir, seed=seed, valid_prob=valid_prob,
-                               ready_prob=ready_prob, timing_only=timing_only, watchdog=watchdog)
+                               ready_prob=ready_prob, timing_only=timing_only, watchdog=watchdog,
+                               fast=twin == "fast")
         run = res.pop("firmware_run")
         hw, manifest = load_export(export_dir)
         if not timing_only:
@@ -57,7 +64,8 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
     macs, macs_b = true_macs(manifest)
     out = {k: res[k] for k in SCHEMA}
     out.update(
-        bit_exact=not timing_only, timing_only=bool(timing_only), macs=macs,
+        bit_exact=not timing_only, timing_only=bool(timing_only),
+        twin=None if SIM == "verilator" else ("timing_only" if timing_only else twin), macs=macs,
         macs_per_bundle=macs_b,
         pe_utilisation=macs / (hw.ROWS * hw.COLS * max(1, res["cycles_total"])),
         bytes_per_channel={k: v["bytes"] for k, v in res["channels"].items()},
@@ -68,7 +76,7 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
 
 
 def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw=None,
-           valid_prob=None, ready_prob=None, timing_only=False, result_json=None):
+           valid_prob=None, ready_prob=None, timing_only=False, result_json=None, twin="fast"):
     if SIM not in SIMS:
         raise DsfError(f"verify_inference: SIM = {SIM!r} is invalid: allowed one of {SIMS}")
     hw = hw or getattr(model, "_dsf_last_hw", None)
@@ -80,7 +88,7 @@ def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw
         model.export_inference(x=model.random_input if x is None else x, hw=hw, out_dir=out_dir)
     vp = hw.valid_prob if valid_prob is None else valid_prob
     rp = hw.ready_prob if ready_prob is None else ready_prob
-    res = run_sim(out_dir, SIM, seed, vp, rp, timing_only=timing_only)
+    res = run_sim(out_dir, SIM, seed, vp, rp, timing_only=timing_only, twin=twin)
     path = result_json or os.path.join(out_dir, f"verify_{SIM}_seed{seed}.json")
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
@@ -88,7 +96,8 @@ def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw
         for c in res["commands"]:
             f.write(json.dumps(c) + "\n")
     what = "cycles only (timing-only)" if timing_only else "bit-exact at every level"
-    print(f"verify_inference[{SIM}, seed {seed}, valid {vp}, ready {rp}]: {what}; cycles per "
+    sim = SIM if SIM == "verilator" or timing_only else f"{SIM} ({twin})"
+    print(f"verify_inference[{sim}, seed {seed}, valid {vp}, ready {rp}]: {what}; cycles per "
           f"bundle {res['cycles_per_bundle']}, total {res['cycles_total']}, PE utilisation "
           f"{100 * res['pe_utilisation']:.1f}% -> {path}")
     return res
