@@ -283,7 +283,12 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     t_wall = time.time()
     r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast)
     try:
-        r.run(max_cycles)
+        if r.fast:        # one BLAS thread: the worker and the clock already use both cores
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(limits=1, user_api="blas"):
+                r.run(max_cycles)
+        else:
+            r.run(max_cycles)
     finally:
         r.close()
     cycles_total = r.done_cycle + 1
