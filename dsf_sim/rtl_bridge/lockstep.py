@@ -95,11 +95,14 @@ class Trace:
 
 
 def build_lockstep_tb(hw, rtl_mutation=None):
-    """tb_engine with -DDSF_LOCKSTEP around the generated wrapper (one build per mutation)."""
+    """tb_engine with -DDSF_LOCKSTEP around the generated wrapper (one build per mutation). The
+    unmutated harness is compiled with -O3 (it runs whole networks); the test-only mutants with
+    -O1 (they are many and run short)."""
+    mutant = rtl_mutation not in (None, "none")
     return build("lockstep", hw, "dsf_engine_dbg", tb_files=[TB_DIR / "tb_engine.cpp"],
                  tb_texts={"dsf_engine_dbg.sv": debug_wrapper(hw), "dsf_trace.h": trace_header()},
-                 mutation=rtl_mutation, exe="tb_lockstep", cdefines=["DSF_LOCKSTEP"]) / "obj" / \
-        "tb_lockstep"
+                 mutation=rtl_mutation, exe="tb_lockstep", cdefines=["DSF_LOCKSTEP"],
+                 copt="-O1" if mutant else "-O3") / "obj" / "tb_lockstep"
 
 
 def read_trace(path) -> Trace:
@@ -119,19 +122,63 @@ def read_trace(path) -> Trace:
     return Trace(r["sc"].astype(np.int64), r["data"].copy(), r["keep"].copy(), side="RTL")
 
 
+class _RtlRun:
+    """tb_lockstep running in the background (its own process): the twin's trace is recorded
+    while the RTL writes its own, on the other core."""
+
+    def __init__(self, hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog,
+                 max_cycles, timeout):
+        import subprocess
+        import time
+        exe = build_lockstep_tb(hw, rtl_mutation)
+        self.tmp = tempfile.TemporaryDirectory(prefix="dsf_lockstep_")
+        jf, self.tf, rf = (os.path.join(self.tmp.name, n)
+                           for n in ("jobs.bin", "trace.bin", "result.json"))
+        write_job_file(jf, jobs, hw.AXI_BYTES)
+        cmd = [str(c) for c in (exe, jf, self.tf, rf, *prng_args(seed, valid_prob, ready_prob),
+                                watchdog, max_cycles)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.trace = None
+
+    def done(self) -> bool:
+        return self.proc.poll() is not None
+
+    def length_if_done(self):
+        """Cycles of the RTL trace once the process has ended, else None."""
+        return len(self.finish()) if self.done() else None
+
+    def finish(self) -> Trace:
+        import subprocess
+        import time
+        if self.trace is not None:
+            return self.trace
+        try:
+            _, err = self.proc.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            self.tmp.cleanup()
+            raise VerilatorError(f"tb_lockstep: timeout = {self.timeout} s exceeded (wall clock) "
+                                 f"without a result; raise timeout= or check the harness") from None
+        try:
+            rc = self.proc.returncode
+            if rc not in (0, 2, 5):
+                raise VerilatorError(f"tb_lockstep failed (rc={rc}): {err.strip()}")
+            tr = read_trace(self.tf)
+        finally:
+            self.tmp.cleanup()
+        tr.status = {0: "done", 2: "watchdog", 5: "max_cycles"}[rc]
+        self.trace = tr
+        return tr
+
+
 def rtl_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, rtl_mutation=None,
               watchdog=20000, max_cycles=50_000_000, timeout=3600) -> Trace:
-    exe = build_lockstep_tb(hw, rtl_mutation)
-    with tempfile.TemporaryDirectory(prefix="dsf_lockstep_") as tmp:
-        jf, tf, rf = (os.path.join(tmp, n) for n in ("jobs.bin", "trace.bin", "result.json"))
-        write_job_file(jf, jobs, hw.AXI_BYTES)
-        r = run([exe, jf, tf, rf, *prng_args(seed, valid_prob, ready_prob), watchdog,
-                 max_cycles], "tb_lockstep", timeout)
-        if r.returncode not in (0, 2, 5):
-            raise VerilatorError(f"tb_lockstep failed (rc={r.returncode}): {r.stderr.strip()}")
-        tr = read_trace(tf)
-    tr.status = {0: "done", 2: "watchdog", 5: "max_cycles"}[r.returncode]
-    return tr
+    return _RtlRun(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles,
+                   timeout).finish()
 
 
 # twin columns: (source, argument) per signal, from the table
@@ -215,7 +262,9 @@ def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slo
 
 
 def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=None,
-                watchdog=20000, max_cycles=50_000_000) -> Trace:
+                watchdog=20000, max_cycles=50_000_000, cap=None) -> Trace:
+    """The twin's trace; `cap()` (checked between chunks) may return a lower cycle limit once
+    it is known (the RTL's length + 64 in `lockstep`)."""
     B = hw.AXI_BYTES
     # a mutated twin may emit more than the headers announce: spare log room
     img = JobImage(hw, jobs, spare_beats=4096)
@@ -228,7 +277,12 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
     status, total, left = OK, 0, len(jobs)
     chunk = 1 << 16
     while True:               # grow in chunks (the cycle count is not known in advance)
+        c = cap() if cap is not None else None
+        if c is not None:
+            max_cycles = min(max_cycles, c)
         n = min(chunk, max_cycles - total)
+        if n <= 0:
+            break
         sc = np.zeros((n, NS), np.int64)
         data = np.zeros((n, B), np.uint8)
         keep = np.zeros((n, (B + 7) // 8), np.uint8)
@@ -248,6 +302,16 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
     tr.status = ("done" if left <= 0 else "watchdog" if status == ERR_WATCHDOG
                  else "max_cycles" if total >= max_cycles else f"model status {status}")
     return tr
+
+
+def _capped(tr: Trace, n: int) -> Trace:
+    """The trace as a run limited to n cycles would have left it (what the sequential lockstep
+    did: the twin ran at most the RTL's length + 64 cycles)."""
+    if len(tr) <= n:
+        return tr
+    out = Trace(tr.sc[:n], tr.data[:n], tr.keep[:n], side=tr.side)
+    out.status = "max_cycles"
+    return out
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -380,9 +444,15 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
     On divergence and with `vcd_dir`, the RTL is re-run under pyverilator and a VCD of the last
     `window` cycles before the divergence (+2) is written there."""
     jobs = list(jobs)
-    rtl = rtl_trace(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles)
-    model = model_trace(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
-                        min(max_cycles, len(rtl) + 64))
+    run = _RtlRun(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles,
+                  3600)
+    try:                      # the twin runs while the RTL does (two processes, two cores)
+        model = model_trace(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
+                            max_cycles, cap=lambda: (None if (n := run.length_if_done()) is None
+                                                     else n + 64))
+    finally:
+        rtl = run.finish()
+    model = _capped(model, min(max_cycles, len(rtl) + 64))
     div = first_divergence(model, rtl)
     if div is None:
         return LockstepResult(True, len(rtl), len(jobs), model=model, rtl=rtl)

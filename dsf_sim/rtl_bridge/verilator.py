@@ -48,13 +48,14 @@ def engine_texts(hw, mutation=None) -> dict:
 
 def build(kind: str, hw, top: str, tb_files=(), tb_texts=None, mutation=None, defines=(),
           trace=False, exe: str | None = None, link=True, jobs: int = 2, include=(),
-          key_files=(), post=None, cdefines=()) -> Path:
+          key_files=(), post=None, cdefines=(), copt: str = "-O1") -> Path:
     """Verilate `top` (dsf_engine or a testbench) with the engine sources, compile the C++
     harness; cached by content. Returns the build folder (sources in src/, objects in obj/,
     the executable obj/<exe> when `link`). `include`: extra C++ include folders, `key_files`:
     headers they hold that the build depends on, `post(folder)`: a last build step (e.g.
     compiling objects of an unlinked build), run inside the cache lock. `defines` go to
-    Verilator (+define+), `cdefines` to the C++ compiler (-D)."""
+    Verilator (+define+), `cdefines` to the C++ compiler (-D). `copt`: the C++ optimisation
+    level (-O1 compiles fast for the many test builds; lockstep's harness runs long: -O3)."""
     require_verilator()
     texts = engine_texts(hw, mutation)
     texts.update(tb_texts or {})
@@ -64,7 +65,7 @@ def build(kind: str, hw, top: str, tb_files=(), tb_texts=None, mutation=None, de
     flags += [f"+define+{d}" for d in sorted(defines)]
     key = content_key(files=tb_files + [TB_DIR / "tb_common.h"] + [Path(f) for f in key_files],
                       texts=[f"{n}\0{t}" for n, t in sorted(texts.items())],
-                      extra=[tool_version(["verilator", "--version"]), exe, link] + flags
+                      extra=[tool_version(["verilator", "--version"]), exe, link, copt] + flags
                       + [str(i) for i in include] + [f"-D{d}" for d in cdefines])
 
     def do(out):
@@ -75,7 +76,7 @@ def build(kind: str, hw, top: str, tb_files=(), tb_texts=None, mutation=None, de
         sv = [src / "dsf_cfg.sv"] + sorted(p for p in src.glob("*.sv") if p.name != "dsf_cfg.sv")
         cmd = (["verilator", "--cc", "--exe"] + (["--build", "-j", str(jobs)] if link else [])
                + flags + [f"-I{src}", "--Mdir", str(out / "obj"), "-o", exe,
-                          "-CFLAGS", " ".join(["-O1 -std=c++17", f"-I{TB_DIR}", f"-I{src}"]
+                          "-CFLAGS", " ".join([copt, "-std=c++17", f"-I{TB_DIR}", f"-I{src}"]
                                               + [f"-I{i}" for i in include]
                                               + [f"-D{d}" for d in cdefines])]
                + [str(p) for p in sv + [f for f in tb_files if f.suffix == ".sv"]]

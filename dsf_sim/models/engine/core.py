@@ -156,8 +156,13 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         raddr = sequencer.raddr(q, prm)
         popped = output.pop(o, of, prm)
         rel = output.cfg_release(o, of)
-        if tracing:                              # in the order of TRACE_SLOTS
+        # m_axis_tdata (registers only), once per cycle for the probe and the accepted beat;
+        # not computed while invalid (the probe records zeros) nor when timing only
+        if o.dr_v != 0 and (tracing or of) and prm[P_TIMING_ONLY] == 0:
             tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+        else:
+            tb, tbase = dr, 0
+        if tracing:                              # in the order of TRACE_SLOTS
             _probe(trace, tb, tbase, o, B,
                    (int(p_valid), int(w_valid), int(m_ready), int(p_tready), int(w_tready),
                     int(ov), int(output.tlast(o, prm)), output.tkeep(o, prm), raddr,
@@ -171,10 +176,6 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             if not dma.s2m_fits(C, m_tkeep):
                 status = ERR_OVERFLOW
                 break
-            if prm[P_TIMING_ONLY] != 0:          # timing only: no data, no lanes to compute
-                tb, tbase = dr, 0
-            else:
-                tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
             if nlog_max > 0:
                 if nlog >= nlog_max:
                     status = ERR_OUTBUF
