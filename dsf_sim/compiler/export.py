@@ -40,19 +40,65 @@ from .rtl_config import c_header
 from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core
 
 
-@dataclass
+class _Folder:
+    """Where an export's files are: the staging folder while it is written, the export folder
+    after the commit (one object shared by every stream read from it)."""
+
+    def __init__(self, path):
+        self.path = path
+
+
+class _StreamFile:
+    """A stream kept in the export's files instead of memory (a batch-7 ResNet-50 holds ~0.7 GB
+    of pixel, raw and skip beats); read again, as beats, when asked for."""
+
+    def __init__(self, folder: _Folder, rel: str, axi_bytes: int):
+        self.folder, self.rel, self.B = folder, rel, axi_bytes
+
+    def load(self) -> np.ndarray:
+        path = os.path.join(self.folder.path, self.rel)
+        try:
+            return np.fromfile(path, dtype=np.uint8).reshape(-1, self.B)
+        except FileNotFoundError:
+            raise DsfError(f"export file {path} = missing is invalid: allowed the file the export "
+                           f"wrote (its streams are read from the export folder when used; "
+                           f"export again)") from None
+
+
+def _beats(v):
+    return v.load() if isinstance(v, _StreamFile) else v
+
+
 class JobData:
-    it: int
-    p: int
-    geom: object
-    co_lo: int
-    co_hi: int
-    weights: np.ndarray      # beats
-    pixels: np.ndarray       # beats
-    raw_stream: np.ndarray   # output data beats (finish jobs: the finished words); the int64
-    #                          sums are not kept (they are these beats unpacked; memory)
-    part: int = 0            # part of the bundle's core this job belongs to
-    skip_stream: np.ndarray | None = None   # skip beats of an adding finish job
+    """One engine job of an export: geometry, channel range and its streams (weights in memory;
+    pixels, the expected output beats and the skip beats read from the export's files once the
+    bundle is written)."""
+
+    def __init__(self, it, p, geom, co_lo, co_hi, weights, pixels, raw_stream, part=0,
+                 skip_stream=None):
+        self.it, self.p, self.geom, self.co_lo, self.co_hi = it, p, geom, co_lo, co_hi
+        self.weights = weights           # beats
+        self.part = part                 # part of the bundle's core this job belongs to
+        self._pixels, self._raw, self._skip = pixels, raw_stream, skip_stream
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """Pixel beats."""
+        return _beats(self._pixels)
+
+    @property
+    def raw_stream(self) -> np.ndarray:
+        """Output data beats (finish jobs: the finished words); the int64 sums are not kept."""
+        return _beats(self._raw)
+
+    @property
+    def skip_stream(self):
+        """Skip beats of an adding finish job, else None."""
+        return None if self._skip is None else _beats(self._skip)
+
+    def __repr__(self):
+        return (f"JobData(it={self.it}, p={self.p}, part={self.part}, co={self.co_lo}:"
+                f"{self.co_hi}, {self.geom})")
 
 
 @dataclass
@@ -335,6 +381,15 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
 
     weights_chunks, offset = [], 0
     exports = []
+    files = {}
+    folder = _Folder(out_dir)
+
+    def write(rel, arr):
+        p = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        np.ascontiguousarray(arr).tofile(p)
+        files[rel] = p
+
     from tqdm import tqdm  # big networks take a while: show per-bundle progress
     bar = tqdm(list(zip(model.bundles, refs)), desc="export", unit="bundle", leave=False,
                disable=len(model.bundles) < 8)
@@ -431,21 +486,15 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
             raise MismatchError(f"bundle {b.idx}: engine jobs summed over passes differ from the "
                                 f"direct convolution at {idx}")
         exports.append(be)
+        _write_bundle_streams(be, write, folder, hw.AXI_BYTES)
 
     # ---------------------------------------------------------------- files
-    files = {}
-
-    def write(rel, arr):
-        p = os.path.join(out_dir, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        np.ascontiguousarray(arr).tofile(p)
-        files[rel] = p
-
     write("weights.bin", np.concatenate(weights_chunks).astype(np.uint8) if weights_chunks
           else np.zeros(0, np.uint8))
     # bundle 0's pixel streams, then the int32 input tensor (for any other bundle that reads or
     # adds the model input: the firmware packs it like a bundle output)
-    packed = np.concatenate([exports[0].pixels[p].reshape(-1) for p in range(exports[0].mapping.CP)])
+    packed = np.concatenate([_beats(exports[0].pixels[p]).reshape(-1)
+                             for p in range(exports[0].mapping.CP)])
     x_int = input_integer(model, x_float)[0]
     write("input.bin", np.concatenate([packed, x_int.astype("<i4").reshape(-1).view(np.uint8)]))
     write("expected.bin", refs[-1].out.astype("<i4"))
@@ -455,14 +504,6 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     descs, part_rows, pass_rows, headers = [], [], [], []
     for b, be in zip(model.bundles, exports):
         r, m = be.ref, be.mapping
-        d = f"b{b.idx:02d}"
-        for j in be.jobs:
-            if j.it == 0:
-                write(f"{d}/in_p{j.p}.bin", j.pixels)
-            write(f"{d}/raw_it{j.it}_p{j.p}.bin", j.raw_stream)
-            if j.skip_stream is not None:
-                write(f"{d}/skip_it{j.it}.bin", j.skip_stream)
-        write(f"{d}/out.bin", r.out.astype("<i4"))
         src, skip = model.bundle_sources[b.idx]
         desc = _descriptor(b, m, r, src, skip, fracs[skip] if skip is not None else 0, be, hw,
                            b.idx == len(model.bundles) - 1)
@@ -508,6 +549,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         json.dump(manifest, f, indent=1)
     files["manifest.json"] = os.path.join(out_dir, "manifest.json")
     _commit(out_dir, final_dir, files)
+    folder.path = final_dir                  # the jobs' streams are read from here from now on
     return Export(hw, final_dir, exports, refs,
                   {rel: os.path.join(final_dir, rel) for rel in files})
 
@@ -515,6 +557,26 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
 STAGING = ".dsf_export_staging"
 _OWNED = re.compile(r"^(b\d\d|weights\.bin|input\.bin|expected(_softmax)?\.bin|config_fw\.h|"
                     r"dsf_cfg\.h|manifest\.json)$")
+
+
+def _write_bundle_streams(be, write, folder, B):
+    """A finished bundle's pixel, raw and skip streams and int32 output go to its folder now;
+    its jobs keep references to the files instead of the arrays (memory: one bundle at a time)."""
+    d = f"b{be.idx:02d}"
+    for p, beats in list(be.pixels.items()):
+        rel = f"{d}/in_p{p}.bin"
+        write(rel, beats)
+        be.pixels[p] = _StreamFile(folder, rel, B)
+    for j in be.jobs:
+        j._pixels = be.pixels[j.p]
+        rel = f"{d}/raw_it{j.it}_p{j.p}.bin"
+        write(rel, j._raw)
+        j._raw = _StreamFile(folder, rel, B)
+        if j._skip is not None:
+            rel = f"{d}/skip_it{j.it}.bin"
+            write(rel, j._skip)
+            j._skip = _StreamFile(folder, rel, B)
+    write(f"{d}/out.bin", be.ref.out.astype("<i4"))
 
 
 def _commit(stage, final_dir, files):
