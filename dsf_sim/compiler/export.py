@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DsfError, HardwareError, MismatchError
 from ..frontend.padding import tf_padding
-from ..frontend.reference import input_integer, run_reference
+from ..frontend.reference import input_integer, iter_reference
 from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
                      pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
@@ -185,7 +185,7 @@ def _check_overflow(b, m: CoreMapping, Wes, in_spec, hw):
 
 def bundle_macs(b, m: CoreMapping, r) -> int:
     """True MACs of the bundle's original core layer."""
-    core = r.stages["core"][0].shape
+    core = r.stage_info()["core"][0]
     if m.kind == "dense":
         return dense_macs(core[0], m.CI, core[1])
     return conv_macs(*core, m.CI, *b.kernel_size)
@@ -199,8 +199,9 @@ def _stage_spec_fields(spec):
 
 def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw,
                 last: bool) -> dict:
-    f_core = r.stages["core"][1]
-    f_s = r.stages["core_bias"][1]
+    info = r.stage_info()
+    f_core = info["core"][1]
+    f_s = info["core_bias"][1]
     d = dict(kind=0 if m.kind == "conv" else 1, src=src, skip=-1 if skip is None else skip)
     shp = r.in_int.shape
     if m.kind == "conv":
@@ -219,13 +220,13 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
      d["act_pshift"]) = _stage_spec_fields(b.act)
     d["add"] = int(b.add_spec is not None)
     d["f_skip"] = skip_frac if skip is not None else 0
-    d["f_t"] = r.stages["add_raw"][1] if "add_raw" in r.stages else 0
+    d["f_t"] = info["add_raw"][1] if "add_raw" in info else 0
     (d["add_frac"], d["add_lo"], d["add_hi"], d["add_slope"],
      d["add_pshift"]) = _stage_spec_fields(b.add_spec)
     if b.pool_spec is not None:
-        y_before = r.stages["add" if b.add_spec is not None else "act"][0]
-        oh, pt = tf_padding(y_before.shape[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
-        ow, pl = tf_padding(y_before.shape[2], b.pool_size[1], b.pool_strides[1], b.pool_padding)
+        y_before = info["add" if b.add_spec is not None else "act"][0]     # its shape
+        oh, pt = tf_padding(y_before[1], b.pool_size[0], b.pool_strides[0], b.pool_padding)
+        ow, pl = tf_padding(y_before[2], b.pool_size[1], b.pool_strides[1], b.pool_padding)
         d.update(pool=1 if b.pool_cfg["type"] == "max" else 2, pool_kh=b.pool_size[0],
                  pool_kw=b.pool_size[1], pool_sh=b.pool_strides[0], pool_sw=b.pool_strides[1],
                  pool_pt=pt, pool_pl=pl, pool_oh=oh, pool_ow=ow)
@@ -366,7 +367,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     if len(model.bundles) > hw.max_n_bundles:
         raise HardwareError("number of bundles", len(model.bundles),
                             f"<= max_n_bundles {hw.max_n_bundles}")
-    refs = run_reference(model, x_float, check=check)
+    refs = []                # filled bundle by bundle (the reference is computed as we go)
     final_dir = out_dir
     os.makedirs(final_dir, exist_ok=True)
     out_dir = os.path.join(final_dir, STAGING)      # written here, moved in by _commit
@@ -375,9 +376,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     specs = {-1: model.input_spec_q}
     for b in model.bundles:
         specs[b.idx] = b.out_spec
-    fracs = {-1: refs[0].in_frac}
-    for r in refs:
-        fracs[r.idx] = r.out_frac
+    fracs = {}
 
     weights_chunks, offset = [], 0
     exports = []
@@ -391,9 +390,13 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         files[rel] = p
 
     from tqdm import tqdm  # big networks take a while: show per-bundle progress
-    bar = tqdm(list(zip(model.bundles, refs)), desc="export", unit="bundle", leave=False,
+    bar = tqdm(zip(model.bundles, iter_reference(model, x_float, check=check)),
+               total=len(model.bundles), desc="export", unit="bundle", leave=False,
                disable=len(model.bundles) < 8)
     for b, r in bar:
+        refs.append(r)
+        fracs.setdefault(-1, r.in_frac)
+        fracs[r.idx] = r.out_frac
         src, skip = model.bundle_sources[b.idx]
         in_spec = specs[src]
         if not _fits_x(in_spec, hw):
@@ -487,6 +490,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
                                 f"direct convolution at {idx}")
         exports.append(be)
         _write_bundle_streams(be, write, folder, hw.AXI_BYTES)
+        r.drop_stages()      # checked and written: only the output is used from here on
 
     # ---------------------------------------------------------------- files
     write("weights.bin", np.concatenate(weights_chunks).astype(np.uint8) if weights_chunks
@@ -521,7 +525,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
             "macs": bundle_macs(b, m, r),
             "in_shape": list(r.in_int.shape), "in_frac": r.in_frac,
             "out_shape": list(r.out.shape), "out_frac": r.out_frac,
-            "stages": {k: {"shape": list(v[0].shape), "frac": v[1]} for k, v in r.stages.items()},
+            "stages": {k: {"shape": list(shape), "frac": frac}
+                       for k, (shape, frac) in r.stage_info().items()},
             "descriptor": desc,
             "post": {"finish": bool(be.post.finish), "reason": be.post.reason,
                      "skip_direct": bool(be.post.skip_direct),

@@ -20,11 +20,14 @@ def pack_words(words: np.ndarray, bits: int) -> np.ndarray:
 
     The last axis length times `bits` must be a multiple of 8.
     """
-    words = np.asarray(words, dtype=np.int64)
+    words = np.asarray(words)
+    if words.dtype.kind not in "iu":
+        words = words.astype(np.int64)
     n = words.shape[-1]
     if (n * bits) % 8:
         raise ValueError(f"pack_words: {n} words x {bits} bits is not a whole number of bytes")
     if bits >= 8:
+        words = words.astype(np.int64, copy=False)
         nbytes = bits // 8
         u = (words & ((1 << bits) - 1)).astype(np.uint64)
         out = np.zeros(words.shape[:-1] + (n, nbytes), dtype=np.uint8)
@@ -183,7 +186,8 @@ def pixel_columns(hw, geom: JobGeometry, x: np.ndarray) -> np.ndarray:
     if (XN, XH, XW, CM) != (geom.XN, geom.XH, geom.XW, geom.CM):
         raise ValueError(f"pixels shape {x.shape} does not match job {geom}")
     XL, P, R = geom.XL(hw), geom.P_H, hw.ROWS
-    xp = np.zeros((XN, XL * R + 2 * P, XW, CM), dtype=np.int64)
+    dt = x.dtype if x.dtype.kind in "iu" else np.int64
+    xp = np.zeros((XN, XL * R + 2 * P, XW, CM), dtype=dt)
     xp[:, P:P + XH] = x
     idx = np.arange(XL)[:, None] * R + np.arange(R + 2 * P)[None, :]  # [XL, PR]
     cols = xp[:, idx]  # [XN, XL, PR, XW, CM]
@@ -192,13 +196,21 @@ def pixel_columns(hw, geom: JobGeometry, x: np.ndarray) -> np.ndarray:
 
 def pack_pixels_job(hw, geom: JobGeometry, x: np.ndarray):
     """-> (beats uint8[1+XN*XL*XW*CM*PB, AXI_BYTES], keep) including the header beat."""
-    cols = pixel_columns(hw, geom, np.asarray(x, dtype=np.int64))
+    # pixel words fit int16 (X_BITS <= 8): a quarter of the memory of int64 for the columns
+    small = np.int16 if hw.X_BITS <= 15 else np.int64
+    cols = pixel_columns(hw, geom, np.asarray(x).astype(small, copy=False))
     PR, PB = geom.PR(hw), geom.PB(hw)
-    words_per_col = PB * hw.AXI_WIDTH // hw.X_BITS
     flat = cols.reshape(-1, PR)
-    padded = np.zeros((flat.shape[0], words_per_col), dtype=np.int64)
-    padded[:, :PR] = flat
-    body = pack_words(padded, hw.X_BITS).reshape(-1, hw.AXI_BYTES)
+    # pack the PR words (rounded up to whole bytes), then place them in the column's PB beats
+    # (the rest are zero bytes, as zero words would pack to)
+    per = 8 // hw.X_BITS if hw.X_BITS < 8 else 1
+    prp = -(-PR // per) * per
+    if prp != PR:
+        flat = np.concatenate([flat, np.zeros((flat.shape[0], prp - PR), flat.dtype)], axis=1)
+    packed = pack_words(flat, hw.X_BITS)
+    body = np.zeros((flat.shape[0], PB * hw.AXI_BYTES), dtype=np.uint8)
+    body[:, :packed.shape[1]] = packed
+    body = body.reshape(-1, hw.AXI_BYTES)
     beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
     last_bits = PR * hw.X_BITS - (PB - 1) * hw.AXI_WIDTH
     return beats, _stream_keep(hw, len(beats), last_bits)

@@ -43,6 +43,26 @@ class BundleRef:
     mapping: object = None        # the compiler's CoreMapping, set by the export
     weights: tuple = None         # (kernel, bias) integers the stages were computed with
 
+    dropped: dict = field(default_factory=dict)   # name -> (shape, frac) of dropped stages
+    order: list = field(default_factory=list)     # stage names in computation order
+
+    def stage_info(self) -> dict:
+        """{stage: (shape, frac)} of every stage, kept or dropped, in computation order."""
+        out = {}
+        for k in self.order or list(self.stages):
+            out[k] = ((tuple(self.stages[k][0].shape), self.stages[k][1]) if k in self.stages
+                      else self.dropped[k])
+        return out
+
+    def drop_stages(self, keep=("out",)):
+        """Free every stage array but `keep` (their shapes and fracs stay in stage_info): the
+        export drops a bundle's intermediate stages once it has been checked and written."""
+        self.order = self.order or list(self.stages)
+        for k in list(self.stages):
+            if k not in keep:
+                a, f = self.stages.pop(k)
+                self.dropped[k] = (tuple(a.shape), f)
+
     @property
     def out(self):
         return self.stages["out"][0]
@@ -166,14 +186,16 @@ def _first_diff(a, b):
     return i, a[i], b[i], len(d)
 
 
-def check_against_float(model, refs, x_float, softmax_tol=1e-5):
-    """Compare every integer stage with the QKeras float graph; raise on the first mismatch."""
+def _float_checker(model, x_float, softmax_tol=1e-5):
+    """check(bundle, ref): compare every integer stage of one bundle with the QKeras float graph
+    (raise on the first mismatch; bundles in order), -> the number of stages checked."""
     from .tf_setup import tf
 
     floats = {-1: tf.constant(np.asarray(x_float, dtype=np.float32))}
     floats[-1] = model.input_quant_layer(floats[-1])
-    checked = 0
-    for b, r in zip(model.bundles, refs):
+
+    def check(b, r):
+        checked = 0
         src, skip = model.bundle_sources[b.idx]
         xf = floats[src]
         sk = floats[skip] if skip is not None else None
@@ -206,20 +228,32 @@ def check_against_float(model, refs, x_float, softmax_tol=1e-5):
                 raise MismatchError(f"bundle {b.idx} softmax differs by {err} > tol {softmax_tol}")
             checked += 1
         floats[b.idx] = st["out"]
-    return checked
+        return checked
+    return check
 
 
-def run_reference(model, x_float, check=True):
-    """Integer forward pass of `model` on `x_float` -> list of BundleRef (one per bundle)."""
+def check_against_float(model, refs, x_float, softmax_tol=1e-5):
+    """Compare every integer stage with the QKeras float graph; raise on the first mismatch."""
+    check = _float_checker(model, x_float, softmax_tol)
+    return sum(check(b, r) for b, r in zip(model.bundles, refs))
+
+
+def iter_reference(model, x_float, check=True):
+    """The integer forward pass one bundle at a time (each checked against the float graph when
+    `check`): a consumer that keeps only what it needs holds one bundle's stages at a time."""
     x_int, f_in = input_integer(model, x_float)
     outs = {-1: (x_int, f_in)}
-    refs = []
+    checker = _float_checker(model, x_float) if check else None
     for b in model.bundles:
         src, skip = model.bundle_sources[b.idx]
         xi, fi = outs[src]
         r = bundle_integer(b, xi, fi, outs[skip] if skip is not None else None)
-        refs.append(r)
+        if checker is not None:
+            checker(b, r)
         outs[b.idx] = (r.out, r.out_frac)
-    if check:
-        check_against_float(model, refs, x_float)
-    return refs
+        yield r
+
+
+def run_reference(model, x_float, check=True):
+    """Integer forward pass of `model` on `x_float` -> list of BundleRef (one per bundle)."""
+    return list(iter_reference(model, x_float, check))
