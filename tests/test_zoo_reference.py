@@ -142,3 +142,27 @@ def test_one_bit_activations(tmp_path):
     h2, manifest = _hardware(str(tmp_path))
     compare_run(r["firmware_run"], h2, manifest)
     assert any(np.any(b.out) for b in ex.refs)
+
+
+def test_export_streams_come_back_from_its_files(tmp_path):
+    """A written bundle's jobs read their pixel / raw / skip streams from the export folder (not
+    held in memory): the same beats as the files, and a missing or truncated file is named."""
+    from dsf_sim import DsfError
+    hw, model, ex = _export("residual", 4, 1, tmp_path)
+    B = hw.AXI_BYTES
+    j = ex.bundles[0].jobs[0]
+    path = os.path.join(str(tmp_path), "b00", f"in_p{j.p}.bin")
+    assert np.array_equal(j.pixels, np.fromfile(path, np.uint8).reshape(-1, B))
+    assert j.raw_stream.shape[1] == B and j.raw_stream.size > 0
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 1)
+    with pytest.raises(DsfError, match=r"in_p0\.bin size = \d+ bytes is invalid: allowed a "
+                                       r"multiple of the \d+-byte beat"):
+        _ = j.pixels
+    os.remove(path)
+    with pytest.raises(DsfError, match=r"in_p0\.bin = missing is invalid"):
+        _ = j.pixels
+    # the reference keeps the output of every bundle and the shapes of the dropped stages
+    r = ex.refs[0]
+    assert set(r.stages) == {"out"} and "core" in r.stage_info()
+    assert r.stage_info()["out"][0] == r.out.shape

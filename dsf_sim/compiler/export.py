@@ -58,11 +58,15 @@ class _StreamFile:
     def load(self) -> np.ndarray:
         path = os.path.join(self.folder.path, self.rel)
         try:
-            return np.fromfile(path, dtype=np.uint8).reshape(-1, self.B)
+            a = np.fromfile(path, dtype=np.uint8)
         except FileNotFoundError:
             raise DsfError(f"export file {path} = missing is invalid: allowed the file the export "
                            f"wrote (its streams are read from the export folder when used; "
                            f"export again)") from None
+        if a.size % self.B:
+            raise DsfError(f"export file {path} size = {a.size} bytes is invalid: allowed a "
+                           f"multiple of the {self.B}-byte beat (truncated? export again)")
+        return a.reshape(-1, self.B)
 
 
 def _beats(v):

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import ctypes
 import json
-from concurrent.futures import ThreadPoolExecutor
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
