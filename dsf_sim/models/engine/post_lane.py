@@ -6,6 +6,8 @@ half to even, clips compare signed.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..jit import jit
 from .mutations import M_POST_CLIP_HI, M_POST_NO_ROUND, M_POST_SLOPE_POS
 from .params import (Q_A1, Q_A2, Q_ADD, Q_B1, Q_B2, Q_HI1, Q_HI2, Q_K1, Q_K2, Q_LO1, Q_LO2,
@@ -42,16 +44,18 @@ def _shl(x, s, P):
 
 @jit(inline=True)
 def _shr_rhe(y, d, P, mut):
+    """Round half to even of y / 2^e, e = min(d, P - 1); y itself for e = 0. Written with
+    selects, not branches: the rounding and sign outcomes depend on the data (the fast path
+    runs this for every finished word)."""
     e = d if d < P - 1 else P - 1
-    if e == 0:
-        return y
     fl = y >> e
     rem = y & ((1 << e) - 1)
-    half = 1 << (e - 1)
+    half = (1 << e) >> 1
     if mut == M_POST_NO_ROUND:
-        return fl
-    up = rem > half or (rem == half and (fl & 1) == 1)
-    return _wrap(fl + (1 if up else 0), P)
+        return fl if e > 0 else y
+    up = (rem > half) | ((rem == half) & ((fl & 1) == 1) & (e > 0))
+    v = _wrap(fl + np.int64(up), P)
+    return v if e > 0 else y
 
 
 @jit(inline=True)
@@ -62,11 +66,8 @@ def _rq(x, A, B, K, LO, HI, P, mut):
         neg = x >= 0
     d = B + (K if neg else 0)
     q = _shr_rhe(y, d, P, mut)
-    if q < LO:
-        return LO
-    if q > HI and mut != M_POST_CLIP_HI:
-        return HI
-    return q
+    r = HI if (q > HI and mut != M_POST_CLIP_HI) else q    # the RTL's order: LO wins if LO > HI
+    return LO if q < LO else r
 
 
 @jit(inline=True)
