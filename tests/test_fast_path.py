@@ -114,6 +114,8 @@ def test_wrong_option_types_are_named(zoo_dirs):
     d = zoo_dirs["residual", "4x8_axi64"]
     with pytest.raises(DsfError, match=r"fast = 'yes' is invalid: allowed True or False"):
         run_system_model(d, fast="yes")
+    with pytest.raises(DsfError, match=r"fast = True is invalid with timing_only = True"):
+        run_system_model(d, fast=True, timing_only=True)
 
 
 def test_a_source_changed_under_its_dma_is_named(zoo_dirs):

@@ -280,6 +280,9 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     for name, v in (("timing_only", timing_only), ("fast", fast), ("check", check)):
         if not isinstance(v, (bool, np.bool_)):
             raise DsfError(f"run_system_model: {name} = {v!r} is invalid: allowed True or False")
+    if fast and timing_only:
+        raise DsfError("run_system_model: fast = True is invalid with timing_only = True: allowed "
+                       "one of them (fast computes every value, timing_only none)")
     t_wall = time.time()
     r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast)
     try:
