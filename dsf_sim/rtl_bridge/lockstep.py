@@ -34,7 +34,7 @@ from ..models.engine.signals import DATA_PORTS, DEBUG, GATED, INDEX, NAMES, PORT
 from ..models.jit import jit
 from ..runtime.build_cache import cached_build, content_key, tool_version
 from .engine_tb import write_job_file
-from .verilator import TB_DIR, VerilatorError, build, engine_texts, prng_args, run
+from .verilator import TB_DIR, VerilatorError, build, engine_texts, prng_args
 
 IX = INDEX
 NS = len(NAMES)
