@@ -41,12 +41,14 @@ from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAI
                                  load_firmware, memory_map)
 from .engine import ERR_OVERFLOW, ERR_WATCHDOG, EVENT, LIMIT, EngineModelError, EngineState
 from .engine.job_values import JobStreamError, job_output, needs_skip
-from .engine.dma import C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_IDX, C_OFF, C_STALL
+from .engine.dma import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_EVENT, C_IDX, C_OFF,
+                         C_STALL)
 from .engine.registers import index as reg_index
 
 LAST_ACT = reg_index("harness", "last_act")
 
 NEVER = 1 << 62
+PROGRESS_MIN_JOBS = 200     # runs with at least this many jobs show a progress bar (stderr)
 
 
 class SystemWatchdogError(EngineModelError):
@@ -213,14 +215,26 @@ class _SystemRun:
         self.dram[a:a + nbytes] = np.frombuffer(out, dtype=np.uint8)
 
     def run(self, max_cycles):
+        from tqdm import tqdm
         es, dram = self.es, self.dram
         advance, deliver, poll = es.advance, self.deliver, self.poll
+        njobs = sum(len(b.get("jobs", ())) for b in self.manifest["bundles"])
+        bar = tqdm(total=njobs, desc="twin", unit="job", leave=False,   # whole networks: seconds
+                   disable=njobs < PROGRESS_MIN_JOBS)
+        try:
+            self._run(max_cycles, es, dram, advance, deliver, poll, bar)
+        finally:
+            bar.close()
+
+    def _run(self, max_cycles, es, dram, advance, deliver, poll, bar):
         advance(dram, 1)                # cycle 0: nothing active (the PRNGs step)
         finished = poll(0)              # the firmware is first polled at its end
         while not finished:
             st = advance(dram, max_cycles)
             t = es.cycle - 1            # the edge ending cycle t
             if st == EVENT:
+                if es.C[2, C_EVENT] >= 0:
+                    bar.update(1)       # a job's output completed
                 deliver(t)
                 finished = poll(t)
                 continue
