@@ -235,19 +235,14 @@ static int64_t nth_bit(int64_t mask, int64_t k) {
   return 0;
 }
 
-/* finished word idx (flat, NHWC or NF, cropped coordinates) of finish bundle b: packet (n, l, w)
- * of job it = c / co_prl holds channel g = c % co_prl's rows as words g*ROWS + r (architecture
- * §17.2), cropped at the part's (r0_h, r0_w) like accumulate() */
-static int64_t fin_word(int b, int64_t idx) {
+/* finished word (n, oh, ow, c) (cropped coordinates) of finish bundle b: packet (n, l, w) of job
+ * it = c / co_prl holds channel g = c % co_prl's rows as words g*ROWS + r (architecture §17.2),
+ * cropped at the part's (r0_h, r0_w) like accumulate() */
+static int64_t fin_at(int b, int64_t n, int64_t oh, int64_t ow, int64_t c) {
   const dsf_bundle_t *d = desc(b);
   const dsf_part_t *q = part(b, 0);
-  int64_t c = idx % d->co, t = idx / d->co, ow, oh, n, row, pk, bit, v;
+  int64_t row = oh + q->r0_h, pk, bit, v;
   const uint8_t *p;
-  ow = t % d->out_w;
-  t /= d->out_w;
-  oh = t % d->out_h;
-  n = t / d->out_h;
-  row = oh + q->r0_h;
   pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
   bit = ((c % q->co_prl) * ROWS + row % ROWS) * X_BITS;
   p = S.dram + MM.fin[b] + (uint64_t)(c / q->co_prl) * fin_job_bytes(b) +
@@ -255,6 +250,16 @@ static int64_t fin_word(int b, int64_t idx) {
   v = (p[bit >> 3] >> (bit & 7)) & ((1 << X_BITS) - 1);
   if (d->out_signed && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
   return v;
+}
+
+/* the same word by its NHWC index idx in bundle b's output */
+static int64_t fin_word(int b, int64_t idx) {
+  const dsf_bundle_t *d = desc(b);
+  int64_t c = idx % d->co, t = idx / d->co, ow, oh;
+  ow = t % d->out_w;
+  t /= d->out_w;
+  oh = t % d->out_h;
+  return fin_at(b, t / d->out_h, oh, ow, c);
 }
 
 /* word idx of bundle b's output (b = -1: the model input): the int32 output where the firmware
@@ -275,6 +280,11 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   int64_t ci = d->ci, s_h = d->sh, s_w = d->sw;
   int64_t src_co = d->src >= 0 ? desc((int)d->src)->co : ci;
   uint64_t mask = (1u << X_BITS) - 1u;
+  /* a conv bundle reading a finish bundle's words in the source's own NHWC shape: address them
+   * by coordinates (fin_at), not by a flat index decomposed again word by word */
+  const dsf_bundle_t *sd = d->src >= 0 ? desc((int)d->src) : 0;
+  int direct = sd && !sd->out_int && d->kind == 0 && sh_ == sd->out_h && sw_ == sd->out_w &&
+               ci == sd->co;
   int p;
   for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
     const dsf_part_t *q = ppart(b, p);
@@ -307,7 +317,9 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
               if (row < 0 || row >= q->xh_e) continue;
               srow = (row + t_h) * s_h + pph;
               if (srow < 0 || srow >= sh_) continue;
-              v = (int32_t)tensor_word((int)d->src, ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
+              v = direct ? (int32_t)fin_at((int)d->src, n, srow, scol, c_src)
+                         : (int32_t)tensor_word((int)d->src,
+                                                ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
               if (!v) continue;
               bit = (uint64_t)jj * X_BITS;
               col[bit >> 3] |= (uint8_t)(((uint64_t)(uint32_t)v & mask) << (bit & 7));
@@ -395,9 +407,11 @@ static void pack_skip(int b) {
 static void unpack_finished(int b, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   uint8_t *tmp = S.dram + MM.tmp;
-  int64_t pos, c, npos = d->xn_e * d->out_h * d->out_w;
-  for (pos = 0; pos < npos; pos++)
-    for (c = lo; c < hi; c++) st64(tmp + 8 * (pos * d->co + c), fin_word(b, pos * d->co + c));
+  int64_t n, oh, ow, c, pos = 0;
+  for (n = 0; n < d->xn_e; n++)
+    for (oh = 0; oh < d->out_h; oh++)
+      for (ow = 0; ow < d->out_w; ow++, pos++)
+        for (c = lo; c < hi; c++) st64(tmp + 8 * (pos * d->co + c), fin_at(b, n, oh, ow, c));
 }
 
 /* a raw bundle's bias + activation (+ residual add) from the cropped accumulator into tmp;

@@ -48,7 +48,7 @@ from .engine.registers import index as reg_index
 LAST_ACT = reg_index("harness", "last_act")
 
 NEVER = 1 << 62
-PROGRESS_MIN_JOBS = 200     # runs with at least this many jobs show a progress bar (stderr)
+PROGRESS_MIN_JOBS = 200     # runs of this many jobs show a progress bar (stderr) after 2 s
 
 
 class SystemWatchdogError(EngineModelError):
@@ -220,7 +220,7 @@ class _SystemRun:
         advance, deliver, poll = es.advance, self.deliver, self.poll
         njobs = sum(len(b.get("jobs", ())) for b in self.manifest["bundles"])
         bar = tqdm(total=njobs, desc="twin", unit="job", leave=False,   # whole networks: seconds
-                   disable=njobs < PROGRESS_MIN_JOBS)
+                   disable=njobs < PROGRESS_MIN_JOBS, delay=2.0)
         try:
             self._run(max_cycles, es, dram, advance, deliver, poll, bar)
         finally:
