@@ -235,21 +235,41 @@ static int64_t nth_bit(int64_t mask, int64_t k) {
   return 0;
 }
 
-/* finished word (n, oh, ow, c) (cropped coordinates) of finish bundle b: packet (n, l, w) of job
- * it = c / co_prl holds channel g = c % co_prl's rows as words g*ROWS + r (architecture §17.2),
- * cropped at the part's (r0_h, r0_w) like accumulate() */
-static int64_t fin_at(int b, int64_t n, int64_t oh, int64_t ow, int64_t c) {
-  const dsf_bundle_t *d = desc(b);
+/* finished words of finish bundle b at (n, ., ow, c) (cropped coordinates): packet (n, l, w) of
+ * job it = c / co_prl holds channel g = c % co_prl's rows as words g*ROWS + r (architecture
+ * §17.2), cropped at the part's (r0_h, r0_w) like accumulate(). fin_column() resolves what does
+ * not depend on the row once, fin_row() reads row oh. */
+typedef struct {
+  const uint8_t *job;    /* the job's finished stream */
+  int64_t pk0, pk_l, r0, gbit, pk_bytes;
+  int sign;
+} fin_col_t;
+
+static fin_col_t fin_column(int b, int64_t n, int64_t ow, int64_t c) {
   const dsf_part_t *q = part(b, 0);
-  int64_t row = oh + q->r0_h, pk, bit, v;
-  const uint8_t *p;
-  pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
-  bit = ((c % q->co_prl) * ROWS + row % ROWS) * X_BITS;
-  p = S.dram + MM.fin[b] + (uint64_t)(c / q->co_prl) * fin_job_bytes(b) +
-      (uint64_t)pk * q->ob * AXI_BYTES;
+  fin_col_t f;
+  f.job = S.dram + MM.fin[b] + (uint64_t)(c / q->co_prl) * fin_job_bytes(b);
+  f.pk_l = q->xw_e;
+  f.pk0 = n * q->xl * q->xw_e + ow + q->r0_w;
+  f.r0 = q->r0_h;
+  f.gbit = (c % q->co_prl) * ROWS;
+  f.pk_bytes = q->ob * AXI_BYTES;
+  f.sign = desc(b)->out_signed;
+  return f;
+}
+
+static int64_t fin_row(const fin_col_t *f, int64_t oh) {
+  int64_t row = oh + f->r0, v;
+  int64_t bit = (f->gbit + row % ROWS) * X_BITS;
+  const uint8_t *p = f->job + (uint64_t)(f->pk0 + (row / ROWS) * f->pk_l) * f->pk_bytes;
   v = (p[bit >> 3] >> (bit & 7)) & ((1 << X_BITS) - 1);
-  if (d->out_signed && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
+  if (f->sign && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
   return v;
+}
+
+static int64_t fin_at(int b, int64_t n, int64_t oh, int64_t ow, int64_t c) {
+  fin_col_t f = fin_column(b, n, ow, c);
+  return fin_row(&f, oh);
 }
 
 /* the same word by its NHWC index idx in bundle b's output */
@@ -303,6 +323,7 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
         for (w = 0; w < q->xw_e; w++)
           for (c = 0; c < cmp; c++, col += col_bytes) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci, pph, ppw, scol;
+            fin_col_t fc;
             /* the source channel: ci is src_co (conv) or a multiple of it (dense after flatten,
              * whose column is 0), so it is c_src mod src_co -- checked before the phase lookups */
             if (c_src % src_co < lo || c_src % src_co >= hi) continue;   /* another slice's */
@@ -310,6 +331,7 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
             ppw = nth_bit(q->phmask_w, phase % q->nph_w);
             scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
+            if (direct) fc = fin_column((int)d->src, n, scol, c_src);
             for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
               int32_t v;
@@ -317,7 +339,7 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
               if (row < 0 || row >= q->xh_e) continue;
               srow = (row + t_h) * s_h + pph;
               if (srow < 0 || srow >= sh_) continue;
-              v = direct ? (int32_t)fin_at((int)d->src, n, srow, scol, c_src)
+              v = direct ? (int32_t)fin_row(&fc, srow)
                          : (int32_t)tensor_word((int)d->src,
                                                 ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
               if (!v) continue;
