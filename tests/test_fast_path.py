@@ -98,8 +98,9 @@ def test_streams_that_are_not_one_job_are_named():
             job_output(hw, tabs, w1, x0, None)
     with pytest.raises(JobStreamError, match=r"pixel stream of \d+ bytes, its header gives"):
         job_output(hw, tabs, w0, x0[:-hw.AXI_BYTES], None)
-    with pytest.raises(JobStreamError, match=r"weight stream of \d+ bytes, its header gives"):
-        job_output(hw, tabs, w0[:-hw.AXI_BYTES], x0, None)
+    for w_bad in (w0[:-hw.AXI_BYTES], w0 + bytes(hw.AXI_BYTES)):     # short, long
+        with pytest.raises(JobStreamError, match=r"weight stream of \d+ bytes, its header gives"):
+            job_output(hw, tabs, w_bad, x0, None)
     with pytest.raises(JobStreamError, match="header beat"):
         job_output(hw, tabs, b"", x0, None)
     fin = next(j for j in job_sequence(hw, 6) if j.get("skip") is not None)

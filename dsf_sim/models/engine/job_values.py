@@ -177,7 +177,7 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None) -> b
         raise JobStreamError(f"pixel stream of {xb.size} bytes, its header gives {B + n_px}")
     npost = (hw.POST_BEATS + hw.BIAS_BEATS) * B if fin else 0
     n_w = B + npost + CM * KH * hw.WB * B
-    if wb.size < n_w:
+    if wb.size != n_w:
         raise JobStreamError(f"weight stream of {wb.size} bytes, its header gives {n_w}")
     dt = _dtype_for(hw.X_BITS, signed, hw.K_BITS, KH * KW * CM)
     PW = h["KW2"]
