@@ -55,7 +55,7 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
         from ..models.system_model import run_system_model
         res = run_system_model(export_dir, seed=seed, valid_prob=valid_prob,
                                ready_prob=ready_prob, timing_only=timing_only, watchdog=watchdog,
-                               fast=twin == "fast")
+                               fast=twin == "fast" and not timing_only)
         run = res.pop("firmware_run")
         hw, manifest = load_export(export_dir)
         if not timing_only:
