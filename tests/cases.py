@@ -210,6 +210,17 @@ def export_zoo(name, cfg, out_dir, **hwkw):
     return hw, m
 
 
+def export_zoo_cases(tmp_path_factory, cases, prefix=""):
+    """{(name, cfg): export folder} of every zoo case, each in its own pytest temp folder (for
+    module-scoped fixtures)."""
+    out = {}
+    for name, cfg in cases:
+        d = tmp_path_factory.mktemp(f"{prefix}{name}_{cfg}")
+        export_zoo(name, cfg, d)
+        out[name, cfg] = str(d)
+    return out
+
+
 def export_random(seed, out_dir):
     from zoo import random_model
     hw, m = random_model(np.random.default_rng(seed))

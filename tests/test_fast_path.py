@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cases import (ENGINE_CONFIGS, RANDOM_SEEDS, SYSTEM_KEYS, engine_hw, export_random,
-                   export_zoo, job_sequence, run_engine, streams)
+                   export_zoo_cases, job_sequence, run_engine, streams)
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
 from dsf_sim.models.engine.job_values import JobStreamError, job_output
@@ -56,12 +56,7 @@ def _same_run(fast, cyc):
 
 @pytest.fixture(scope="module")
 def zoo_dirs(tmp_path_factory):
-    out = {}
-    for name, cfg in ZOO:
-        d = tmp_path_factory.mktemp(f"fast_{name}_{cfg}")
-        export_zoo(name, cfg, d)
-        out[name, cfg] = str(d)
-    return out
+    return export_zoo_cases(tmp_path_factory, ZOO, "fast_")
 
 
 @pytest.mark.parametrize("name,cfg", ZOO, ids=[f"{n}-{c}" for n, c in ZOO])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cases import (RANDOM_RTL_SEEDS, RANDOM_SEEDS, SYSTEM_CONFIGS, SYSTEM_KEYS, SYSTEM_LEVELS,
-                   dma_list, export_random, export_zoo, run_system)
+                   dma_list, export_random, export_zoo, export_zoo_cases, run_system)
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
 from dsf_sim.errors import MismatchError
@@ -27,12 +27,7 @@ STIMULI = [(1, 1.0, 1.0), (2, 0.1, 0.1), (3, 0.5, 0.3)]
 
 @pytest.fixture(scope="module")
 def zoo_exports(tmp_path_factory):
-    out = {}
-    for name, cfg in ZOO_CASES:
-        d = tmp_path_factory.mktemp(f"{name}_{cfg}")
-        export_zoo(name, cfg, d)
-        out[name, cfg] = str(d)
-    return out
+    return export_zoo_cases(tmp_path_factory, ZOO_CASES)
 
 
 def _check_levels(d, stimuli, levels=SYSTEM_LEVELS):
