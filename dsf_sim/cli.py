@@ -256,7 +256,7 @@ def main(argv=None):
     p.add_argument("--dram", default="ideal", choices=sorted(DRAM_PRESETS))
     p.add_argument("--cpu", default=None, choices=sorted(CPU_PRESETS),
                    help="firmware CPU model (default: none for ideal DRAM, else a53)")
-    p.add_argument("--bits", type=int, choices=[4, 8], default=None)
+    p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--out", default=None)
     p.add_argument("--exact", action="store_true", help="simulate every job (slower)")
@@ -300,7 +300,7 @@ def main(argv=None):
     p.add_argument("--hw", default="configs/kraken.json")
     p.add_argument("--bw", default="1,2,4,8,16,32", help="GB/s, comma separated")
     p.add_argument("--cpu", default="none", choices=sorted(CPU_PRESETS))
-    p.add_argument("--bits", type=int, choices=[4, 8], default=None)
+    p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--out", default="bench_out")
     p.set_defaults(fn=cmd_profile)

@@ -25,6 +25,31 @@ static void st32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
 static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 static int64_t pow2(int s) { return (int64_t)1 << s; }
 
+/* X_BITS-bit words packed LSB first: several to a byte (1/2/4 bits) or byte-aligned across
+ * X_BITS/8 bytes (8/16 bits) -- the only two cases, since X_BITS is a power of two */
+#define X_MASK ((((uint64_t)1) << X_BITS) - 1u)
+static uint64_t xword_get(const uint8_t *p, uint64_t bit) {
+#if X_BITS < 8
+  return (uint64_t)(p[bit >> 3] >> (bit & 7)) & X_MASK;
+#else
+  uint64_t v = 0;
+  int k;
+  for (k = 0; k < X_BITS / 8; k++) v |= (uint64_t)p[(bit >> 3) + k] << (8 * k);
+  return v;
+#endif
+}
+static void xword_or(uint8_t *p, uint64_t bit, uint64_t v) {
+  v &= X_MASK;
+#if X_BITS < 8
+  p[bit >> 3] |= (uint8_t)(v << (bit & 7));
+#else
+  {
+    int k;
+    for (k = 0; k < X_BITS / 8; k++) p[(bit >> 3) + k] |= (uint8_t)(v >> (8 * k));
+  }
+#endif
+}
+
 /* descriptor of bundle b; the clamp keeps the index provably in bounds for the compiler (a
  * one-bundle model otherwise trips -Warray-bounds in code that is unreachable for it) */
 static const dsf_bundle_t *desc(int b) { return &dsf_bundles[(unsigned)b < N_BUNDLES ? b : 0]; }
@@ -262,7 +287,7 @@ static int64_t fin_row(const fin_col_t *f, int64_t oh) {
   int64_t row = oh + f->r0, v;
   int64_t bit = (f->gbit + row % ROWS) * X_BITS;
   const uint8_t *p = f->job + (uint64_t)(f->pk0 + (row / ROWS) * f->pk_l) * f->pk_bytes;
-  v = (p[bit >> 3] >> (bit & 7)) & ((1 << X_BITS) - 1);
+  v = (int64_t)xword_get(p, (uint64_t)bit);
   if (f->sign && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
   return v;
 }
@@ -299,7 +324,6 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   int64_t sh_ = d->kind ? d->n : d->h, sw_ = d->kind ? 1 : d->w;
   int64_t ci = d->ci, s_h = d->sh, s_w = d->sw;
   int64_t src_co = d->src >= 0 ? desc((int)d->src)->co : ci;
-  uint64_t mask = (1u << X_BITS) - 1u;
   /* a conv bundle reading a finish bundle's words in the source's own NHWC shape: address them
    * by coordinates (fin_at), not by a flat index decomposed again word by word */
   const dsf_bundle_t *sd = d->src >= 0 ? desc((int)d->src) : 0;
@@ -344,7 +368,7 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
                                                 ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
               if (!v) continue;
               bit = (uint64_t)jj * X_BITS;
-              col[bit >> 3] |= (uint8_t)(((uint64_t)(uint32_t)v & mask) << (bit & 7));
+              xword_or(col, bit, (uint64_t)(uint32_t)v);
             }
           }
   }
@@ -360,6 +384,8 @@ static int64_t out_word(const uint8_t *p, int64_t k) {
   int16_t v; memcpy(&v, p + 2 * k, 2); return v;
 #elif Y_OUT_BITS == 32
   return ld32(p + 4 * k);
+#elif Y_OUT_BITS == 64
+  return ld64(p + 8 * k);
 #else
 #error "unsupported Y_OUT_BITS"
 #endif
@@ -409,7 +435,7 @@ static void pack_skip(int b) {
   const dsf_bundle_t *d = desc(b);
   const dsf_part_t *q = part(b, 0);
   uint8_t *base = S.dram + MM.skip[b];
-  int64_t n, oh, ow, c, mask = ((int64_t)1 << X_BITS) - 1;
+  int64_t n, oh, ow, c;
   memset(base, 0, (size_t)(d->it * (int64_t)fin_job_bytes(b)));
   for (n = 0; n < d->xn_e; n++)
     for (oh = 0; oh < d->out_h; oh++)
@@ -420,7 +446,7 @@ static void pack_skip(int b) {
           int64_t pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
           int64_t bit = (g * ROWS + row % ROWS) * X_BITS;
           uint8_t *p = base + (uint64_t)it * fin_job_bytes(b) + (uint64_t)pk * q->ob * AXI_BYTES;
-          p[bit >> 3] |= (uint8_t)((v & mask) << (bit & 7));
+          xword_or(p, (uint64_t)bit, (uint64_t)v);
         }
 }
 

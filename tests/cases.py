@@ -39,6 +39,11 @@ ENGINE_CONFIGS = {
                            bits_weights=8, bits_sum=18, max_kernel_size=3, max_image_size=16,
                            max_batch_size=2, max_channels_in=16, ram_weights_depth=9,
                            ram_edges_depth=16, async_resetn=False),
+    # 16-bit words, AXI 32: 2 words per beat, 40-bit sums in 64-bit raw words (two beats each)
+    "4x8_axi32_w16": dict(processing_elements=(4, 8), axi_width=32, bits_input=16,
+                          bits_weights=16, bits_sum=40, max_kernel_size=5, max_image_size=16,
+                          max_batch_size=2, max_channels_in=16, ram_weights_depth=10,
+                          ram_edges_depth=16, target_cpu_int_bits=64),
 }
 
 

@@ -63,10 +63,11 @@ BAD = [
     ("processing_elements", (8,), "processing_elements"),
     ("processing_elements", (4, 0), "COLS"),
     ("bits_input", 3, "bits_input"),
-    ("bits_weights", 16, "bits_weights"),
+    ("bits_weights", 32, "bits_weights"),
+    ("bits_weights", 12, "bits_weights"),
     ("bits_bias", 12, "bits_bias"),
     ("bits_sum", 6, "bits_sum"),
-    ("bits_sum", 40, "bits_sum"),
+    ("bits_sum", 49, "bits_sum"),
     ("max_kernel_size", 4, "max_kernel_size"),
     ("max_kernel_size", 19, "KH//2"),       # 19//2 = 9 > ROWS = 8
     ("max_image_size", 0, "max_image_size"),
@@ -88,6 +89,16 @@ def test_bad_hardware_args_named(arg, value, needle):
     msg = str(e.value)
     assert needle in msg and "allowed" in msg
     assert f"= {e.value.value!r}" in msg
+
+
+def test_16_bit_words_need_sums_that_hold_one_product():
+    hw = Hardware(**{**SEED_ARGS, "bits_input": 16, "bits_weights": 16, "bits_sum": 48,
+                     "target_cpu_int_bits": 64})
+    assert (hw.X_BITS, hw.K_BITS, hw.Y_OUT_BITS, hw.LANES) == (16, 16, 64, 4)
+    with pytest.raises(HardwareError, match=r"bits_sum = 32 .*allowed 33\.\.48.*17-bit x 16-bit"):
+        Hardware(**{**SEED_ARGS, "bits_input": 16, "bits_weights": 16, "bits_sum": 32})
+    with pytest.raises(HardwareError, match=r"bits_sum = 20 .*allowed 21\.\.48"):
+        Hardware(**{**SEED_ARGS, "bits_weights": 16, "bits_sum": 20})
 
 
 def test_from_json_unknown_key():

@@ -128,6 +128,33 @@ def test_every_qkeras_configuration_is_exact_or_refused_with_the_reason():
     assert exact == 376 and refused == 8
 
 
+def test_every_16_bit_qkeras_configuration_is_exact():
+    """16-bit words (bits_input/bits_weights = 16): every quantized_bits / quantized_relu
+    configuration with integer bits 0..3 and every leaky slope 2^-1 .. 2^-15, on a grid of half
+    the finest output step (every tie and every step, |x| <= 9) plus 300 000 random points four
+    bits finer."""
+    from dsf_sim.frontend.quant import _qkeras
+    qk = _qkeras()
+    F = 20
+    grid = np.arange(-(9 << F), (9 << F) + 1, 1 << (F - 17))
+    xs = np.concatenate([grid, np.random.default_rng(16).integers(-(9 << F), 9 << F, 300_000)])
+    xf = (xs / 2.0 ** F).astype(np.float32)
+    assert np.array_equal(xf.astype(np.float64) * 2.0 ** F, xs)
+    texts = [f"quantized_bits(16,{i},{s},{k},1)" for i in range(4) for s in (0, 1) for k in (0, 1)]
+    texts += [f"quantized_relu(16,{i})" for i in range(4)]
+    texts += [f"quantized_relu(16,{i},negative_slope={2.0 ** -k})" for i in range(4)
+              for k in range(1, 16)]
+    for text in texts:
+        want = np.asarray(qk.get_quantizer(text)(xf), dtype=np.float64)
+        spec = parse_quantizer(text)
+        q = requantize(xs, F, spec)
+        got = q * 2.0 ** -spec.frac
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, f"{text}: x = {xf[bad[0]]} -> {got[bad[0]]}, QKeras {want[bad[0]]}"
+        assert spec.lo <= q.min() and q.max() <= spec.hi
+    assert len(texts) == 80
+
+
 def test_fine_negative_step_leaky_relu():
     """quantized_relu(2, 1, negative_slope=0.25) gives -0.5 below -2 in QKeras (-2 itself ties to
     0; it was refused): a grid of 2^-1 whose positive values are even, the integer range -1..2

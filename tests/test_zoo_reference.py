@@ -12,11 +12,12 @@ from dsf_sim.compiler.layout import (engine_job_reference, finish_job_reference,
 from dsf_sim.compiler.lowering import lower_input, lower_weights
 from zoo import ZOO, small_hw
 
-CASES = [(name, bits, xn) for name in ZOO for bits, xn in ((4, 1), (8, 2), (2, 1))]
+CASES = [(name, bits, xn) for name in ZOO for bits, xn in ((4, 1), (8, 2), (2, 1), (16, 1))]
+WIDE = dict(ysum=48, target_cpu_int_bits=64)     # what 16-bit words need (a product: 33 bits)
 
 
 def _export(name, bits, xn, tmp_path, **hwkw):
-    hw = small_hw(bits=bits, data_dir=str(tmp_path), **hwkw)
+    hw = small_hw(bits=bits, data_dir=str(tmp_path), **{**(WIDE if bits == 16 else {}), **hwkw})
     model = ZOO[name](hw, xn=xn if name != "mlp" else max(xn, 3))
     rng = np.random.default_rng(7)
     shape = tuple(int(s) for s in model.inputs[0].shape)

@@ -531,6 +531,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
             "out_shape": list(r.out.shape), "out_frac": r.out_frac,
             "stages": {k: {"shape": list(shape), "frac": frac}
                        for k, (shape, frac) in r.stage_info().items()},
+            "float_check": r.float_check,
             "descriptor": desc,
             "post": {"finish": bool(be.post.finish), "reason": be.post.reason,
                      "skip_direct": bool(be.post.skip_direct),

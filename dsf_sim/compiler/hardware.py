@@ -169,14 +169,14 @@ class Hardware:
         if not (isinstance(self.frequency_mhz, (int, float)) and 0 < self.frequency_mhz <= 5000):
             raise HardwareError("frequency_mhz", self.frequency_mhz, "0 < f <= 5000")
         for name in ("bits_input", "bits_weights"):
-            if getattr(self, name) not in (1, 2, 4, 8):
-                raise HardwareError(name, getattr(self, name), "one of 1, 2, 4, 8")
+            if getattr(self, name) not in (1, 2, 4, 8, 16):
+                raise HardwareError(name, getattr(self, name), "one of 1, 2, 4, 8, 16")
         if self.bits_bias not in (8, 16, 32):
             raise HardwareError("bits_bias", self.bits_bias, "one of 8, 16, 32")
         prod_bits = self.bits_input + 1 + self.bits_weights
-        if not (isinstance(self.bits_sum, int) and prod_bits <= self.bits_sum <= 32):
+        if not (isinstance(self.bits_sum, int) and prod_bits <= self.bits_sum <= 48):
             raise HardwareError("bits_sum", self.bits_sum,
-                                f"{prod_bits}..32 (must hold one product of "
+                                f"{prod_bits}..48 (must hold one product of "
                                 f"{self.bits_input + 1}-bit x {self.bits_weights}-bit)")
         for name, lo, hi in (("max_batch_size", 1, 1 << 16), ("max_channels_in", 1, 1 << 16),
                              ("ram_weights_depth", 1, 1 << 20), ("ram_edges_depth", 1, 1 << 20)):

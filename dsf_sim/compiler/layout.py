@@ -29,7 +29,7 @@ def pack_words(words: np.ndarray, bits: int) -> np.ndarray:
     if bits >= 8:
         words = words.astype(np.int64, copy=False)
         nbytes = bits // 8
-        u = (words & ((1 << bits) - 1)).astype(np.uint64)
+        u = words.view(np.uint64) if bits == 64 else (words & ((1 << bits) - 1)).astype(np.uint64)
         out = np.zeros(words.shape[:-1] + (n, nbytes), dtype=np.uint8)
         for b in range(nbytes):
             out[..., b] = (u >> np.uint64(8 * b)) & np.uint64(0xFF)
@@ -51,7 +51,9 @@ def unpack_words(data: np.ndarray, bits: int, signed: bool = True) -> np.ndarray
         u = np.zeros(d.shape[:-1], dtype=np.uint64)
         for b in range(nbytes):
             u |= d[..., b] << np.uint64(8 * b)
-        v = u.astype(np.int64)
+        v = u.view(np.int64) if bits == 64 else u.astype(np.int64)
+        if bits == 64:
+            return v
     else:
         per = 8 // bits
         parts = [((data >> (i * bits)) & ((1 << bits) - 1)) for i in range(per)]
@@ -196,8 +198,9 @@ def pixel_columns(hw, geom: JobGeometry, x: np.ndarray) -> np.ndarray:
 
 def pack_pixels_job(hw, geom: JobGeometry, x: np.ndarray):
     """-> (beats uint8[1+XN*XL*XW*CM*PB, AXI_BYTES], keep) including the header beat."""
-    # pixel words fit int16 (X_BITS <= 8): a quarter of the memory of int64 for the columns
-    small = np.int16 if hw.X_BITS <= 15 else np.int64
+    # pixel words fit int16 (X_BITS <= 8; unsigned 16-bit words int32): a quarter (a half) of
+    # the memory of int64 for the columns
+    small = np.int16 if hw.X_BITS <= 8 else np.int32
     cols = pixel_columns(hw, geom, np.asarray(x).astype(small, copy=False))
     PR, PB = geom.PR(hw), geom.PB(hw)
     flat = cols.reshape(-1, PR)

@@ -13,12 +13,16 @@ KRAKEN_REF = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
 
 def load_hw(hw_path, bits=None):
-    """Hardware from a JSON file, optionally with bits_input/bits_weights changed to `bits`."""
+    """Hardware from a JSON file, optionally with bits_input/bits_weights changed to `bits`
+    (16-bit words get 48-bit sums and 64-bit firmware integers: a 16x16-bit product alone
+    needs 33 bits, a 3x3x512 kernel 13 more)."""
     hw = Hardware.from_json(config_path(hw_path))
     if bits and bits != hw.X_BITS:
         d = hw.to_dict()
         d["bits_input"] = d["bits_weights"] = bits
-        d["bits_sum"] = max(d["bits_sum"], 2 * bits + 1)
+        d["bits_sum"] = 48 if bits == 16 else max(d["bits_sum"], 2 * bits + 1)
+        if d["bits_sum"] > 32:
+            d["target_cpu_int_bits"] = 64
         hw = Hardware.from_dict(d)
     return hw
 

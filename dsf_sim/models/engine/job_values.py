@@ -18,7 +18,7 @@ import numpy as np
 from ...compiler.layout import unpack_header
 from ...frontend.exact_conv import F32_EXACT, F64_EXACT
 from ..jit import jit
-from . import post_lane
+from . import post_lane, words
 from .params import (T_KEEP_FIN_OF_KW2, T_KEEP_OF_KW2, T_OB_FIN_OF_KW2, T_OB_OF_KW2,
                      T_PB_OF_KH2)
 
@@ -128,12 +128,12 @@ def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs,
                     bit = base * 8 + kw * XB
                     sk = 0
                     if add:
-                        sk = (skip[bit >> 3] >> (bit & 7)) & xmask
-                        if sk_signed and (sk >> (XB - 1)) & 1:
-                            sk -= 1 << XB
+                        sk = words.get(skip, 0, bit, XB)
+                        if sk_signed:
+                            sk = words.signed(sk, XB)
                     a = _wrap(np.int64(y[nb, r, w, g]), YB)
                     q = post_lane.lane(a, bias, sk, c, P, 0) & xmask
-                    out[bit >> 3] |= q << (bit & 7)
+                    words.put_or(out, 0, bit, XB, q)
             pk += 1
 
 

@@ -8,7 +8,7 @@ beat in `dr_off`. TKEEP is kept as a byte count.
 from __future__ import annotations
 
 from ..jit import jit
-from . import post_lane
+from . import post_lane, words
 from .mutations import (M_OUT_FIN_RAW_OB, M_OUT_KEEP_MINUS1, M_OUT_KEEP_ONES,
                         M_OUT_LANE_VALID_ALL, M_OUT_LAST_EARLY, M_OUT_LATE_VALID,
                         M_OUT_SKIP_NO_WAIT, M_POST_SKIP_ZEXT, M_ROOM_NO_INFLIGHT)
@@ -55,12 +55,7 @@ def cfg_release(o, fire):
 @jit(inline=True)
 def _sword(buf, base, byte, nbytes):
     """Signed little-endian word of nbytes bytes at buf[base + byte:]."""
-    v = 0
-    for k in range(nbytes):
-        v |= buf[base + byte + k] << (8 * k)
-    if v >> (8 * nbytes - 1):
-        v -= 1 << (8 * nbytes)
-    return v
+    return words.signed(words.get(buf, base, 8 * byte, 8 * nbytes), 8 * nbytes)
 
 
 @jit(inline=True)
@@ -90,11 +85,11 @@ def tdata(o, dr, beat, cfgset, skbuf, prm, tabs):
         a = _sword(dr, 0, k * yb, yb) if g < co else 0
         bias = _sword(cs, bias0, g * bb, bb) if g < prm[P_COLS] else 0
         bit = i * X
-        sk = (skbuf[o.sk_rp, bit >> 3] >> (bit & 7)) & xmask
-        if sk_signed and (sk >> (X - 1)) & 1:
-            sk -= 1 << X
+        sk = words.get(skbuf[o.sk_rp], 0, bit, X)
+        if sk_signed:
+            sk = words.signed(sk, X)
         q = post_lane.lane(a, bias, sk, c, prm[P_PIPE_BITS], mut) & xmask
-        beat[bit >> 3] |= q << (bit & 7)
+        words.put_or(beat, 0, bit, X, q)
     return beat, 0
 
 

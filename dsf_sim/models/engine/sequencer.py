@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ..jit import jit
-from . import header
+from . import header, words
 from .mutations import (M_ADDR_OFF, M_SEQ_CFG_NO_TOGGLE, M_SEQ_EMIT_OFF, M_SEQ_FLUSH_COUNT,
                         M_SEQ_SIGN)
 from .params import (F_CM_M1, F_FINISH, F_KH2, F_KW2, F_X_SIGNED, F_XL_M1, F_XN_M1, F_XW_M1,
@@ -73,10 +73,8 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
         sign = xs != 0 and prm[P_MUTATION] != M_SEQ_SIGN
         for r in range(prm[P_ROWS]):
             bit = (kh + r) * XB
-            v = (slot[rd, bit >> 3] >> (bit & 7)) & ((1 << XB) - 1)
-            if sign and (v >> (XB - 1)) & 1:
-                v -= 1 << XB
-            s1_x[r] = v
+            v = words.get(slot[rd], 0, bit, XB)
+            s1_x[r] = words.signed(v, XB) if sign else v
     if c.go_hdr:                                  # the slot holds the job's header token
         kh2 = header.field(slot[rd], 0, tabs, F_KH2)
         kw2 = header.field(slot[rd], 0, tabs, F_KW2)

@@ -9,8 +9,10 @@ kinds: 'stimulus' (what the harness drives or counts; identical on both sides un
 divergence, compared to catch harness bugs), 'port' (engine ports), 'debug' (internal state).
 twin: ('register', module, name) -> the register's value before the cycle's edge;
       ('probe', slot) -> a value the cycle loop computed during the cycle (core.TRACE_SLOTS);
-      ('acc00',) -> PE (0, 0)'s accumulator; None -> the harness's own count.
-rtl: a hierarchical path below the dsf_engine instance (debug signals only).
+      ('acc00', 0 | 1) -> bits [31:0] | [Y_BITS-1:32] of PE (0, 0)'s accumulator;
+      None -> the harness's own count.
+rtl: a hierarchical path below the dsf_engine instance, or a function of the hardware giving
+     an expression over `u_engine` (debug signals only).
 """
 from __future__ import annotations
 
@@ -57,7 +59,11 @@ SIGNALS = (
     Signal("raddr", "debug", lambda h: h.header_field_width("CM_M1"), ("probe", "raddr"), "raddr"),
     Signal("s1_mac", "debug", lambda h: 1, ("register", "sequencer", "s1_mac"), "s1_mac"),
     Signal("s1_emit", "debug", lambda h: 1, ("register", "sequencer", "s1_emit"), "s1_emit"),
-    Signal("acc00", "debug", lambda h: h.Y_BITS, ("acc00",), "acc_flat[dsf_cfg::Y_BITS-1:0]"),
+    # PE (0, 0)'s accumulator in two 32-bit trace columns (sums up to 48 bits)
+    Signal("acc00", "debug", lambda h: min(h.Y_BITS, 32), ("acc00", 0),
+           lambda h: f"u_engine.acc_flat[{min(h.Y_BITS, 32) - 1}:0]"),
+    Signal("acc00_hi", "debug", lambda h: max(h.Y_BITS - 32, 1), ("acc00", 1),
+           lambda h: f"u_engine.acc_flat[{h.Y_BITS - 1}:32]" if h.Y_BITS > 32 else "1'b0"),
     Signal("jobs_done", "stimulus", lambda h: 32, None, None),   # TLAST handshakes so far
 )
 

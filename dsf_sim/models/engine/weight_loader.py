@@ -8,7 +8,7 @@ value in every cycle that uses it.
 from __future__ import annotations
 
 from ..jit import jit
-from . import header
+from . import header, words
 from .mutations import M_WL_BANK_UNDELAYED, M_WL_CFG_NO_WAIT, M_WL_READY_SWAP
 from .params import (F_FINISH, F_WROWS_M1, P_AXI_BYTES, P_BIAS_BEATS, P_COLS, P_K_BITS,
                      P_MUTATION, P_POST_BEATS, P_RAM_WEIGHTS_DEPTH, P_TIMING_ONLY, P_W_CM_M1,
@@ -33,11 +33,7 @@ def bank_ready(wl):
 @jit(inline=True)
 def _word(buf, j, bits):
     """Signed word j of `bits` bits of the little-endian byte buffer."""
-    bit = j * bits
-    v = (buf[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1)
-    if (v >> (bits - 1)) & 1:
-        v -= 1 << bits
-    return v
+    return words.signed(words.get(buf, 0, j * bits, bits), bits)
 
 
 @jit(inline=True)
