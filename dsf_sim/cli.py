@@ -17,6 +17,64 @@ from .compiler.rtl_config import export_files
 from .errors import HardwareError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a user's mistake reported as one `dsf: error: ...` line (exit 2), not a
+    usage block (`dsf CMD -h` shows the usage)."""
+
+    def error(self, message):
+        print(f"dsf: error: {message} (see `{self.prog} -h`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _int_at_least(lo):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{v} is invalid: allowed an integer >= {lo}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def _probability(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"{v} is invalid: allowed 0 < p <= 1")
+    return v
+
+
+def _positive(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{v} is invalid: allowed a finite number > 0")
+    return v
+
+
+def _bandwidths(text):
+    """--bw: comma-separated GB/s, each > 0."""
+    vals = [_positive(v.strip()) for v in text.split(",") if v.strip()]
+    if not vals:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed GB/s values such as 1,2,4")
+    return vals
+
+
+def _folder(text):
+    """An output folder: may exist (as a folder) or not yet; a file of that name is refused
+    before any work starts."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file: allowed a folder (existing or new)")
+    return text
+
+
 def cmd_export(args):
     model, hw = load_model(args.model, args.hw)
     os.makedirs(args.out, exist_ok=True)
@@ -131,7 +189,7 @@ def cmd_bench(args):
 
 def cmd_profile(args):
     from .perf.report import load_hw, run_profile
-    bws = [float(v) for v in args.bw.split(",")]
+    bws = args.bw
     hw = load_hw(args.hw, args.bits)
     model, name, _ = resolve_network(args.network, hw, args.input_size)
     res = run_profile(model, name, hw, os.path.basename(args.hw), bws, out=args.out, cpu=args.cpu)
@@ -204,11 +262,11 @@ def cmd_synth(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="dsf", description=__doc__)
+    ap = _Parser(prog="dsf", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("export", help="export a model's engine inputs and expected vectors")
     p.add_argument("model")
-    p.add_argument("--out", default="vectors")
+    p.add_argument("--out", type=_folder, default="vectors")
     p.add_argument("--hw", help="hardware.json (default: the model file's own)")
     p.add_argument("--post", default="auto", choices=["auto", "off", "on"],
                    help="on-chip post-processing (architecture §17): auto = every bundle the "
@@ -218,19 +276,19 @@ def main(argv=None):
                                       "and export it")
     p.add_argument("model")
     p.add_argument("--hw", required=True, help="hardware.json / configs/*.json / a config name")
-    p.add_argument("--out", default=None, help="export folder (default: the hardware's data_dir)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--out", type=_folder, default=None, help="export folder (default: the hardware's data_dir)")
+    p.add_argument("--batch", type=_int_at_least(1), default=1)
     p.add_argument("--verify", choices=["model", "verilator"], default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.set_defaults(fn=cmd_import)
     p = sub.add_parser("verify", help="run a model on a simulator, check every level bit-exactly")
     p.add_argument("model")
     p.add_argument("--sim", default="verilator", choices=["verilator", "model"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None)
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--out", type=_folder, default=None)
     p.add_argument("--hw")
-    p.add_argument("--valid-prob", type=float, default=None)
-    p.add_argument("--ready-prob", type=float, default=None)
+    p.add_argument("--valid-prob", type=_probability, default=None)
+    p.add_argument("--ready-prob", type=_probability, default=None)
     p.add_argument("--twin", default="fast", choices=["fast", "cycle"],
                    help="with --sim model: the job-level fast path (default) or every value "
                         "cycle by cycle; same cycles and bytes (architecture §20)")
@@ -238,13 +296,13 @@ def main(argv=None):
     p = sub.add_parser("lockstep", help="RTL vs cycle model, every port every cycle; writes an "
                        "equivalence certificate on success")
     p.add_argument("model")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--window", type=int, default=16, help="cycles shown / dumped before a divergence")
     p.add_argument("--hw")
-    p.add_argument("--out", default=None, help="export + VCD directory (default: a temp dir)")
+    p.add_argument("--out", type=_folder, default=None, help="export + VCD directory (default: a temp dir)")
     p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")
-    p.add_argument("--valid-prob", type=float, default=None)
-    p.add_argument("--ready-prob", type=float, default=None)
+    p.add_argument("--valid-prob", type=_probability, default=None)
+    p.add_argument("--ready-prob", type=_probability, default=None)
     p.set_defaults(fn=cmd_lockstep)
     p = sub.add_parser("info", help="versions of the tools dsf_sim uses")
     p.add_argument("--json", action="store_true")
@@ -257,8 +315,8 @@ def main(argv=None):
     p.add_argument("--cpu", default=None, choices=sorted(CPU_PRESETS),
                    help="firmware CPU model (default: none for ideal DRAM, else a53)")
     p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
-    p.add_argument("--input-size", type=int, default=None)
-    p.add_argument("--out", default=None)
+    p.add_argument("--input-size", type=_int_at_least(1), default=None)
+    p.add_argument("--out", type=_folder, default=None)
     p.add_argument("--exact", action="store_true", help="simulate every job (slower)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--post", default="both", choices=["both", "auto", "off"],
@@ -274,12 +332,12 @@ def main(argv=None):
                                               "export's)")
     p.add_argument("--export", default=None, help="an export folder: its model goes into the "
                                                   "bare-metal application (fpga)")
-    p.add_argument("--out", default="build_flow")
+    p.add_argument("--out", type=_folder, default="build_flow")
     p.add_argument("--board", default="zcu104")
-    p.add_argument("--clock-mhz", type=float, default=None,
+    p.add_argument("--clock-mhz", type=_positive, default=None,
                    help="PL clock (default: the hardware's frequency_mhz)")
-    p.add_argument("--sram-words", type=int, default=None, help="ASIC SRAM macro depth")
-    p.add_argument("--sram-bits", type=int, default=None, help="ASIC SRAM macro width")
+    p.add_argument("--sram-words", type=_int_at_least(1), default=None, help="ASIC SRAM macro depth")
+    p.add_argument("--sram-bits", type=_int_at_least(1), default=None, help="ASIC SRAM macro width")
     p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")
     p.add_argument("--force", action="store_true",
                    help="build without a matching certificate (printed loudly, recorded in "
@@ -293,22 +351,27 @@ def main(argv=None):
                    help="yosys synth_xilinx family (xczu / xck26 = xcup, xc7z = xc7) or generic "
                         "cells; default: the board's, else xcup")
     p.add_argument("--board", default=None, help="print utilisation against this board")
-    p.add_argument("--out", default="synth_out")
+    p.add_argument("--out", type=_folder, default="synth_out")
     p.set_defaults(fn=cmd_synth, export=None)
     p = sub.add_parser("profile", help="fps vs DRAM bandwidth, where layers turn memory-bound")
     p.add_argument("network")
     p.add_argument("--hw", default="configs/kraken.json")
-    p.add_argument("--bw", default="1,2,4,8,16,32", help="GB/s, comma separated")
+    p.add_argument("--bw", type=_bandwidths, default="1,2,4,8,16,32", help="GB/s, comma separated")
     p.add_argument("--cpu", default="none", choices=sorted(CPU_PRESETS))
     p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
-    p.add_argument("--input-size", type=int, default=None)
-    p.add_argument("--out", default="bench_out")
+    p.add_argument("--input-size", type=_int_at_least(1), default=None)
+    p.add_argument("--out", type=_folder, default="bench_out")
     p.set_defaults(fn=cmd_profile)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
     except ValueError as e:  # our errors are ValueErrors with a full message
         print(f"dsf: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:     # a path the user gave: a folder for a file, a file for a folder, ...
+        where = e.filename if e.filename is not None else ""
+        print(f"dsf: error: {where!r}: {e.strerror or e}" if where else f"dsf: error: {e}",
+              file=sys.stderr)
         return 2
 
 

@@ -144,7 +144,7 @@ def test_cli_bad_inputs_are_named(tmp_path):
          "hardware json = "),
         (["verify", os.path.join(root, "examples", "seed_example.py"), "--sim", "model",
           "--valid-prob", "0", "--out", str(tmp_path / "v")],
-         "valid_prob = 0.0 is invalid: allowed 0 < p <= 1"),
+         "argument --valid-prob: 0.0 is invalid: allowed 0 < p <= 1"),
     ]
     for args, needle in cases:
         r = subprocess.run(dsf + args, capture_output=True, text=True, timeout=600, cwd=tmp_path)

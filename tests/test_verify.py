@@ -1,5 +1,6 @@
 """verify_inference: SIM='verilator' (SV system testbench + DPI firmware) and SIM='model' (numba
 twin + the same C firmware) are bit-exact at every level and cycle-identical to each other."""
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from dsf_sim import MismatchError
+from dsf_sim import DsfError, MismatchError
 from dsf_sim.flows.verify import SCHEMA
 from zoo import ZOO, small_hw
 
@@ -67,6 +68,13 @@ def test_corrupted_expected_vector_is_reported_with_coordinates(sim, tmp_path):
     raw = np.fromfile(p, dtype=np.uint8)
     raw[hw.AXI_BYTES + 1] ^= 0x10  # second beat of the engine output of bundle 1, it 0, pass 0
     raw.tofile(p)
+    with pytest.raises(DsfError, match=r"raw_it0_p0.bin is invalid: allowed the file as exported"):
+        m.verify_inference(SIM=sim, seed=1, valid_prob=1.0, ready_prob=1.0)
+    # the same vector as if the export had written it: the comparator names the coordinates
+    from dsf_sim.compiler.export import _digest
+    mf = json.load(open(tmp_path / "manifest.json"))
+    mf["file_digests"]["b01/raw_it0_p0.bin"] = _digest(p)
+    json.dump(mf, open(tmp_path / "manifest.json", "w"))
     with pytest.raises(MismatchError) as e:
         m.verify_inference(SIM=sim, seed=1, valid_prob=1.0, ready_prob=1.0)
     msg = str(e.value)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DsfError, HardwareError, MismatchError
+from ..errors import DsfError, HardwareError, MismatchError, ModelError
 from ..frontend.padding import tf_padding
 from ..frontend.reference import input_integer, iter_reference
 from .geometry import JobGeometry, conv_macs, dense_macs
@@ -150,6 +150,77 @@ def load_export(export_dir: str):
     if not isinstance(manifest, dict) or "hardware" not in manifest or "bundles" not in manifest:
         raise DsfError(f"{path} is invalid: allowed a manifest with 'hardware' and 'bundles'")
     return Hardware.from_dict(manifest["hardware"]), manifest
+
+
+def model_fingerprint(model) -> str:
+    """sha256 of what decides an export's contents besides the input and the hardware: every
+    bundle's configuration, its wiring and its integer weights, the input quantiser and shape
+    (layer names are left out: two identical models built in one session differ only there)."""
+    import hashlib
+    h = hashlib.sha256()
+    h.update(json.dumps([model.input_quant_layer._dsf_qtext,
+                         [int(s) for s in model.inputs[0].shape]]).encode())
+    for b in model.bundles:
+        h.update(json.dumps([b.core_cfg, b.add_cfg, b.pool_cfg, b.flatten, b.softmax,
+                             model.bundle_sources[b.idx]], sort_keys=True, default=str).encode())
+        for w in b.int_weights():
+            if w is not None:
+                h.update(np.ascontiguousarray(w, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+# hardware arguments that do not change an export's files (stimulus defaults, the folder name)
+_RUN_ONLY = ("data_dir", "valid_prob", "ready_prob")
+
+
+def check_export_belongs(export_dir, hw, model=None, where="verify_inference"):
+    """Named error unless the export in `export_dir` was made for `hw` (every argument that
+    shapes the files) and, given `model`, for this model (`model_fingerprint`)."""
+    ex_hw, manifest = load_export(export_dir)
+    a, b = ex_hw.to_dict(), hw.to_dict()
+    diff = sorted(k for k in a if k not in _RUN_ONLY and a[k] != b.get(k))
+    if diff:
+        raise DsfError(f"{where}: out_dir = {export_dir!r} is invalid: allowed an export made for "
+                       f"this hardware (it differs in {', '.join(f'{k} {a[k]!r} vs {b[k]!r}' for k in diff)}); "
+                       f"export again or pass the matching hw")
+    if model is not None and manifest.get("model_hash") != model_fingerprint(model):
+        raise DsfError(f"{where}: out_dir = {export_dir!r} is invalid: allowed an export of this "
+                       f"model (its manifest's model_hash is "
+                       f"{manifest.get('model_hash', 'missing')!r}, not this model's); export "
+                       f"again or pass another out_dir")
+    return ex_hw, manifest
+
+
+def _digest(path) -> dict:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return {"bytes": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+def check_export_files(export_dir, manifest, where="export"):
+    """Every file the manifest lists has the size and sha256 it was written with: a missing,
+    truncated or edited file is named, before any simulator reads it (a short weights.bin would
+    otherwise end in a stream error or a watchdog, a deleted expected_softmax.bin unchecked)."""
+    digests = manifest.get("file_digests")
+    if not isinstance(digests, dict):
+        raise DsfError(f"{where}: {os.path.join(export_dir, 'manifest.json')} is invalid: allowed "
+                       f"a manifest with file_digests (written by this version's export; export "
+                       f"again)")
+    for rel, want in digests.items():
+        p = os.path.join(export_dir, rel)
+        if not os.path.isfile(p):
+            raise DsfError(f"{where}: {p} is missing: the export's manifest lists it "
+                           f"({want['bytes']} bytes); export again")
+        got = os.path.getsize(p)
+        if got != want["bytes"]:
+            raise DsfError(f"{where}: {p} = {got} bytes is invalid: allowed {want['bytes']} bytes "
+                           f"as exported ({'truncated' if got < want['bytes'] else 'too long'})")
+        if _digest(p)["sha256"] != want["sha256"]:
+            raise DsfError(f"{where}: {p} is invalid: allowed the file as exported (same size, "
+                           f"different content: sha256 differs from the manifest)")
 
 
 def _fits_x(spec, hw):
@@ -371,6 +442,11 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     if len(model.bundles) > hw.max_n_bundles:
         raise HardwareError("number of bundles", len(model.bundles),
                             f"<= max_n_bundles {hw.max_n_bundles}")
+    want = tuple(int(s) for s in model.inputs[0].shape)
+    got = tuple(np.shape(x_float))
+    if got != want:       # another batch or image size would export another geometry
+        raise ModelError("export_inference", "x shape", got,
+                         f"{want}, the model's input shape (batch_size, then QInput's shape)")
     refs = []                # filled bundle by bundle (the reference is computed as we go)
     final_dir = out_dir
     os.makedirs(final_dir, exist_ok=True)
@@ -508,7 +584,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     write("expected.bin", refs[-1].out.astype("<i4"))
     if refs[-1].softmax is not None:
         write("expected_softmax.bin", refs[-1].softmax.astype("<f8"))
-    manifest = {"hardware": hw.to_dict(), "bundles": []}
+    manifest = {"hardware": hw.to_dict(), "model_hash": model_fingerprint(model), "bundles": []}
     descs, part_rows, pass_rows, headers = [], [], [], []
     for b, be in zip(model.bundles, exports):
         r, m = be.ref, be.mapping
@@ -555,6 +631,7 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         f.write(c_header(hw))
     files["dsf_cfg.h"] = os.path.join(out_dir, "dsf_cfg.h")
     manifest["files"] = sorted(files) + ["manifest.json"]
+    manifest["file_digests"] = {rel: _digest(files[rel]) for rel in sorted(files)}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     files["manifest.json"] = os.path.join(out_dir, "manifest.json")

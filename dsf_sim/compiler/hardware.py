@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..errors import HardwareError
-from ..values import plain
+from ..values import allowed_keys_text, is_int, plain
 from . import geometry
 
 
@@ -25,10 +25,12 @@ def clog2v(v: int) -> int:
 
 def _pair(name, v):
     if isinstance(v, (list, tuple)):
-        if len(v) != 2:
-            raise HardwareError(name, v, "an int or a pair (H, W)")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+        if len(v) != 2 or not all(is_int(i) for i in v):
+            raise HardwareError(name, v, "an int or a pair of ints (H, W)")
+        return v[0], v[1]
+    if not is_int(v):
+        raise HardwareError(name, v, "an int or a pair of ints (H, W)")
+    return v, v
 
 
 _ARGS = (
@@ -116,7 +118,7 @@ PARAMETERS = (
 PARAMETER_TARGETS = {n: t.split() for n, _, t in PARAMETERS}
 
 
-@dataclass
+@dataclass(init=False)
 class Hardware:
     """A ROWS x COLS engine configuration (argument names follow the DeepSoCFlow seed)."""
 
@@ -149,6 +151,24 @@ class Hardware:
     header_fields: list = field(init=False, repr=False)
     post_fields: list = field(init=False, repr=False)
 
+    def __init__(self, *args, **kwargs):
+        """The arguments in `_ARGS` order, by position or name; an unknown or repeated name is a
+        HardwareError naming it (with the closest spelling), not a TypeError."""
+        if len(args) > len(_ARGS):
+            raise HardwareError("positional arguments", len(args), f"at most {len(_ARGS)}")
+        for k in kwargs:
+            if k not in _ARGS:
+                raise HardwareError(f"Hardware argument {k!r}", kwargs[k], allowed_keys_text(k, _ARGS))
+        for k, v in zip(_ARGS, args):
+            if k in kwargs:
+                raise HardwareError(k, kwargs[k], "given once (it is also positional argument "
+                                    f"{_ARGS.index(k) + 1})")
+            kwargs[k] = v
+        for f in fields(self):
+            if f.init:
+                setattr(self, f.name, kwargs[f.name] if f.name in kwargs else f.default)
+        self.__post_init__()
+
     def __post_init__(self):
         for k in _ARGS:  # accept numpy scalars/arrays from user code: store plain Python values
             setattr(self, k, plain(getattr(self, k)))
@@ -160,13 +180,22 @@ class Hardware:
         pe = self.processing_elements
         if not isinstance(pe, (list, tuple)) or len(pe) != 2:
             raise HardwareError("processing_elements", pe, "a pair (ROWS, COLS)")
-        rows, cols = int(pe[0]), int(pe[1])
+        rows, cols = pe[0], pe[1]
+        for n, v in (("processing_elements[0] (ROWS)", rows), ("processing_elements[1] (COLS)",
+                                                              cols)):
+            if not is_int(v):
+                raise HardwareError(n, v, "an int")
         if not 1 <= rows <= 256:
             raise HardwareError("processing_elements[0] (ROWS)", rows, "1..256")
         if not 1 <= cols <= 1024:
             raise HardwareError("processing_elements[1] (COLS)", cols, "1..1024")
         self.processing_elements = (rows, cols)
-        if not (isinstance(self.frequency_mhz, (int, float)) and 0 < self.frequency_mhz <= 5000):
+        for name in ("bits_input", "bits_weights", "bits_bias", "bits_sum", "axi_width",
+                     "target_cpu_int_bits"):
+            if not is_int(getattr(self, name)):
+                raise HardwareError(name, getattr(self, name), "an int")
+        if not (isinstance(self.frequency_mhz, (int, float)) and not isinstance(
+                self.frequency_mhz, bool) and 0 < self.frequency_mhz <= 5000):
             raise HardwareError("frequency_mhz", self.frequency_mhz, "0 < f <= 5000")
         for name in ("bits_input", "bits_weights"):
             if getattr(self, name) not in (1, 2, 4, 8, 16):
@@ -181,7 +210,7 @@ class Hardware:
         for name, lo, hi in (("max_batch_size", 1, 1 << 16), ("max_channels_in", 1, 1 << 16),
                              ("ram_weights_depth", 1, 1 << 20), ("ram_edges_depth", 1, 1 << 20)):
             v = getattr(self, name)
-            if not isinstance(v, int) or not lo <= v <= hi:
+            if not is_int(v) or not lo <= v <= hi:
                 raise HardwareError(name, v, f"an integer in {lo}..{hi}")
         kh, kw = _pair("max_kernel_size", self.max_kernel_size)
         for n, k in (("max_kernel_size (KH)", kh), ("max_kernel_size (KW)", kw)):
@@ -205,7 +234,7 @@ class Hardware:
             raise HardwareError("target_cpu_int_bits", self.target_cpu_int_bits, "32 or 64")
         for name in ("valid_prob", "ready_prob"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0 < v <= 1):
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1):
                 raise HardwareError(name, v, "0 < p <= 1")
         if not isinstance(self.async_resetn, bool):
             raise HardwareError("async_resetn", self.async_resetn, "True or False")
@@ -319,9 +348,14 @@ class Hardware:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Hardware":
-        unknown = set(d) - set(_ARGS)
+        if not isinstance(d, dict):
+            raise HardwareError("hardware json", type(d).__name__, "an object of Hardware "
+                                "arguments")
+        unknown = sorted(set(d) - set(_ARGS))
         if unknown:
-            raise HardwareError("hardware json keys", sorted(unknown), f"a subset of {list(_ARGS)}")
+            raise HardwareError("hardware json keys", unknown,
+                                f"a subset of {list(_ARGS)}"
+                                + allowed_keys_text(unknown[0], _ARGS)[len(f"one of {list(_ARGS)}"):])
         d = dict(d)
         d["processing_elements"] = tuple(d.get("processing_elements", (8, 96)))
         for k in ("max_kernel_size", "max_image_size"):
@@ -337,6 +371,9 @@ class Hardware:
             path_or_text = os.fspath(path_or_text)
         if not isinstance(path_or_text, str):
             raise HardwareError("hardware json", path_or_text, "a path or JSON text (str)")
+        if os.path.isdir(path_or_text):
+            raise HardwareError("hardware json", path_or_text, "a hardware.json file (this is a "
+                                "folder)")
         if os.path.exists(path_or_text):
             with open(path_or_text) as f:
                 text = f.read()

@@ -42,6 +42,8 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
     for name, p in (("valid_prob", valid_prob), ("ready_prob", ready_prob)):
         if not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise DsfError(f"verify_inference: {name} = {p!r} is invalid: allowed 0 < p <= 1")
+    from ..compiler.export import check_export_files, load_export
+    check_export_files(export_dir, load_export(export_dir)[1], "verify_inference")
     t0 = time.time()
     if SIM == "verilator":
         if timing_only:
@@ -84,8 +86,11 @@ def verify(model, SIM="verilator", SIM_PATH="", seed=0, out_dir=None, x=None, hw
         raise DsfError("verify_inference: hw = None is invalid: allowed a Hardware "
                        "(call export_inference(hw=...) first or pass hw=)")
     out_dir = out_dir or getattr(model, "_dsf_last_out", None) or tempfile.mkdtemp(prefix="dsf_v_")
-    if not os.path.exists(os.path.join(out_dir, "manifest.json")):
+    if x is not None or not os.path.exists(os.path.join(out_dir, "manifest.json")):
         model.export_inference(x=model.random_input if x is None else x, hw=hw, out_dir=out_dir)
+    else:          # an earlier export: it must be this model's, for this hardware
+        from ..compiler.export import check_export_belongs
+        check_export_belongs(out_dir, hw, model)
     vp = hw.valid_prob if valid_prob is None else valid_prob
     rp = hw.ready_prob if ready_prob is None else ready_prob
     res = run_sim(out_dir, SIM, seed, vp, rp, timing_only=timing_only, twin=twin)

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 
 from ..errors import ModelError
-from ..values import plain
+from ..values import allowed_keys_text, is_int, plain
 from .quant import QSpec, parse_quantizer
 from .tf_setup import keras, tf
 
@@ -21,11 +21,38 @@ _ids = itertools.count()
 
 def _two(v, name, where):
     v = plain(v)
-    if isinstance(v, int) and not isinstance(v, bool):
+    if is_int(v):
         return (v, v)
-    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(i, int) for i in v):
+    if isinstance(v, tuple) and len(v) == 2 and all(is_int(i) for i in v):
         return (int(v[0]), int(v[1]))
     raise ModelError(where, name, v, "an int or a pair of ints")
+
+
+# the keys each configuration dict may have (the seed's spellings); anything else is refused,
+# never ignored: a misspelt 'kernel_sise' or Keras' 'pool_size' would silently build another layer
+CORE_KEYS = {
+    "conv": ("type", "filters", "kernel_size", "strides", "padding", "kernel_quantizer",
+             "bias_quantizer", "use_bias", "act_str", "batchnorm"),
+    "dense": ("type", "units", "kernel_quantizer", "bias_quantizer", "use_bias", "act_str"),
+}
+POOL_KEYS = ("type", "size", "strides", "padding", "act_str")
+ADD_KEYS = ("act_str",)
+BUNDLE_ARGS = ("core", "add", "pool", "flatten", "softmax", "name", "trainable", "dtype")
+
+
+def _check_dict(where, what, d, allowed):
+    if not isinstance(d, dict):
+        raise ModelError(where, what, d, f"a dict with keys {list(allowed)}")
+    for k in d:
+        if k not in allowed:
+            raise ModelError(where, f"{what} key {k!r}", d[k], allowed_keys_text(k, allowed))
+
+
+def _flag(where, name, v):
+    v = plain(v)
+    if not isinstance(v, bool):
+        raise ModelError(where, name, v, "True or False")
+    return v
 
 
 def QInput(shape, batch_size, hw, int_bits=0, name=None):
@@ -64,24 +91,33 @@ class Bundle(keras.layers.Layer):
     def __init__(self, core, add=None, pool=None, flatten=False, softmax=False, **kwargs):
         import qkeras
 
+        for k in kwargs:
+            if k not in BUNDLE_ARGS:
+                raise ModelError(f"Bundle({kwargs.get('name', '')})", f"argument {k!r}", kwargs[k],
+                                 allowed_keys_text(k, BUNDLE_ARGS))
         super().__init__(**kwargs)
         self.idx = None  # position in the model, set by QModel
         where = f"Bundle({self.name})"
         if not isinstance(core, dict) or core.get("type") not in ("conv", "dense"):
             raise ModelError(where, "core['type']", None if not isinstance(core, dict)
                              else core.get("type"), "'conv' or 'dense'")
+        _check_dict(where, "core", core, CORE_KEYS[core["type"]])
+        if add is not None:
+            _check_dict(where, "add", add, ADD_KEYS)
+        if pool is not None:
+            _check_dict(where, "pool", pool, POOL_KEYS)
         self.core_cfg = dict(core)
         self.add_cfg = dict(add) if add is not None else None
         self.pool_cfg = dict(pool) if pool is not None else None
-        self.flatten = bool(flatten)
-        self.softmax = bool(softmax)
+        self.flatten = _flag(where, "flatten", flatten)
+        self.softmax = _flag(where, "softmax", softmax)
 
         c = self.core_cfg
         self.kq = parse_quantizer(c.get("kernel_quantizer"), f"{where} kernel_quantizer")
         if not self.kq.signed:
             raise ModelError(where, "kernel_quantizer", c.get("kernel_quantizer"),
                              "a signed quantizer (keep_negative=True)")
-        self.use_bias = bool(c.get("use_bias", True))
+        self.use_bias = _flag(where, "core['use_bias']", c.get("use_bias", True))
         self.bq = parse_quantizer(c.get("bias_quantizer"), f"{where} bias_quantizer") \
             if self.use_bias else None
         self.act = parse_quantizer(c.get("act_str"), f"{where} core act_str")
@@ -92,12 +128,12 @@ class Bundle(keras.layers.Layer):
             if self.padding not in ("same", "valid"):
                 raise ModelError(where, "padding", self.padding, "'same' or 'valid'")
             filters = plain(c.get("filters"))
-            if not isinstance(filters, int) or filters < 1:
+            if not is_int(filters) or filters < 1:
                 raise ModelError(where, "filters", filters, "a positive int")
             for n, v in (("kernel_size", self.kernel_size), ("strides", self.strides)):
                 if min(v) < 1:
                     raise ModelError(where, n, v, ">= 1")
-            self.batchnorm = bool(c.get("batchnorm", False))
+            self.batchnorm = _flag(where, "core['batchnorm']", c.get("batchnorm", False))
             if self.batchnorm and not self.use_bias:
                 raise ModelError(where, "use_bias", False, "True with batchnorm (the folded "
                                  "batch norm adds a bias)")
@@ -110,7 +146,7 @@ class Bundle(keras.layers.Layer):
             self.filters = filters
         else:
             units = plain(c.get("units"))
-            if not isinstance(units, int) or units < 1:
+            if not is_int(units) or units < 1:
                 raise ModelError(where, "units", units, "a positive int")
             self.kernel_size, self.strides, self.padding = (1, 1), (1, 1), "same"
             self.batchnorm = False
@@ -205,9 +241,39 @@ class Bundle(keras.layers.Layer):
         if rank != want:
             raise ModelError(where, f"{self.core_cfg['type']} input rank", rank,
                              f"{want} ({'N, H, W, C' if want == 4 else 'flatten the previous bundle'})")
+        self._check_shapes(where, tuple(x.shape), None if x_skip is None else
+                           tuple(getattr(x_skip, "shape", ())))
         if x_skip is None:
             return super().__call__(x, *args, **kwargs)
         return super().__call__(x, x_skip, *args, **kwargs)
+
+    def _check_shapes(self, where, xs, ss):
+        """The shapes this bundle produces, checked before Keras builds anything (Keras' own
+        errors arrive wrapped in layer-call noise): kernels and pools against the image they
+        slide over, the skip against the tensor it is added to."""
+        from .padding import tf_padding
+        if self.core_cfg["type"] == "conv":
+            (h, w) = (int(v) for v in xs[1:3])
+            out = []
+            for n, size, k, s in (("H", h, self.kernel_size[0], self.strides[0]),
+                                  ("W", w, self.kernel_size[1], self.strides[1])):
+                if self.padding == "valid" and size < k:
+                    raise ModelError(where, f"kernel_size ({n})", k,
+                                     f"<= the input's {n} = {size} with padding='valid'")
+                out.append(tf_padding(size, k, s, self.padding)[0])
+            y = (xs[0], out[0], out[1], self.filters)
+        else:
+            y = (xs[0], self.filters)
+        if ss is not None and tuple(ss) != tuple(y):
+            raise ModelError(where, "skip shape", tuple(ss),
+                             f"{tuple(y)}, the shape of the core output it is added to")
+        if self.pool_cfg is not None:
+            if len(y) != 4:
+                raise ModelError(where, "pool", self.pool_cfg["type"], "only after a conv core")
+            for n, size, k in (("H", y[1], self.pool_size[0]), ("W", y[2], self.pool_size[1])):
+                if self.pool_padding == "valid" and size < k:
+                    raise ModelError(where, f"pool size ({n})", k,
+                                     f"<= the core output's {n} = {size} with padding='valid'")
 
     def call(self, x, x_skip=None):
         s = self.stages(x, x_skip)

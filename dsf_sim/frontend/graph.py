@@ -24,6 +24,14 @@ class BundleModel(keras.Model):
         self.bundles = [layer for layer in self.layers if isinstance(layer, Bundle)]
         if not self.bundles:
             raise ModelError("QModel", "bundles", 0, ">= 1 Bundle between input and output")
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise ModelError("QModel", "inputs, outputs", (len(self.inputs), len(self.outputs)),
+                             "one input and one output (the engine runs one tensor through "
+                             "the bundles; export each output as its own model)")
+        last = self.outputs[0]._keras_history.layer
+        if last is not self.bundles[-1]:
+            raise ModelError("QModel", "output", getattr(last, "name", last),
+                             f"the last bundle's output ({self.bundles[-1].name})")
         quant_inputs = [layer for layer in self.layers
                         if getattr(layer, "_dsf_is_input_quant", False)]
         self.input_quant_layer = None
