@@ -1,4 +1,4 @@
-"""`dsf` command line: export, verify, lockstep, bench, profile, build, info.
+"""`dsf` command line: export, verify, lockstep, bench, profile, build, info, fuzz.
 
 Model files: see dsf_sim/api/model_file.py.
 """
@@ -187,6 +187,17 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_fuzz(args):
+    from .flows.fuzz import campaign
+    s = campaign(args.cases, args.rtl_every, args.seed, out_dir=args.out)
+    print(f"fuzz: {s['cases']} cases from seed {s['seed']}: {s['pass']} pass, {s['refused']} "
+          f"refused by name, {s['fail']} fail; {s['rtl_cases']} checked on the RTL; "
+          f"{s['wall_s']} s -> {os.path.join(args.out, 'fuzz_summary.json')}")
+    for f in s["failures"]:
+        print(f"  FAIL seed {f['seed']}: {f['reason'][:300]}")
+    return 1 if s["fail"] else 0
+
+
 def cmd_profile(args):
     from .perf.report import load_hw, run_profile
     bws = args.bw
@@ -353,6 +364,15 @@ def main(argv=None):
     p.add_argument("--board", default=None, help="print utilisation against this board")
     p.add_argument("--out", type=_folder, default="synth_out")
     p.set_defaults(fn=cmd_synth, export=None)
+    p = sub.add_parser("fuzz", help="constrained-random campaign: random hardware x random "
+                                    "models x handshakes, checked against QKeras, the reference "
+                                    "and (every K-th) the RTL")
+    p.add_argument("--cases", type=_int_at_least(1), default=100)
+    p.add_argument("--rtl-every", type=_int_at_least(0), default=0,
+                   help="check every K-th case on the RTL too (0: never)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--out", type=_folder, default="fuzz_out")
+    p.set_defaults(fn=cmd_fuzz)
     p = sub.add_parser("profile", help="fps vs DRAM bandwidth, where layers turn memory-bound")
     p.add_argument("network")
     p.add_argument("--hw", default="configs/kraken.json")

@@ -488,9 +488,18 @@ static int64_t post_raw(int b) {
   return f;
 }
 
+/* GCC 12 -O2 drops the call pool_store(b, post_raw(b), 0, co) of a raw pooled multi-pass bundle
+ * (its inter-procedural value ranges, -fipa-vrp, wrongly merge the two call sites' channel
+ * ranges; found by `dsf fuzz`, seed 1276): keep pool_store out of IPA analysis */
+#if defined(__GNUC__) && !defined(__clang__)
+#define DSF_NOIPA __attribute__((noipa))
+#else
+#define DSF_NOIPA
+#endif
+
 /* pool (TF padding; count = window ∩ image) or copy tmp (binary point f) into the int32 output,
  * channels [lo, hi) */
-static void pool_store(int b, int64_t f, int64_t lo, int64_t hi) {
+static DSF_NOIPA void pool_store(int b, int64_t f, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   const uint8_t *tmp = S.dram + MM.tmp;
   uint8_t *out = S.dram + out_off(b);
