@@ -1,4 +1,4 @@
-"""16-bit words and mixed widths (architecture §2, §9.7): the zoo with 16-bit activations and
+"""16-bit words and mixed widths (architecture §1.1, §8.1): the zoo with 16-bit activations and
 weights, 8-bit activations with 16-bit weights and 16-bit activations with 4-bit weights is
 exported against QKeras (sums too wide for float32 are checked exactly in float64, the quantised
 stages within QKeras' own float32 error bound), and runs bit-exactly on the firmware reference,

@@ -42,7 +42,7 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
     for name, p in (("valid_prob", valid_prob), ("ready_prob", ready_prob)):
         if not isinstance(p, (int, float)) or not 0 < p <= 1:
             raise DsfError(f"verify_inference: {name} = {p!r} is invalid: allowed 0 < p <= 1")
-    from ..compiler.export import check_export_files, load_export
+    from ..compiler.export import check_export_files
     check_export_files(export_dir, load_export(export_dir)[1], "verify_inference")
     t0 = time.time()
     if SIM == "verilator":

@@ -202,13 +202,14 @@ F32_UNIT = 2.0 ** -24      # float32 unit roundoff
 
 def float32_bounds(b, r, x_int, skip):
     """{stage: (lo, hi)}: integer bounds of the quantised stages (activation and after) that
-    QKeras' float32 forward pass of bundle `b` may give, or None when float32 computes every sum exactly (sum of |x|·|k| below 2^24 for every output:
-    all products and partial sums are then representable).
+    QKeras' float32 forward pass of bundle `b` may give, or None when float32 computes every sum
+    exactly (sum of |x|·|k| below 2^24 for every output: all products and partial sums are then
+    representable).
 
     Otherwise a float32 dot product of n terms is within 2·n·u·Σ|x·k| of the exact sum (u = 2^-24;
     twice the textbook γ_n bound, for blocked accumulation orders), plus u·|sum| for the bias add.
     Every later stage is a monotone function of the biased sums (`after_core_bias`), so it lies
-    between that function of the lower and of the upper bound (architecture §9.7)."""
+    between that function of the lower and of the upper bound (architecture §8.1)."""
     K, B = r.weights
     ka = np.abs(np.asarray(K, dtype=np.int64))
     xa = np.abs(np.asarray(x_int, dtype=np.int64))
