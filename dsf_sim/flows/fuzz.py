@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..errors import DsfError
+from ..errors import DsfError, MismatchError
 
 CHECKED_KEYS = ("cycles_total", "cycles_per_bundle", "events", "commands")
 
@@ -167,6 +167,8 @@ def run_case(case, rtl=False, work_dir=None) -> dict:
         try:
             hw, model = build_model(case, d)
             export_model(model, model.random_input, hw, d, check=True)       # vs QKeras
+        except MismatchError as e:     # the reference and QKeras disagree: a failure
+            return {**out, "status": "fail", "reason": str(e)[:2000], "case": case}
         except DsfError as e:
             return {**out, "status": "refused", "reason": str(e)[:500]}
         seed, vp, rp = case["stimulus"]

@@ -201,7 +201,7 @@ F32_UNIT = 2.0 ** -24      # float32 unit roundoff
 
 
 def float32_bounds(b, r, x_int, skip):
-    """{stage: (lo, hi)}: integer bounds of the quantised stages (activation and after) that
+    """{stage: (lo, hi)}: integer bounds of every stage (sums, activation and after) that
     QKeras' float32 forward pass of bundle `b` may give, or None when float32 computes every sum
     exactly (sum of |x|·|k| below 2^24 for every output: all products and partial sums are then
     representable).
@@ -227,9 +227,12 @@ def float32_bounds(b, r, x_int, skip):
     cb = np.asarray(cb, np.int64)
     t_core = np.ceil(2.0 * terms * F32_UNIT * s).astype(np.int64) + 1
     t_cb = (t_core << (f_s - f_core)) + np.ceil(F32_UNIT * np.abs(cb)).astype(np.int64) + 1
+    core = np.asarray(r.stages["core"][0], np.int64)
     lo = after_core_bias(b, cb - t_cb, f_s, skip)
     hi = after_core_bias(b, cb + t_cb, f_s, skip)
-    return {k: (lo[k][0], hi[k][0]) for k in lo}
+    out = {"core": (core - t_core, core + t_core), "core_bias": (cb - t_cb, cb + t_cb)}
+    out.update({k: (lo[k][0], hi[k][0]) for k in lo})
+    return out
 
 
 def _float64_sums(b, xf, kq) -> dict:
@@ -288,17 +291,29 @@ def _float_checker(model, x_float, softmax_tol=1e-5):
                 continue
             fv = np.array(st[name], dtype=np.float64) * 2.0 ** frac
             is_sum = name in ("core", "core_bias")
-            if is_sum and fv.shape == yi.shape and not np.array_equal(fv, yi.astype(np.float64)):
-                # float32 cannot hold these sums: the same graph in float64 must (|sum| < 2^53
-                # for bits_sum <= 48), so the sums are still checked exactly
+            if fv.shape == yi.shape and not np.array_equal(fv, yi.astype(np.float64)) \
+                    and bounds is None:
+                bounds = float32_bounds(b, r, r.in_int, ints[skip] if skip is not None else None)
+            if is_sum and bounds is not None and fv.shape == yi.shape and \
+                    not np.array_equal(fv, yi.astype(np.float64)):
+                # float32 cannot hold these sums: QKeras' own value must lie within float32's
+                # error bound, and the same graph in float64 (|sum| < 2^53 for bits_sum <= 48)
+                # must equal the integer sums exactly
+                lo, hi = bounds[name]
+                bad = (fv < lo) | (fv > hi)
+                if bad.any():
+                    i = tuple(int(v) for v in np.argwhere(bad)[0])
+                    raise MismatchError(
+                        f"bundle {b.idx} ({b.name}) stage '{name}' (frac {frac}): "
+                        f"{int(bad.sum())} QKeras sums outside the float32 error bound; first at "
+                        f"index {i}: QKeras float*2^{frac} = {fv[i]}, integer = {yi[i]}, bound "
+                        f"[{lo[i]}, {hi[i]}]")
                 sums64 = sums64 or _float64_sums(b, xf, kq)
                 fv = sums64[name] * 2.0 ** frac
             if fv.shape != yi.shape:
                 raise MismatchError(f"bundle {b.idx} ({b.name}) stage '{name}': shape "
                                     f"float {fv.shape} vs int {yi.shape}")
             exact = np.array_equal(fv, yi.astype(np.float64))
-            if not exact and bounds is None and not is_sum:
-                bounds = float32_bounds(b, r, r.in_int, ints[skip] if skip is not None else None)
             if not exact and not is_sum and bounds is not None and name in bounds:
                 lo, hi = bounds[name]
                 yv = np.asarray(yi, dtype=np.int64)
