@@ -39,21 +39,22 @@ def _int_at_least(lo):
     return parse
 
 
-def _probability(text):
+def _number(text):
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _probability(text):
+    v = _number(text)
     if not 0 < v <= 1:
         raise argparse.ArgumentTypeError(f"{v} is invalid: allowed 0 < p <= 1")
     return v
 
 
 def _positive(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    v = _number(text)
     if not v > 0 or v != v or v == float("inf"):
         raise argparse.ArgumentTypeError(f"{v} is invalid: allowed a finite number > 0")
     return v
