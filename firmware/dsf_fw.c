@@ -22,6 +22,9 @@ static int64_t ld64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
 static void st64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
 static int32_t ld32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
 static void st32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+#if DSF_FILE_HEADER_BYTES != ALIGN
+#error "the file header must keep the payloads ALIGN-aligned (binfile.HEADER_BYTES)"
+#endif
 static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 static int64_t pow2(int s) { return (int64_t)1 << s; }
 
@@ -134,6 +137,7 @@ static uint64_t wjob_offset(int b, int it, int p) {
  * memory map (computed from the descriptors; identical in dsf_fw_dram_required and init)
  * ---------------------------------------------------------------------------------------- */
 typedef struct {
+  uint64_t wfile, ifile;  /* where weights.bin / input.bin go (header first) */
   uint64_t weights, input, out[N_BUNDLES], pix[N_BUNDLES], fin[N_BUNDLES], skip[N_BUNDLES], raw,
       raw_bytes, acc, tmp, softmax, total;
 } mmap_t;
@@ -146,9 +150,11 @@ static uint64_t fin_job_bytes(int b) { return (uint64_t)part(b, 0)->out_bytes; }
 static void compute_map(void) {
   uint64_t o = 0, raw = 0, acc = 0, tmp = 0;
   int b, p;
-  MM.weights = 0;
+  MM.wfile = 0;                     /* the files' headers are DSF_FILE_HEADER_BYTES = ALIGN */
+  MM.weights = MM.wfile + DSF_FILE_HEADER_BYTES;
   o = align_up(WEIGHTS_BYTES);
-  MM.input = o;
+  MM.ifile = o;
+  MM.input = o + DSF_FILE_HEADER_BYTES;
   o = align_up(o + INPUT_BYTES);
   for (b = 0; b < N_BUNDLES; b++) {
     MM.out[b] = o;
@@ -739,6 +745,35 @@ void dsf_fw_dma_done(int channel, uint64_t bytes_transferred) {
   S.busy[channel] = 0;
 }
 
+/* the header binfile.py writes in front of weights.bin / input.bin: a file of another model or
+ * hardware, another format version or a truncated copy is refused before any DMA starts */
+static void check_file(const char *name, uint64_t off, uint32_t kind, uint64_t file_bytes) {
+  static const uint8_t magic[8] = {'D', 'S', 'F', 'B', 'I', 'N', 0, 0};
+  const uint8_t *h = S.dram + off;
+  char m[200];
+  uint64_t size = (uint64_t)ld64(h + 16), hash = (uint64_t)ld64(h + 24);
+  if (memcmp(h, magic, 8) != 0)
+    snprintf(m, sizeof m, "%s: header magic is invalid: allowed \"DSFBIN\" (not a dsf_sim "
+             "export file at DRAM offset %llu)", name, (unsigned long long)off);
+  else if ((uint32_t)ld32(h + 8) != DSF_FILE_VERSION)
+    snprintf(m, sizeof m, "%s: format version = %u is invalid: allowed %u", name,
+             (unsigned)(uint32_t)ld32(h + 8), (unsigned)DSF_FILE_VERSION);
+  else if ((uint32_t)ld32(h + 12) != kind)
+    snprintf(m, sizeof m, "%s: kind = %u is invalid: allowed %u", name, (unsigned)(uint32_t)ld32(h + 12),
+             (unsigned)kind);
+  else if (size != file_bytes - DSF_FILE_HEADER_BYTES)
+    snprintf(m, sizeof m, "%s: data = %llu bytes is invalid: allowed %llu (this firmware's "
+             "model)", name, (unsigned long long)size,
+             (unsigned long long)(file_bytes - DSF_FILE_HEADER_BYTES));
+  else if (hash != DSF_CONFIG_HASH)
+    snprintf(m, sizeof m, "%s: config hash = 0x%016llx is invalid: allowed 0x%016llx (the file "
+             "belongs to another model or hardware)", name, (unsigned long long)hash,
+             (unsigned long long)DSF_CONFIG_HASH);
+  else
+    return;
+  fail(NULL, m);
+}
+
 void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes) {
   job_t first = {0, 0, 0, 0};
   memset(&S, 0, sizeof S);
@@ -753,15 +788,18 @@ void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes) {
     snprintf(m, sizeof m, "dsf_fw_init: DRAM image has %llu bytes, needs %llu",
              (unsigned long long)dram_bytes, (unsigned long long)MM.total);
     fail(NULL, m);
+    return;
   }
+  check_file("weights.bin", MM.wfile, DSF_KIND_WEIGHTS, WEIGHTS_BYTES);
+  if (S.phase != PH_ERROR) check_file("input.bin", MM.ifile, DSF_KIND_INPUT, INPUT_BYTES);
 }
 
 const char *dsf_fw_error_msg(void) { return S.phase == PH_ERROR ? S.msg : ""; }
 
 /* ---- memory map accessors ---- */
 uint64_t dsf_fw_dram_required(void) { compute_map(); return MM.total; }
-uint64_t dsf_fw_weights_offset(void) { compute_map(); return MM.weights; }
-uint64_t dsf_fw_input_offset(void) { compute_map(); return MM.input; }
+uint64_t dsf_fw_weights_offset(void) { compute_map(); return MM.wfile; }
+uint64_t dsf_fw_input_offset(void) { compute_map(); return MM.ifile; }
 uint64_t dsf_fw_output_offset(void) { compute_map(); return MM.out[N_BUNDLES - 1]; }
 uint64_t dsf_fw_softmax_offset(void) { compute_map(); return MM.softmax; }
 uint64_t dsf_fw_raw_offset(void) { compute_map(); return MM.raw; }

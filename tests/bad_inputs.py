@@ -85,6 +85,32 @@ def _flip_byte(name):
     return edit
 
 
+def _foreign_input(tmp):
+    """input.bin of another model's export copied in, the manifest's digest made to match (a
+    hand-assembled folder): the file's header names the other export."""
+    from dsf_sim.compiler.export import _digest
+    (tmp / "o").mkdir()
+    _, _, other = _exported(tmp / "o", softmax=True)
+
+    def edit(d):
+        shutil.copy(os.path.join(other, "input.bin"), os.path.join(d, "input.bin"))
+        mp = os.path.join(d, "manifest.json")
+        mf = json.load(open(mp))
+        mf["file_digests"]["input.bin"] = _digest(os.path.join(d, "input.bin"))
+        json.dump(mf, open(mp, "w"))
+    _verify_after(edit)(tmp)
+
+
+def _board_foreign_input(tmp):
+    """Accelerator.run(input_bin=...) with the bytes of another export's input.bin."""
+    from dsf_sim.models.twin_hal import TwinHal
+    from dsf_sim.runtime.board_driver import Accelerator
+    (tmp / "o").mkdir()
+    _, _, other = _exported(tmp / "o", softmax=True)
+    _, hw, d = _exported(tmp)
+    Accelerator(d, TwinHal(hw)).run(open(os.path.join(other, "input.bin"), "rb").read())
+
+
 def _hw_json(tmp, text):
     p = tmp / "hw.json"
     p.write_text(text)
@@ -355,6 +381,11 @@ ROWS = [
     ("edited-input", "one byte of input.bin changed, then verify",
      _verify_after(_flip_byte("input.bin")),
      r"input.bin is invalid: allowed the file as exported \(same size, different content"),
+    ("foreign-input", "input.bin of another model copied in (digest refreshed), then verify",
+     _foreign_input, r"input.bin config hash = 0x[0-9a-f]{16} is invalid: allowed 0x[0-9a-f]{16} "
+                     r"\(this export's model and hardware; the file belongs to another export\)"),
+    ("board-foreign-input", "Accelerator.run(input_bin=another export's input.bin)",
+     _board_foreign_input, r"input data config hash = 0x[0-9a-f]{16} is invalid"),
     ("manifest-json", "manifest.json not JSON", _manifest(lambda p: open(p, "w").write("{oops")),
      r"manifest.json is invalid: allowed the JSON written by export_inference"),
     ("manifest-missing", "manifest.json deleted", _manifest(os.remove),

@@ -18,6 +18,7 @@ from dsf_sim.errors import DsfError, HardwareError
 from dsf_sim.flows.asic_flow import build_asic, macro_tiling, weight_ram_wrapper_sv, SRAM_MACRO_SV
 from dsf_sim.flows.boards import BOARDS, DMA_CHANNELS, address_map
 from dsf_sim.flows.certificate import CertificateError, write_certificate
+from dsf_sim.compiler.binfile import read as read_bin
 from dsf_sim.flows.fpga_flow import build_fpga, cross_compile, load_build_info
 from dsf_sim.flows.tcl_dryrun import TclDryRunError, dry_run, property_values
 
@@ -315,7 +316,7 @@ def test_firmware_and_baremetal_app_cross_compile(prefix, export, tmp_path):
         assert r.returncode == 0, f"{f}: {r.stderr}"
     # the model's data went into the application unchanged
     data = (tmp_path / "f" / "sw" / "src" / "dsf_data.c").read_text()
-    want = np.fromfile(os.path.join(exp, "expected.bin"), dtype="<i4")
+    want = read_bin(os.path.join(exp, "expected.bin"), "expected", None)
     body = re.search(r"dsf_expected_bin\[\d+\][^{]*\{\n(.*?)\n\}", data, re.S).group(1)
     assert np.array_equal(np.array([int(v) for v in body.replace("\n", "").split(",")]), want)
 
@@ -331,7 +332,7 @@ def test_driver_runs_an_inference_on_the_twin(export):
     acc = Accelerator(exp, hal)
     y = acc.run()
     assert acc.check()
-    assert np.array_equal(y, np.fromfile(os.path.join(exp, "expected.bin"), dtype="<i4"))
+    assert np.array_equal(y, read_bin(os.path.join(exp, "expected.bin"), "expected", None))
     ref = run_system_model(exp, seed=1)
     assert hal.cycles == ref["cycles_total"]
     moved = acc.summary()["bytes_per_channel"]
@@ -448,7 +449,7 @@ def test_firmware_is_bit_exact_on_aarch64_and_armhf(model, export, tmp_path):
     acc.run()
     rec.close()
     assert acc.check()
-    want = np.fromfile(os.path.join(exp, "expected.bin"), dtype="<i4")
+    want = read_bin(os.path.join(exp, "expected.bin"), "expected", None)
     for arch in ("aarch64", "armhf"):
         b = build_replay(exp, arch, str(tmp_path / f"replay_{arch}"))
         y = run_replay(b, arch, exp, str(tmp_path / "rec.bin"), str(tmp_path / f"y_{arch}.bin"))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dsf_sim import Hardware, MismatchError
+from dsf_sim.compiler.binfile import HEADER_BYTES, read as read_bin
 from dsf_sim.runtime.fw_driver import (FirmwareError, build_firmware, load_firmware, reference_engine,
                               run_firmware)
 
@@ -252,7 +253,7 @@ def test_seed_example(seed_export, tmp_path):
     assert run.softmax is not None and abs(run.softmax.sum() - 1) < 1e-12
     with open(tmp_path / "seed.jsonl") as f:
         lines = [json.loads(s) for s in f]
-    assert lines[0] == {"cmd": "dma", "ch": 1, "chan": "weights", "addr": 0,
+    assert lines[0] == {"cmd": "dma", "ch": 1, "chan": "weights", "addr": HEADER_BYTES,
                         "bytes": lines[0]["bytes"], "bundle": 0, "it": 0, "p": 0, "job": 0}
     # identical command stream on a second run (deterministic, harness-independent order)
     run2 = run_firmware(seed_export, reference_engine)
@@ -266,8 +267,9 @@ def _copy(src, dst):
 
 
 def _flip(path, index):
+    """Flip a bit of the data byte `index` (after the file's header)."""
     a = np.fromfile(path, dtype=np.uint8)
-    a[index] ^= 0x01
+    a[HEADER_BYTES + index] ^= 0x01
     a.tofile(path)
 
 
@@ -287,7 +289,7 @@ def test_corrupt_packed_input_and_output(seed_export, tmp_path):
         run_firmware(d, reference_engine)
     d2 = _copy(seed_export, tmp_path / "v2")
     a = np.fromfile(os.path.join(d2, "b04", "out.bin"), dtype="<i4")
-    a[7] += 1
+    a[HEADER_BYTES // 4 + 7] += 1
     a.tofile(os.path.join(d2, "b04", "out.bin"))
     with pytest.raises(MismatchError, match=r"bundle 4 output: 1 values differ; first at flat "
                                             r"index 7"):
@@ -347,4 +349,4 @@ def test_blocking_hal_same_commands(seed_export):
     dmas, out = run_firmware_blocking(seed_export, reference_engine)
     run = run_firmware(seed_export, reference_engine)
     assert dmas == [c for c in run.commands if c["cmd"] == "dma"]
-    assert np.array_equal(out, np.fromfile(os.path.join(seed_export, "expected.bin"), "<i4"))
+    assert np.array_equal(out, read_bin(os.path.join(seed_export, "expected.bin"), "expected", None))

@@ -130,3 +130,35 @@ def test_missing_input_quantizer_and_activation_are_named():
     x = QConv2D(4, 3, kernel_quantizer=KQ, bias_quantizer=BQ, name="conv2")(x)
     with pytest.raises(DsfError, match=r"layer 'conv2' \(QConv2D\): activation = None is invalid"):
         from_keras(keras.Model(inp, x), small_hw())
+
+
+@pytest.mark.parametrize("act", ["quantized_relu(4,0,negative_slope=0.125)",
+                                 "quantized_relu(3,1,negative_slope=0.5)",
+                                 "quantized_relu(4,0,negative_slope=0.0625)",
+                                 "quantized_relu(2,0,negative_slope=0.25)"])
+def test_max_pool_of_a_leaky_relu_passes_negative_maxima_through(act, tmp_path):
+    """A max pool without its own QActivation keeps the values of the activation before it. A
+    leaky quantized_relu is not idempotent (applied again it scales a negative maximum by the
+    slope once more), so the bundle's pool stage gets the quantized_bits of the same grid. Found
+    as a flaky test: a trained model sometimes had an all-negative pool window."""
+    from qkeras import QActivation, QConv2D, QDense
+    x = inp = keras.Input((6, 6, 2))
+    x = QActivation("quantized_bits(4,0,0,1,alpha=1)")(x)
+    x = QConv2D(4, 3, padding="same", kernel_quantizer=KQ, bias_quantizer=BQ, activation=act,
+                name="conv")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = QDense(3, kernel_quantizer=KQ, bias_quantizer=BQ,
+               activation="quantized_bits(8,3,0,1,alpha=1)")(x)
+    m = keras.Model(inp, x)
+    k, b = m.get_layer("conv").get_weights()
+    rng = np.random.default_rng(5)
+    m.get_layer("conv").set_weights([rng.uniform(-1, 1, k.shape).astype("float32"),
+                                     np.full(b.shape, -1.5, "float32")])   # mostly negative
+    hw = small_hw(bits=8, kmax=3)    # a 4-bit leaky relu of slope 1/16 has 5-bit words
+    q = from_keras(m, hw, batch_size=2)
+    x = rng.uniform(-1, 1, (2, 6, 6, 2)).astype("float32")
+    pooled = keras.Model(inp, m.layers[3].output).predict(x, verbose=0)
+    assert (pooled < 0).any()                          # negative maxima are exercised
+    assert np.array_equal(m.predict(x, verbose=0), q.predict(x, verbose=0))
+    q.export_inference(x=x, hw=hw, out_dir=str(tmp_path))   # integer reference == QKeras

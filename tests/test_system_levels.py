@@ -16,6 +16,7 @@ from cases import (RANDOM_RTL_SEEDS, RANDOM_SEEDS, SYSTEM_CONFIGS, SYSTEM_KEYS, 
                    dma_list, export_random, export_zoo, export_zoo_cases, run_system)
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
+from dsf_sim.compiler.binfile import HEADER_BYTES, read as read_bin
 from dsf_sim.errors import MismatchError
 from dsf_sim.runtime.check import compare_run
 
@@ -113,16 +114,16 @@ def test_prefetch_overlaps_jobs_on_the_twin(zoo_exports):
     d = zoo_exports["residual", "4x8_axi64"]
     hw, _ = load_export(d)
     r = run_system("twin", d)
-    wts = np.fromfile(os.path.join(d, "weights.bin"), dtype=np.uint8)
+    wts = np.fromfile(os.path.join(d, "weights.bin"), dtype=np.uint8)   # = DRAM from 0, header too
     iso = 0
     for c in r["commands"]:
         if c.get("ch") == 1:
             w = wts[c["addr"]:c["addr"] + c["bytes"]].reshape(-1, hw.AXI_BYTES)
             bdir = os.path.join(d, f"b{c['bundle']:02d}")
-            x = np.fromfile(os.path.join(bdir, f"in_p{c['p']}.bin"),
-                            dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+            x = read_bin(os.path.join(bdir, f"in_p{c['p']}.bin"), "pixels",
+                         None).reshape(-1, hw.AXI_BYTES)
             sp = os.path.join(bdir, f"skip_it{c['it']}.bin")       # an adding finish job
-            s = np.fromfile(sp, np.uint8).reshape(-1, hw.AXI_BYTES) if os.path.exists(sp) else None
+            s = read_bin(sp, "skip", None).reshape(-1, hw.AXI_BYTES) if os.path.exists(sp) else None
             iso += run_engine_jobs_model(hw, [(w, x, s)], timing_only=True)[1][0]
     assert r["cycles_total"] <= 1.3 * iso + 1000, (r["cycles_total"], iso)
     assert 0 < r["pe_utilisation"] <= 1.0
@@ -164,7 +165,7 @@ def test_corrupted_vectors_are_caught_with_coordinates(zoo_exports, level, tmp_p
     hw, manifest = load_export(bad)
     p = os.path.join(bad, "b01", "raw_it0_p0.bin")
     a = np.fromfile(p, dtype=np.uint8)
-    a[hw.AXI_BYTES + 1] ^= 0x10
+    a[HEADER_BYTES + hw.AXI_BYTES + 1] ^= 0x10
     a.tofile(p)
     r = run_system(level, bad, 2, 0.5, 0.5)
     with pytest.raises(MismatchError,
@@ -173,7 +174,7 @@ def test_corrupted_vectors_are_caught_with_coordinates(zoo_exports, level, tmp_p
     # a corrupted input (weights.bin) is caught at the first raw engine stream
     shutil.copy(os.path.join(d, "b01", "raw_it0_p0.bin"), p)
     w = np.fromfile(os.path.join(bad, "weights.bin"), dtype=np.uint8)
-    w[hw.AXI_BYTES] ^= 0xFF      # first weight row of job 0
+    w[HEADER_BYTES + hw.AXI_BYTES] ^= 0xFF      # first weight row of job 0
     w.tofile(os.path.join(bad, "weights.bin"))
     r = run_system(level, bad, 2, 0.5, 0.5)
     with pytest.raises(MismatchError, match=r"bundle 0 pass 0 iteration 0 (raw|finished) output"):
@@ -194,14 +195,12 @@ def test_firmware_wait_is_idempotent(zoo_exports):
     """Architecture §11 relies on dsf_fw_next repeating WAIT without side effects while waiting."""
     import ctypes
     from dsf_sim.runtime.fw_driver import (CMD_WAIT, DsfCmd, build_firmware, load_firmware,
-                                           memory_map)
+                                           memory_map, place_files)
     d = zoo_exports["residual", "4x8_axi64"]
     lib = load_firmware(build_firmware(d))
     mm = memory_map(lib)
     dram = np.zeros(mm["total"], np.uint8)
-    for name, off in (("weights.bin", mm["weights"]), ("input.bin", mm["input"])):
-        a = np.fromfile(os.path.join(d, name), dtype=np.uint8)
-        dram[off:off + a.size] = a
+    place_files(dram, mm, d, load_export(d)[1])
     lib.dsf_fw_init(dram.ctypes.data_as(ctypes.c_void_p), mm["total"])
     cmd = DsfCmd()
     while lib.dsf_fw_next(ctypes.byref(cmd)) != CMD_WAIT:

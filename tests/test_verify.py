@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dsf_sim import DsfError, MismatchError
+from dsf_sim.compiler.binfile import HEADER_BYTES
 from dsf_sim.flows.verify import SCHEMA
 from zoo import ZOO, small_hw
 
@@ -66,7 +67,7 @@ def test_corrupted_expected_vector_is_reported_with_coordinates(sim, tmp_path):
     m, hw = _model("residual", tmp_path)
     p = tmp_path / "b01" / "raw_it0_p0.bin"
     raw = np.fromfile(p, dtype=np.uint8)
-    raw[hw.AXI_BYTES + 1] ^= 0x10  # second beat of the engine output of bundle 1, it 0, pass 0
+    raw[HEADER_BYTES + hw.AXI_BYTES + 1] ^= 0x10  # second beat of the engine output of bundle 1, it 0, pass 0
     raw.tofile(p)
     with pytest.raises(DsfError, match=r"raw_it0_p0.bin is invalid: allowed the file as exported"):
         m.verify_inference(SIM=sim, seed=1, valid_prob=1.0, ready_prob=1.0)

@@ -9,6 +9,7 @@ import pytest
 from dsf_sim.compiler.layout import (engine_job_reference, finish_job_reference,
                                     skip_words_of_stream, unpack_header, unpack_output_job,
                                     unpack_pixels_job, unpack_weights_job)
+from dsf_sim.compiler.binfile import read as read_bin
 from dsf_sim.compiler.lowering import lower_input, lower_weights
 from zoo import ZOO, small_hw
 
@@ -33,7 +34,7 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
     assert len(refs) == len(model.bundles)
     assert any(np.any(r.out != 0) for r in refs), "degenerate all-zero model"
     man = json.load(open(os.path.join(tmp_path, "manifest.json")))
-    wbin = np.fromfile(os.path.join(tmp_path, "weights.bin"), dtype=np.uint8)
+    wbin = read_bin(os.path.join(tmp_path, "weights.bin"), "weights", int(man["config_hash"], 16))
     for be, mb in zip(ex.bundles, man["bundles"]):
         m, r = be.mapping, be.ref
         d = os.path.join(tmp_path, f"b{be.idx:02d}")
@@ -60,12 +61,12 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
                 exp_b = B[j.co_lo:j.co_hi] if B is not None else np.zeros(j.co_hi - j.co_lo)
                 assert np.array_equal(bias[: j.co_hi - j.co_lo], exp_b)
                 assert not bias[j.co_hi - j.co_lo:].any()
-            pix = np.fromfile(os.path.join(d, f"in_p{j.p}.bin"), dtype=np.uint8)
+            pix = read_bin(os.path.join(d, f"in_p{j.p}.bin"), "pixels", None)
             x_dec = unpack_pixels_job(hw, j.geom, pix.reshape(-1, hw.AXI_BYTES))
             assert np.array_equal(x_dec, xe[..., c0:c1])
             # the engine's sums of the decoded streams (the export keeps only the beats)
             sums = engine_job_reference(hw, j.geom, x_dec, w_dec)
-            raw = np.fromfile(os.path.join(d, f"raw_it{j.it}_p{j.p}.bin"), dtype=np.uint8)
+            raw = read_bin(os.path.join(d, f"raw_it{j.it}_p{j.p}.bin"), "raw", None)
             raw = raw.reshape(-1, hw.AXI_BYTES)
             if not j.geom.finish:
                 assert np.array_equal(unpack_output_job(hw, j.geom, raw), sums)
@@ -73,14 +74,14 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
             # finished words = the pipeline's arithmetic on the engine sums (and skip stream)
             skip = None
             if cfg["ADD"]:
-                sb = np.fromfile(os.path.join(d, f"skip_it{j.it}.bin"), dtype=np.uint8)
+                sb = read_bin(os.path.join(d, f"skip_it{j.it}.bin"), "skip", None)
                 skip = skip_words_of_stream(hw, j.geom, sb.reshape(-1, hw.AXI_BYTES),
                                             bool(cfg["SKIP_SIGNED"]))
             y = unpack_output_job(hw, j.geom, raw, signed=False)
             assert np.array_equal(y, finish_job_reference(hw, j.geom, sums, cfg, bias, skip))
-        out = np.fromfile(os.path.join(d, "out.bin"), dtype="<i4").reshape(r.out.shape)
+        out = read_bin(os.path.join(d, "out.bin"), "bundle_out", None).reshape(r.out.shape)
         assert np.array_equal(out, r.out)
-    assert np.array_equal(np.fromfile(os.path.join(tmp_path, "expected.bin"), "<i4"),
+    assert np.array_equal(read_bin(os.path.join(tmp_path, "expected.bin"), "expected", None),
                           refs[-1].out.reshape(-1))
 
 
@@ -153,12 +154,12 @@ def test_export_streams_come_back_from_its_files(tmp_path):
     B = hw.AXI_BYTES
     j = ex.bundles[0].jobs[0]
     path = os.path.join(str(tmp_path), "b00", f"in_p{j.p}.bin")
-    assert np.array_equal(j.pixels, np.fromfile(path, np.uint8).reshape(-1, B))
+    assert np.array_equal(j.pixels, read_bin(path, "pixels", None).reshape(-1, B))
     assert j.raw_stream.shape[1] == B and j.raw_stream.size > 0
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 1)
-    with pytest.raises(DsfError, match=r"in_p0\.bin size = \d+ bytes is invalid: allowed a "
-                                       r"multiple of the \d+-byte beat"):
+    with pytest.raises(DsfError, match=r"in_p0\.bin data = \d+ bytes is invalid: allowed \d+ "
+                                       r"bytes as its header records \(truncated"):
         _ = j.pixels
     os.remove(path)
     with pytest.raises(DsfError, match=r"in_p0\.bin = missing is invalid"):

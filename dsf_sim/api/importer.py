@@ -101,6 +101,20 @@ def _core_cfg(layer, act_text):
     return core
 
 
+def _identity_on(text, where):
+    """A quantizer that leaves every output of quantizer `text` unchanged: the bundle's pool
+    stage requantises, and a max pool without its own QActivation must pass the values through.
+    quantized_bits and plain quantized_relu are idempotent; a leaky quantized_relu is not (it
+    would scale a negative maximum by its slope again), so it is replaced by the quantized_bits
+    of the same grid and range."""
+    from ..frontend.quant import parse_quantizer
+    spec = parse_quantizer(text, where)
+    if spec.kind != "relu" or spec.slope_shift < 0:
+        return text
+    ub = spec.word_bits() - 1
+    return f"quantized_bits({ub + 1},{ub - spec.frac},0,1,alpha=1)"
+
+
 def _own_activation(layer):
     """The quantizer given as the core layer's activation= (None for linear)."""
     act = getattr(layer, "activation", None)
@@ -215,7 +229,8 @@ def from_keras(model, hw, batch_size=1, name=None):
                 chain += [nxt, a3]
                 cur = a3
             elif p["type"] == "max":          # max of quantised values: already on the grid
-                p["act_str"] = (add or {}).get("act_str", act)
+                p["act_str"] = _identity_on((add or {}).get("act_str", act),
+                                            f"layer {nxt.name!r}")
                 chain.append(nxt)
                 cur = nxt
             else:

@@ -38,7 +38,7 @@ from ..errors import DsfError
 from ..runtime.check import FirmwareRun, compare_run
 from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, M2S_STREAM,
                                  DsfCmd, FirmwareError, build_firmware, firmware_view,
-                                 load_firmware, memory_map)
+                                 load_firmware, memory_map, place_files)
 from .engine import ERR_OVERFLOW, ERR_WATCHDOG, EVENT, LIMIT, EngineModelError, EngineState
 from .engine.job_values import JobStreamError, job_output, needs_skip
 from .engine.dma import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_EVENT, C_IDX, C_OFF,
@@ -83,9 +83,7 @@ class _SystemRun:
         self.total = int(mm["total"])
         B = self.hw.AXI_BYTES
         self.dram = np.zeros(self.total + 2 * B, dtype=np.uint8)  # + pad: a partial last M2S
-        for name, off in (("weights.bin", mm["weights"]), ("input.bin", mm["input"])):  # beat
-            a = np.fromfile(os.path.join(self.export_dir, name), dtype=np.uint8)     # reads past
-            self.dram[off:off + a.size] = a
+        place_files(self.dram, mm, self.export_dir, self.manifest)   # (+ pad: beat reads past)
         lib.dsf_fw_init(self.dram.ctypes.data_as(ctypes.c_void_p), self.total)
         self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only or fast, watchdog)
         self.timing_only, self.watchdog = timing_only, watchdog

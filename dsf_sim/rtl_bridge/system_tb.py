@@ -133,7 +133,9 @@ def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob
     attached) and every level is compared (compare_run, MismatchError).
     """
     from ..runtime.check import compare_run
+    from ..runtime.fw_driver import dram_files
     export_dir = os.path.abspath(export_dir)
+    dram_files(export_dir)         # a wrong or damaged file is named here (the firmware checks too)
     exe, info = build_system_tb(export_dir)
     tmpobj = None
     if keep_dir:

@@ -55,21 +55,28 @@ class Accelerator:
         self.load_weights()
 
     # ---- data in
-    def _file(self, name) -> np.ndarray:
-        return np.fromfile(os.path.join(self.export_dir, name), dtype=np.uint8)
+    def _image(self, kind, data) -> np.ndarray:
+        """The export's weights.bin / input.bin, or the given bytes of such a file; the header
+        (binfile) and the size are checked before anything reaches the board's DRAM."""
+        from ..compiler import binfile
+        chash = binfile.manifest_hash(self.manifest, self.export_dir)
+        if data is None:
+            return binfile.read_image(os.path.join(self.export_dir, f"{kind}.bin"), kind, chash)
+        a = np.frombuffer(bytes(data), np.uint8)
+        self._check_size(kind, a.size, self.sizes[f"{kind.upper()}_BYTES"])
+        binfile.check(a, kind, chash, f"{kind} data")
+        return a
 
     def load_weights(self, data=None):
-        """weights.bin of the export (or the given bytes of the same size) into the image."""
-        w = self._file("weights.bin") if data is None else np.frombuffer(bytes(data), np.uint8)
-        self._check_size("weights", w.size, self.sizes["WEIGHTS_BYTES"])
+        """weights.bin of the export (or the given bytes of such a file) into the image."""
+        w = self._image("weights", data)
         o = self.mm["weights"]
         self.dram[o:o + w.size] = w
 
     def load_input(self, data=None):
         """input.bin of the export, or the bytes of another input.bin made for this model
         (export_inference with another x writes one)."""
-        x = self._file("input.bin") if data is None else np.frombuffer(bytes(data), np.uint8)
-        self._check_size("input", x.size, self.sizes["INPUT_BYTES"])
+        x = self._image("input", data)
         o = self.mm["input"]
         self.dram[o:o + x.size] = x
 
@@ -77,7 +84,7 @@ class Accelerator:
     def _check_size(what, got, want):
         if got != want:
             raise DsfError(f"{what} = {got} bytes is invalid: allowed exactly {want} bytes "
-                           f"(this export's {what.upper()}_BYTES)")
+                           f"(this export's {what.upper()}_BYTES, header included)")
 
     # ---- run
     def run(self, input_bin=None) -> np.ndarray:
@@ -126,7 +133,9 @@ class Accelerator:
         differing word."""
         if self.output is None:
             raise DsfError("check: no run yet (call run() first)")
-        want = np.fromfile(os.path.join(self.export_dir, "expected.bin"), dtype="<i4")
+        from ..compiler import binfile
+        want = binfile.read(os.path.join(self.export_dir, "expected.bin"), "expected",
+                            binfile.manifest_hash(self.manifest, self.export_dir))
         if want.shape != self.output.shape or not np.array_equal(want, self.output):
             bad = np.flatnonzero(want != self.output) if want.shape == self.output.shape else [0]
             i = int(bad[0])

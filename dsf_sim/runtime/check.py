@@ -44,13 +44,18 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
     """Compare in dataflow order: per bundle packed inputs, skip streams (where the harness
     recorded them), engine output streams (raw sums or finished words), the int32 output where
     the firmware writes one; then the final output and softmax."""
+    from ..compiler import binfile
     from ..compiler.layout import unpack_words
     d = run.export_dir
+    chash = binfile.manifest_hash(manifest, d)
+
+    def load(path, kind):
+        return binfile.read(path, kind, chash)
     for bm in manifest["bundles"]:
         b = bm["idx"]
         bdir = os.path.join(d, f"b{b:02d}")
         for p, got in enumerate(run.packed_inputs[b]):
-            exp = np.fromfile(os.path.join(bdir, f"in_p{p}.bin"), dtype=np.uint8)
+            exp = load(os.path.join(bdir, f"in_p{p}.bin"), "pixels")
             g = np.frombuffer(got, dtype=np.uint8)
             if exp.size != g.size:
                 raise MismatchError(f"bundle {b} pass {p} packed input: {g.size} bytes, expected "
@@ -64,7 +69,7 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
             it, p = jm["it"], jm["p"]
             key = (b, it, p)
             if (b, it) in run.skip_streams:
-                exp = np.fromfile(os.path.join(bdir, f"skip_it{it}.bin"), dtype=np.uint8)
+                exp = load(os.path.join(bdir, f"skip_it{it}.bin"), "skip")
                 g = np.frombuffer(run.skip_streams[(b, it)], dtype=np.uint8)
                 if exp.size != g.size or not np.array_equal(exp, g):
                     n = int(np.sum(exp != g)) if exp.size == g.size else -1
@@ -74,7 +79,7 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
                                            f"{n} bytes differ; first at byte {first} (beat "
                                            f"{first // hw.AXI_BYTES}): expected {exp[first]}, "
                                            f"firmware {g[first]}"))
-            exp = np.fromfile(os.path.join(bdir, f"raw_it{it}_p{p}.bin"), dtype=np.uint8)
+            exp = load(os.path.join(bdir, f"raw_it{it}_p{p}.bin"), "raw")
             if key not in run.raw_streams:
                 raise MismatchError(f"bundle {b} pass {p} iteration {it}: no engine output")
             g = np.frombuffer(run.raw_streams[key], dtype=np.uint8)
@@ -97,7 +102,7 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
         got = run.bundle_outputs[b]
         if got is None:          # stays as finished words; they were compared above
             continue
-        exp = np.fromfile(os.path.join(bdir, "out.bin"), dtype="<i4")
+        exp = load(os.path.join(bdir, "out.bin"), "bundle_out")
         if exp.size != got.size:
             raise MismatchError(f"bundle {b} output: {got.size} words, expected {exp.size}")
         if not np.array_equal(exp, got):
@@ -105,14 +110,14 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
             idx = np.unravel_index(i, tuple(bm["out_shape"]))
             raise MismatchError(f"bundle {b} output: {n} values differ; first at flat index {i} "
                                 f"{tuple(int(t) for t in idx)}: expected {e}, firmware {v}")
-    exp = np.fromfile(os.path.join(d, "expected.bin"), dtype="<i4")
+    exp = load(os.path.join(d, "expected.bin"), "expected")
     if not np.array_equal(exp, run.output):
         i, e, v, n = _first_diff_flat(exp, run.output)
         raise MismatchError(f"final output: {n} values differ; first at {i}: expected {e}, "
                             f"firmware {v}")
     sp = os.path.join(d, "expected_softmax.bin")
     if os.path.exists(sp):
-        exp = np.fromfile(sp, dtype="<f8")
+        exp = load(sp, "softmax")
         if run.softmax is None or run.softmax.shape != exp.shape:
             raise MismatchError("final softmax missing or wrong size")
         err = float(np.max(np.abs(exp - run.softmax)))

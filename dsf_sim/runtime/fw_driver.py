@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -160,9 +159,24 @@ def memory_map(lib) -> dict:
 
 
 # ----------------------------------------------------------------------------- engines
-def _hardware(export_dir):
-    from ..compiler.export import load_export
-    return load_export(export_dir)[0]
+def dram_files(export_dir: str, manifest: dict | None = None) -> dict:
+    """{"weights.bin", "input.bin": whole file} with headers checked (kind, size, this export's
+    config hash) - before a harness hands them to the firmware, which checks them again."""
+    from ..compiler import binfile
+    if manifest is None:
+        from ..compiler.export import load_export
+        manifest = load_export(export_dir)[1]
+    chash = binfile.manifest_hash(manifest, export_dir)
+    return {name: binfile.read_image(os.path.join(export_dir, name), name[:-4], chash)
+            for name in ("weights.bin", "input.bin")}
+
+
+def place_files(dram: np.ndarray, mm: dict, export_dir: str, manifest: dict) -> None:
+    """weights.bin and input.bin (checked, `dram_files`) into the DRAM image at the firmware's
+    offsets."""
+    for name, a in dram_files(export_dir, manifest).items():
+        off = mm[name[:-4]]
+        dram[off:off + a.size] = a
 
 
 def geometry_from_header(hw, beat):
@@ -307,18 +321,14 @@ def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
                  softmax_tol: float = 1e-9, jsonl: str | None = None) -> FirmwareRun:
     """Build + run the firmware for `export_dir` with `engine`; compare every level if `check`."""
     export_dir = os.path.abspath(export_dir)
-    hw = _hardware(export_dir)
+    from ..compiler.export import load_export
+    hw, manifest = load_export(export_dir)
     lib = load_firmware(build_firmware(export_dir))
     mm = memory_map(lib)
     dram = np.zeros(mm["total"], dtype=np.uint8)
-    wts = np.fromfile(os.path.join(export_dir, "weights.bin"), dtype=np.uint8)
-    inp = np.fromfile(os.path.join(export_dir, "input.bin"), dtype=np.uint8)
-    dram[mm["weights"]:mm["weights"] + wts.size] = wts
-    dram[mm["input"]:mm["input"] + inp.size] = inp
+    place_files(dram, mm, export_dir, manifest)
     lib.dsf_fw_init(dram.ctypes.data_as(ctypes.c_void_p), dram.size)
     cmds, raw, skips = _drive(lib, dram, hw, engine)
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        manifest = json.load(f)
     outs, pix, sm = firmware_view(lib, mm, dram, manifest)
     run = FirmwareRun(export_dir, mm, cmds, outs[-1].copy(), sm, outs, pix, raw, skips)
     if jsonl:
@@ -345,16 +355,15 @@ def run_firmware_blocking(export_dir: str, engine=reference_engine):
     Returns (dma command dicts, final int32 output). The HAL blocks in dma_wait(output) by running
     the engine on the job's weights and pixels; M2S waits return immediately.
     """
+    from ..compiler.export import load_export
     export_dir = os.path.abspath(export_dir)
-    hw = _hardware(export_dir)
+    hw, manifest = load_export(export_dir)
     lib = load_firmware(build_firmware(export_dir))
     lib.dsf_fw_run_blocking.restype = ctypes.c_int
     lib.dsf_fw_run_blocking.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(DsfHal)]
     mm = memory_map(lib)
     dram = np.zeros(mm["total"], dtype=np.uint8)
-    for name, off in (("weights.bin", mm["weights"]), ("input.bin", mm["input"])):
-        a = np.fromfile(os.path.join(export_dir, name), dtype=np.uint8)
-        dram[off:off + a.size] = a
+    place_files(dram, mm, export_dir, manifest)
     dmas, inflight, streams, errors = [], {}, {}, []
 
     def on_cmd(_ctx, c):

@@ -84,7 +84,9 @@ def run_replay(binary: str, arch: str, export_dir: str, record: str, out_path: s
                timeout: float = 600) -> np.ndarray:
     """Run dsf_replay under qemu-user; the firmware's final output (int32). A DsfError with
     the harness's message when a transfer differs from the record."""
+    from .fw_driver import dram_files
     qemu = _tool(CROSS[arch][1])
+    dram_files(export_dir)         # a wrong or damaged file is named here, not in the harness
     r = subprocess.run([qemu, binary, os.path.join(export_dir, "weights.bin"),
                         os.path.join(export_dir, "input.bin"), record, out_path],
                        capture_output=True, text=True, timeout=timeout)
