@@ -195,7 +195,8 @@ def cmd_fuzz(args):
           f"refused by name, {s['fail']} fail; {s['rtl_cases']} checked on the RTL; "
           f"{s['wall_s']} s -> {os.path.join(args.out, 'fuzz_summary.json')}")
     for f in s["failures"]:
-        print(f"  FAIL seed {f['seed']}: {f['reason'][:300]}")
+        print(f"  FAIL seed {f['seed']}: {f['reason'][:300]} (case and its shrunk variant in "
+              f"{os.path.join(args.out, 'failures')})")
     return 1 if s["fail"] else 0
 
 

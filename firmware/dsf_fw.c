@@ -219,6 +219,7 @@ static struct {
   int busy[DSF_N_CH]; /* transfer issued, completion not yet reported */
   job_t chjob[DSF_N_CH];
   uint64_t expect[DSF_N_CH];
+  uint64_t addr[DSF_N_CH];
   int total_jobs;
   int bundles_done;
   char msg[256];
@@ -614,6 +615,7 @@ static int issue(dsf_cmd_t *cmd, int ch, uint64_t addr, uint64_t bytes, job_t j)
   S.busy[ch] = 1;
   S.chjob[ch] = j;
   S.expect[ch] = bytes;
+  S.addr[ch] = addr;
   return cmd_fill(cmd, DSF_CMD_DMA, ch, addr, bytes, j);
 }
 
@@ -725,6 +727,40 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         return fail(cmd, S.msg[0] ? S.msg : "firmware in error state");
     }
   }
+}
+
+/* A transfer that failed: the channel's AXI DMA status register (error bits of PG021 DMASR) or
+ * DSF_DMA_STUCK from a HAL whose time budget ran out. The run stops with a report naming the
+ * channel, the job, the transfer and the cause (the next dsf_fw_next returns DSF_CMD_ERROR). */
+void dsf_fw_dma_error(int channel, uint32_t status) {
+  static const char *ch_names[DSF_N_CH] = {"pixels", "weights", "output", "skip"};
+  char m[256], why[120];
+  int n = 0;
+  if (channel < 0 || channel >= DSF_N_CH) { fail(NULL, "dma_error: bad channel"); return; }
+  if (!S.busy[channel]) {
+    snprintf(m, sizeof m, "dma_error: channel %d (%s) has no transfer in flight (status 0x%08x)",
+             channel, ch_names[channel], (unsigned)status);
+    fail(NULL, m);
+    return;
+  }
+  why[0] = 0;
+  if (status & DSF_DMA_STUCK)
+    n += snprintf(why + n, sizeof why - n, "stuck: no completion within the HAL's time budget; ");
+  if (status & DSF_DMA_SR_INT_ERR)
+    n += snprintf(why + n, sizeof why - n, "DMAIntErr (internal: length or TLAST); ");
+  if ((status & DSF_DMA_SR_SLV_ERR) && n < (int)sizeof why)
+    n += snprintf(why + n, sizeof why - n, "DMASlvErr (memory answered SLVERR); ");
+  if ((status & DSF_DMA_SR_DEC_ERR) && n < (int)sizeof why)
+    n += snprintf(why + n, sizeof why - n, "DMADecErr (no memory at the address); ");
+  if (n == 0) snprintf(why, sizeof why, "status 0x%08x without an error bit; ", (unsigned)status);
+  else if (n >= (int)sizeof why) n = (int)sizeof why - 1;
+  if (n >= 2 && why[n - 2] == ';') why[n - 2] = 0;
+  snprintf(m, sizeof m, "DMA error on channel %d (%s), bundle %d it %d p %d, %llu bytes at DRAM "
+           "offset %llu: %s", channel, ch_names[channel], S.chjob[channel].b, S.chjob[channel].it,
+           S.chjob[channel].p, (unsigned long long)S.expect[channel],
+           (unsigned long long)S.addr[channel], why);
+  S.busy[channel] = 0;
+  fail(NULL, m);
 }
 
 void dsf_fw_dma_done(int channel, uint64_t bytes_transferred) {

@@ -41,6 +41,15 @@ uint64_t dsf_fw_dram_required(void);            /* bytes the DRAM image must hav
 void dsf_fw_init(uint8_t *dram, uint64_t dram_bytes);
 int dsf_fw_next(dsf_cmd_t *cmd);                /* fills *cmd, returns cmd->kind */
 void dsf_fw_dma_done(int channel, uint64_t bytes_transferred);
+/* a failed transfer, reported instead of dma_done: status = the channel's AXI DMA status register
+ * (DMASR error bits below) and/or DSF_DMA_STUCK; the run stops with a named report */
+void dsf_fw_dma_error(int channel, uint32_t status);
+#define DSF_DMA_SR_INT_ERR 0x10u        /* PG021 DMASR: DMAIntErr */
+#define DSF_DMA_SR_SLV_ERR 0x20u        /* DMASlvErr */
+#define DSF_DMA_SR_DEC_ERR 0x40u        /* DMADecErr */
+#define DSF_DMA_SR_ERRORS 0x70u
+#define DSF_DMA_STUCK 0x80000000u       /* not a DMASR bit: the HAL's time budget ran out */
+#define DSF_DMA_FAILED 0x8000000000000000ull /* dsf_hal_t.dma_wait: FAILED | status */
 const char *dsf_fw_error_msg(void);             /* "" when no error */
 
 /* ---- memory map ---- */
@@ -81,7 +90,9 @@ int dsf_fw_cmd_json(const dsf_cmd_t *cmd, char *buf, int buf_len);
 typedef struct {
   void *ctx;
   void (*dma_start)(void *ctx, int channel, uint64_t addr, uint64_t bytes);
-  uint64_t (*dma_wait)(void *ctx, int channel);  /* blocks, returns bytes transferred */
+  uint64_t (*dma_wait)(void *ctx, int channel);  /* blocks, returns bytes transferred, or
+                                                    DSF_DMA_FAILED | status (an error bit or
+                                                    DSF_DMA_STUCK after the HAL's time budget) */
   void (*on_cmd)(void *ctx, const dsf_cmd_t *cmd); /* optional: logging (may be NULL) */
 } dsf_hal_t;
 int dsf_fw_run_blocking(uint8_t *dram, uint64_t dram_bytes, const dsf_hal_t *hal);

@@ -15,7 +15,10 @@ int dsf_fw_run_blocking(uint8_t *dram, uint64_t dram_bytes, const dsf_hal_t *hal
       hal->dma_start(hal->ctx, cmd.channel, cmd.addr, cmd.bytes);
     } else if (k == DSF_CMD_WAIT) {
       uint64_t n = hal->dma_wait(hal->ctx, cmd.channel);
-      dsf_fw_dma_done(cmd.channel, n);
+      if (n & DSF_DMA_FAILED)
+        dsf_fw_dma_error(cmd.channel, (uint32_t)(n & 0xffffffffu));
+      else
+        dsf_fw_dma_done(cmd.channel, n);
     } else {
       return k == DSF_CMD_DONE ? 0 : -1;
     }

@@ -148,7 +148,8 @@ def test_simulate_refuses_a_folder_of_another_hardware(tmp_path):
     m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path / "v"))
     other = small_hw(ysum=22)
     with pytest.raises(DsfError, match=r"simulate: data_dir = .* is invalid: allowed an export "
-                                       r"made for this hardware \(differs in \['bits_sum'\]\)"):
+                                       r"made for this hardware \(it differs in bits_sum 20 vs "
+                                       r"22\)"):
         other.simulate(SIM="model", data_dir=str(tmp_path / "v"))
     res = hw.simulate(SIM="model", data_dir=str(tmp_path / "v"))
     assert res["bit_exact"] and res["cycles_total"] > 0

@@ -369,10 +369,13 @@ class _FakeBuffer(np.ndarray):
         pass
 
 
-def _fake_pynq(hw, log):
-    """A stand-in `pynq` whose four AXI DMAs are the twin (TwinHal), recording the calls."""
+def _fake_pynq(hw, log, fault=None):
+    """A stand-in `pynq` whose four AXI DMAs are the twin (TwinHal), recording the calls; the
+    status registers read Idle once the twin completed the transfer, its error bits for an
+    injected fault, and busy forever for a stuck one."""
     from dsf_sim.models.twin_hal import TwinHal
-    twin = TwinHal(hw)
+    from dsf_sim.runtime.faults import DMA_FAILED, DMA_STUCK
+    twin = TwinHal(hw, fault=fault)
     _FakeBuffer.log = log
 
     def allocate(shape, dtype):
@@ -386,17 +389,22 @@ def _fake_pynq(hw, log):
         def transfer(self, array, start=0, nbytes=0):
             log.append(("transfer", self.ch, start, nbytes))
             twin.start(self.ch, start, nbytes)
-
-        def wait(self):
-            self.got = twin.wait(self.ch)
+            self.got = None
 
     class Dma:
         def __init__(self, ch):
             self.sendchannel = self.recvchannel = Chan(ch)
 
         def read(self, offset):
-            assert offset == 0x58
-            return self.recvchannel.got
+            c = self.recvchannel
+            if offset == (0x34 if c.ch == 2 else 0x04):          # DMASR
+                if c.got is None:
+                    c.got = twin.wait(c.ch)
+                if c.got & DMA_FAILED:
+                    return 0 if c.got & DMA_STUCK else c.got & 0x70
+                return 0x02
+            assert offset == 0x58 and c.ch == 2
+            return c.got
 
     class Overlay:
         def __init__(self, bitfile, download=True):
@@ -428,6 +436,28 @@ def test_pynq_hal_drives_the_block_design_dmas(export, monkeypatch):
         ip_dict = {"axi_dma_0": {}}
     with pytest.raises(DsfError, match=r"no \['dma_pixels'"):
         PynqHal("x.bit", overlay=Bare())
+
+
+@pytest.mark.parametrize("kind,why", [
+    ("slave", r"DMASlvErr \(memory answered SLVERR\)"),
+    ("decode", r"DMADecErr \(no memory at the address\)"),
+    ("internal", r"DMAIntErr \(internal: length or TLAST\)"),
+    ("stuck", r"stuck: no completion within the HAL's time budget")])
+def test_pynq_hal_reports_dma_faults_through_the_firmware(export, monkeypatch, kind, why):
+    """A DMA error bit in a channel's status register, or a transfer still busy after the HAL's
+    time budget, stops the run with the firmware's report: channel, job, transfer, cause."""
+    from dsf_sim.runtime.board_driver import Accelerator
+    from dsf_sim.runtime.fw_driver import FirmwareError
+    from dsf_sim.runtime.pynq_hal import PynqHal
+    exp, hw = export
+    fake, twin = _fake_pynq(hw, [], fault={"channel": "weights", "transfer": 2, "kind": kind})
+    monkeypatch.setitem(sys.modules, "pynq", fake)
+    acc = Accelerator(exp, PynqHal("dsf_system.bit", timeout_s=0.05))
+    with pytest.raises(FirmwareError, match=r"firmware error: DMA error on channel 1 \(weights\), "
+                                            r"bundle \d+ it \d+ p \d+, \d+ bytes at DRAM offset "
+                                            r"\d+: " + why):
+        acc.run()
+    assert twin.fault.hit and twin.fault.seen == 3      # nothing started after the third one
 
 
 @pytest.mark.parametrize("model", ["resblock", "fallbacks"])

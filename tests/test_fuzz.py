@@ -9,7 +9,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsf_sim.flows.fuzz import campaign, random_case, replay, run_case
+from dsf_sim.flows.fuzz import _smaller, campaign, random_case, replay, run_case, shrink
 
 # hypothesis draws cases through their seeds (dsf fuzz walks the same seed space in order)
 cases = st.integers(0, 2**31 - 1).map(random_case)
@@ -22,6 +22,25 @@ def test_200_random_cases_on_the_twin(tmp_path):
     assert all("is invalid" in r or "allowed" in r for r in s["refusals"]), s["refusals"]
     summary = json.load(open(tmp_path / "fuzz_summary.json"))
     assert len(summary["results"]) == 200
+    # the derived budgets' basis (runtime/sim_limits.py) is an upper estimate on random hardware
+    assert 0.02 < s["max_cycles_over_expected"] <= 1.0, s["max_cycles_over_expected"]
+
+
+def test_shrink_finds_a_locally_minimal_failing_case():
+    """Greedy shrinking on a stand-in failure ("the graph has a max pool"): the result still
+    fails, every simpler variant of it passes, and what is irrelevant to the failure is gone."""
+    def has_max_pool(c):
+        return any((b.get("pool") or {}).get("type") == "max" for b in c["spec"]["bundles"])
+    case = next(c for c in map(random_case, range(5000, 9000))
+                if has_max_pool(c) and len(c["spec"]["bundles"]) >= 3 and c["spec"]["batch"] > 1
+                and c["stimulus"][1] < 1.0)
+    small, runs = shrink(case, budget=500, fails=has_max_pool)
+    assert has_max_pool(small) and runs < 500
+    assert not any(has_max_pool(c) for c in _smaller(small))
+    sb = small["spec"]["bundles"]
+    assert small["spec"]["batch"] == 1 and tuple(small["stimulus"][1:]) == (1.0, 1.0)
+    assert len(sb) < len(case["spec"]["bundles"]) and (sb[-1].get("pool") or {}).get("type") == "max"
+    assert all(not b.get("add") and not b["core"]["use_bias"] for b in sb)
 
 
 def test_10_random_cases_on_the_rtl(tmp_path):

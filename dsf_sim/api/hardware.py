@@ -35,15 +35,10 @@ class Hardware(HardwareConfig):
         ('verilator': the SystemVerilog system testbench; 'model': the digital twin), every level
         checked bit-exactly (DeepSoCFlow's `hw.simulate`). The export must belong to this
         hardware."""
-        from ..compiler.export import load_export
-        from ..errors import DsfError
+        from ..compiler.export import check_export_belongs
         from ..flows.verify import run_sim
         d = data_dir or self.data_dir
-        ex_hw, _ = load_export(d)
-        if ex_hw.to_dict() != self.to_dict():
-            diff = sorted(k for k, v in self.to_dict().items() if ex_hw.to_dict().get(k) != v)
-            raise DsfError(f"simulate: data_dir = {d!r} is invalid: allowed an export made for "
-                           f"this hardware (differs in {diff})")
+        check_export_belongs(d, self, where="simulate", arg="data_dir")
         res = run_sim(d, SIM, seed, self.valid_prob, self.ready_prob)
         print(f"simulate[{SIM}, seed {seed}]: bit-exact at every level, {res['cycles_total']} "
               f"cycles, PE utilisation {100 * res['pe_utilisation']:.1f}%")

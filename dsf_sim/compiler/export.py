@@ -174,18 +174,18 @@ def hw_files(hw) -> dict:
     return {k: v for k, v in hw.to_dict().items() if k not in _RUN_ONLY}
 
 
-def check_export_belongs(export_dir, hw, model=None, where="verify_inference"):
+def check_export_belongs(export_dir, hw, model=None, where="verify_inference", arg="out_dir"):
     """Named error unless the export in `export_dir` was made for `hw` (every argument that
     shapes the files) and, given `model`, for this model (`model_fingerprint`)."""
     ex_hw, manifest = load_export(export_dir)
     a, b = ex_hw.to_dict(), hw.to_dict()
     diff = sorted(k for k in a if k not in _RUN_ONLY and a[k] != b.get(k))
     if diff:
-        raise DsfError(f"{where}: out_dir = {export_dir!r} is invalid: allowed an export made for "
+        raise DsfError(f"{where}: {arg} = {export_dir!r} is invalid: allowed an export made for "
                        f"this hardware (it differs in {', '.join(f'{k} {a[k]!r} vs {b[k]!r}' for k in diff)}); "
                        f"export again or pass the matching hw")
     if model is not None and manifest.get("model_hash") != model_fingerprint(model):
-        raise DsfError(f"{where}: out_dir = {export_dir!r} is invalid: allowed an export of this "
+        raise DsfError(f"{where}: {arg} = {export_dir!r} is invalid: allowed an export of this "
                        f"model (its manifest's model_hash is "
                        f"{manifest.get('model_hash', 'missing')!r}, not this model's); export "
                        f"again or pass another out_dir")

@@ -175,6 +175,7 @@ def run_case(case, rtl=False, work_dir=None) -> dict:
         try:
             twin = run_sim(d, "model", seed, vp, rp)                            # vs reference
             out["cycles"] = twin["cycles_total"]
+            out["expected_cycles"] = twin["expected_cycles"]       # the derived budget's basis
             if rtl:
                 ver = run_sim(d, "verilator", seed, vp, rp)                     # vs RTL
                 diff = [k for k in CHECKED_KEYS if ver[k] != twin[k]]
@@ -189,7 +190,68 @@ def run_case(case, rtl=False, work_dir=None) -> dict:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def campaign(cases: int, rtl_every: int = 0, seed: int = 0, out_dir=None, progress=True) -> dict:
+def _smaller(case):
+    """Simpler variants of a case, most aggressive first: handshakes at 1.0, batch 1, fewer
+    bundles, no pool / add / bias / softmax in one bundle, fewer filters, a smaller input. Some
+    are invalid for the graph; the export refuses those, so they never count as failing."""
+    import copy
+    spec = case["spec"]
+    bundles = spec["bundles"]
+
+    def variant(edit):
+        c = copy.deepcopy(case)
+        edit(c, c["spec"], c["spec"]["bundles"])
+        return c
+    if tuple(case["stimulus"][1:]) != (1.0, 1.0):
+        yield variant(lambda c, s, b: c.update(stimulus=(c["stimulus"][0], 1.0, 1.0)))
+    if spec["batch"] > 1:
+        yield variant(lambda c, s, b: s.update(batch=1))
+    for n in range(1, len(bundles)):                 # the first n bundles (skips point back)
+        def cut(c, s, b, n=n):
+            del b[n:]
+            b[-1].pop("flatten", None)
+        yield variant(cut)
+    for i, b in enumerate(bundles):
+        for key in ("pool", "add", "softmax"):
+            if b.get(key):
+                def drop(c, s, bb, i=i, key=key):
+                    bb[i].pop(key)
+                    if key == "add":
+                        bb[i]["skip"] = None
+                yield variant(drop)
+        if b["core"].get("use_bias"):
+            yield variant(lambda c, s, bb, i=i: bb[i]["core"].update(use_bias=False))
+        n = b["core"].get("filters", b["core"].get("units"))
+        if n > 1:
+            k = "filters" if "filters" in b["core"] else "units"
+            yield variant(lambda c, s, bb, i=i, k=k, n=n: bb[i]["core"].update({k: max(1, n // 2)}))
+    h, w, ch = spec["input"]
+    for new in ((max(1, h // 2), w, ch), (h, max(1, w // 2), ch), (h, w, max(1, ch // 2))):
+        if new != (h, w, ch):
+            yield variant(lambda c, s, b, new=new: s.update(input=new))
+
+
+def shrink(case, rtl=False, budget: int = 40, fails=None) -> tuple[dict, int]:
+    """A smaller case that still fails (greedy: take the first simpler variant that fails, start
+    again from it) and the number of runs it took; `fails(case) -> bool` defaults to run_case's
+    status. At most `budget` runs."""
+    fails = fails or (lambda c: run_case(c, rtl=rtl)["status"] == "fail")
+    runs = 0
+    improved = True
+    while improved and runs < budget:
+        improved = False
+        for cand in _smaller(case):
+            runs += 1
+            if fails(cand):
+                case, improved = cand, True
+                break
+            if runs >= budget:
+                break
+    return case, runs
+
+
+def campaign(cases: int, rtl_every: int = 0, seed: int = 0, out_dir=None, progress=True,
+             shrink_budget: int = 40) -> dict:
     """Cases seed, seed+1, ...; the RTL checks every `rtl_every`-th (0: never). Writes
     out_dir/fuzz_summary.json and one out_dir/failures/case_<seed>.json per failure (replayable
     with `replay`)."""
@@ -210,6 +272,8 @@ def campaign(cases: int, rtl_every: int = 0, seed: int = 0, out_dir=None, progre
     summary = {"cases": cases, "seed": seed, "rtl_every": rtl_every, **counts,
                "rtl_cases": sum(r["rtl"] and r["status"] != "refused" for r in results),
                "wall_s": round(time.time() - t0, 1),
+               "max_cycles_over_expected": max((r["cycles"] / r["expected_cycles"] for r in results
+                                                if r.get("expected_cycles")), default=None),
                "refusals": [r["reason"] for r in results if r["status"] == "refused"],
                "failures": [{k: r[k] for k in ("seed", "reason")} for r in results
                             if r["status"] == "fail"]}
@@ -219,6 +283,12 @@ def campaign(cases: int, rtl_every: int = 0, seed: int = 0, out_dir=None, progre
             if r["status"] == "fail":
                 with open(os.path.join(out_dir, "failures", f"case_{r['seed']}.json"), "w") as f:
                     json.dump(r["case"], f, indent=1)
+                if shrink_budget:          # the smallest variant that still fails, beside it
+                    small, runs = shrink(r["case"], r["rtl"], shrink_budget)
+                    r["shrunk_runs"] = runs
+                    with open(os.path.join(out_dir, "failures",
+                                           f"case_{r['seed']}_shrunk.json"), "w") as f:
+                        json.dump(small, f, indent=1)
         with open(os.path.join(out_dir, "fuzz_summary.json"), "w") as f:
             json.dump({**summary, "results": results}, f, indent=1)
     return summary

@@ -29,7 +29,7 @@ SCHEMA = ("sim", "seed", "valid_prob", "ready_prob", "cycles_total", "done_cycle
 
 
 def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
-            timing_only=False, watchdog=200000, twin="fast") -> dict:
+            timing_only=False, watchdog=None, twin="fast") -> dict:
     """Run an export on one simulator; every level is checked unless timing_only."""
     from ..models.system_model import true_macs
     from ..runtime.check import compare_run
@@ -64,7 +64,9 @@ def run_sim(export_dir, SIM="verilator", seed=0, valid_prob=1.0, ready_prob=1.0,
             compare_run(run, hw, manifest)
     hw, manifest = load_export(export_dir)
     macs, macs_b = true_macs(manifest)
+    from ..runtime.sim_limits import expected_cycles
     out = {k: res[k] for k in SCHEMA}
+    out["expected_cycles"] = expected_cycles(manifest, hw, valid_prob, ready_prob)
     out.update(
         bit_exact=not timing_only, timing_only=bool(timing_only),
         twin=None if SIM == "verilator" else ("timing_only" if timing_only else twin), macs=macs,

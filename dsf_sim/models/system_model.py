@@ -36,6 +36,8 @@ import numpy as np
 from ..compiler.export import load_export
 from ..errors import DsfError
 from ..runtime.check import FirmwareRun, compare_run
+from ..runtime.faults import make_fault
+from ..runtime.sim_limits import limits
 from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAIT, M2S_STREAM,
                                  DsfCmd, FirmwareError, build_firmware, firmware_view,
                                  load_firmware, memory_map, place_files)
@@ -47,7 +49,6 @@ from .engine.registers import index as reg_index
 
 LAST_ACT = reg_index("harness", "last_act")
 
-NEVER = 1 << 62
 PROGRESS_MIN_JOBS = 200     # runs of this many jobs show a progress bar (stderr) after 2 s
 
 
@@ -75,9 +76,13 @@ class _SystemRun:
     architecture §11 protocol at every edge with an event."""
 
     def __init__(self, export_dir, seed, valid_prob, ready_prob, timing_only, watchdog,
-                 fast=False):
+                 fast=False, fault=None):
         self.export_dir = os.path.abspath(export_dir)
         self.hw, self.manifest = load_export(self.export_dir)
+        self.limits = limits(self.manifest, self.hw, valid_prob, ready_prob)
+        if watchdog is None:
+            watchdog = self.limits["watchdog"]
+        self.fault = make_fault(fault, "run_system_model: fault")
         self.lib = lib = load_firmware(build_firmware(self.export_dir))
         self.mm = mm = memory_map(lib)
         self.total = int(mm["total"])
@@ -96,6 +101,7 @@ class _SystemRun:
         self.cmd = DsfCmd()
         self.commands, self.events, self.fw_log, self.raw, self.skips = [], [], [], {}, {}
         self.inflight = [None] * len(CH_NAMES)   # per channel: the DMA command dict in flight
+        self.stuck = None                        # the injected stuck transfer (never runs)
         self.last_cmd = None
         self.done_cycle = None
 
@@ -131,6 +137,11 @@ class _SystemRun:
             self.commands.append(rec)
             self.fw_log.append(rec)
             self.inflight[ch] = rec
+            if self.fault is not None and self.fault.starts(ch):
+                rec["fault"] = self.fault.kind
+                if self.fault.kind == "stuck":   # the DMA never moves it: the watchdog names it
+                    self.stuck = rec
+                    continue
             if self.fast and ch in M2S_STREAM:
                 self._fast_source(rec)
             self.es.start(ch, rec["addr"], rec["bytes"])
@@ -152,7 +163,10 @@ class _SystemRun:
             if ch == 3 and not self.timing_only:     # the skip stream the engine was given
                 self.skips[(d["bundle"], d["it"])] = \
                     self.dram[d["addr"]:d["addr"] + nbytes].tobytes()
-            self.lib.dsf_fw_dma_done(ch, int(nbytes))
+            if d.get("fault"):                     # the DMA reports an error, not a completion
+                self.lib.dsf_fw_dma_error(ch, self.fault.status)
+            else:
+                self.lib.dsf_fw_dma_done(ch, int(nbytes))
 
     def _fast_source(self, rec):
         """Fast path at a DMA start: keep the source bytes; once a job has every stream it
@@ -237,8 +251,10 @@ class _SystemRun:
                 finished = poll(t)
                 continue
             if st in (ERR_WATCHDOG, LIMIT):
-                raise SystemWatchdogError(_watchdog_report(es, self.inflight, self.last_command(),
-                                                           t, self.watchdog, st == LIMIT))
+                raise SystemWatchdogError(_watchdog_report(
+                    es, self.inflight, self.last_command(), t, self.watchdog,
+                    (max_cycles, self.limits["expected_cycles"]) if st == LIMIT else None,
+                    self.stuck))
             if st == ERR_OVERFLOW:
                 d = self.inflight[2]
                 raise EngineModelError(
@@ -282,13 +298,16 @@ class _SystemRun:
 
 def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
                      ready_prob: float = 1.0, timing_only: bool = False,
-                     watchdog: int = 200000, check: bool = False,
-                     max_cycles: int = NEVER, fast: bool = False) -> dict:
+                     watchdog: int | None = None, check: bool = False,
+                     max_cycles: int | None = None, fast: bool = False, fault=None) -> dict:
     """Cycle-accurate run of a whole exported inference (architecture §11). Returns the §11
     result dict (schema shared with rtl_bridge.system_tb.run_system_tb) plus twin-only extras and
     "firmware_run" (a FirmwareRun; `check=True` also runs compare_run on it -- not meaningful with
     timing_only, whose engine output data are zeros). `fast=True`: the job-level fast path (same
-    cycles, events and values; the module docstring)."""
+    cycles, events and values; the module docstring). `watchdog` / `max_cycles` default to the
+    budgets derived from the export and the handshake probabilities (runtime/sim_limits.py).
+    `fault` ({"channel", "transfer", "kind"}, runtime/faults.py) makes one transfer fail: the
+    firmware's report arrives as a FirmwareError (a stuck transfer as a SystemWatchdogError)."""
     for name, v in (("timing_only", timing_only), ("fast", fast), ("check", check)):
         if not isinstance(v, (bool, np.bool_)):
             raise DsfError(f"run_system_model: {name} = {v!r} is invalid: allowed True or False")
@@ -296,7 +315,9 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
         raise DsfError("run_system_model: fast = True is invalid with timing_only = True: allowed "
                        "one of them (fast computes every value, timing_only none)")
     t_wall = time.time()
-    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast)
+    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast, fault)
+    if max_cycles is None:
+        max_cycles = r.limits["max_cycles"]
     try:
         if r.fast:        # one BLAS thread: the worker and the clock already use both cores
             from threadpoolctl import threadpool_limits
@@ -306,6 +327,8 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
             r.run(max_cycles)
     finally:
         r.close()
+    if r.fault is not None:
+        r.fault.check_hit("run_system_model: fault")
     cycles_total = r.done_cycle + 1
     channels = r.channels()
     macs, macs_b = true_macs(r.manifest)
@@ -319,7 +342,7 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
         "done_cycle": int(r.done_cycle), "cycles_per_bundle": r.cycles_per_bundle(),
         "events": r.events, "channels": channels, "commands": r.commands,
         # twin-only extras
-        "timing_only": bool(timing_only),
+        "timing_only": bool(timing_only), "expected_cycles": r.limits["expected_cycles"],
         "mode": "timing_only" if timing_only else ("fast" if fast else "cycle"),
         "job_values_s": round(r.job_values_s, 4), "job_wait_s": round(r.job_wait_s, 4), "macs": int(macs), "macs_per_bundle": macs_b,
         "pe_utilisation": macs / (r.hw.ROWS * r.hw.COLS * cycles_total),
@@ -329,8 +352,9 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     }
 
 
-def _watchdog_report(es, inflight, last_cmd, t, watchdog, limit):
-    why = ("max_cycles reached" if limit else
+def _watchdog_report(es, inflight, last_cmd, t, watchdog, limit, stuck=None):
+    why = (f"max_cycles = {limit[0]} reached (8 x the {limit[1]} cycles expected for this "
+           f"export and these handshake probabilities + 1 M; a loop, not a slow run)" if limit else
            f"no handshake, DMA event or firmware command for {watchdog} cycles")
     lines = [f"system model watchdog: {why}; stopped at the edge ending cycle {t}"]
     C, B = es.C, es.B
@@ -343,6 +367,12 @@ def _watchdog_report(es, inflight, last_cmd, t, watchdog, limit):
         done = int(C[ch, C_OFF]) if ch == 2 else min(int(C[ch, C_IDX]) * B, int(C[ch, C_BYTES]))
         lines.append(f"  channel {ch} ({CH_NAMES[ch]}) active: job (bundle {d['bundle']}, it "
                      f"{d['it']}, p {d['p']}), {done}/{d['bytes']} bytes done")
+    if stuck is not None:
+        act = True
+        lines.append(f"  channel {stuck['ch']} ({stuck['chan']}) stuck: started at cycle "
+                     f"{stuck['cycle']} for job (bundle {stuck['bundle']}, it {stuck['it']}, p "
+                     f"{stuck['p']}), {stuck['bytes']} bytes at DRAM offset {stuck['addr']}, "
+                     f"never completed")
     if not act:
         lines.append("  no DMA channel active (firmware waits on nothing in flight?)")
     lines.append(f"  firmware's last command: {last_cmd}")

@@ -123,7 +123,7 @@ def _firmware_run(export_dir, res, out_dir):
 
 
 def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob: float = 1.0,
-                  watchdog: int = 200000, max_cycles: int = 200_000_000, check: bool = True,
+                  watchdog: int | None = None, max_cycles: int | None = None, check: bool = True,
                   keep_dir: str | None = None, timeout: float = 7200) -> dict:
     """Run the whole inference of `export_dir` on the system testbench.
 
@@ -136,6 +136,13 @@ def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob
     from ..runtime.fw_driver import dram_files
     export_dir = os.path.abspath(export_dir)
     dram_files(export_dir)         # a wrong or damaged file is named here (the firmware checks too)
+    if watchdog is None or max_cycles is None:   # budgets derived from the export (sim_limits)
+        from ..compiler.export import load_export
+        from ..runtime.sim_limits import limits
+        hw_, manifest_ = load_export(export_dir)
+        lim = limits(manifest_, hw_, valid_prob, ready_prob)
+        watchdog = lim["watchdog"] if watchdog is None else watchdog
+        max_cycles = lim["max_cycles"] if max_cycles is None else max_cycles
     exe, info = build_system_tb(export_dir)
     tmpobj = None
     if keep_dir:

@@ -118,6 +118,7 @@ def load_firmware(lib_path: str) -> ctypes.CDLL:
         "dsf_fw_init": (None, [ctypes.c_void_p, _U64]),
         "dsf_fw_next": (_I32, [ctypes.POINTER(DsfCmd)]),
         "dsf_fw_dma_done": (None, [_I32, _U64]),
+        "dsf_fw_dma_error": (None, [_I32, ctypes.c_uint32]),
         "dsf_fw_error_msg": (ctypes.c_char_p, []),
         "dsf_fw_weights_offset": (_U64, []), "dsf_fw_input_offset": (_U64, []),
         "dsf_fw_output_offset": (_U64, []), "dsf_fw_softmax_offset": (_U64, []),

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import numpy as np
 
+import time
+
 from ..errors import DsfError
+from .faults import DMA_FAILED, DMA_SR_ERRORS, DMA_SR_IDLE, DMA_STUCK
 from .fw_driver import CH_NAMES, CH_OUTPUT
 
 DMA_CELLS = tuple(f"dma_{n}" for n in CH_NAMES)   # block design cell per firmware channel
 S2MM_LENGTH = 0x58                                 # AXI DMA register: bytes received
 MM2S_LENGTH = 0x28
+MM2S_DMASR, S2MM_DMASR = 0x04, 0x34                # status: Idle, DMAIntErr/SlvErr/DecErr
 
 
 class PynqHal:
-    def __init__(self, bitfile: str = "dsf_system.bit", overlay=None, download: bool = True):
+    def __init__(self, bitfile: str = "dsf_system.bit", overlay=None, download: bool = True,
+                 timeout_s: float = 2.0):
         try:
             import pynq
         except ImportError:
@@ -46,6 +51,7 @@ class PynqHal:
         self.dmas = [getattr(self.overlay, c) for c in DMA_CELLS]
         self.buf = None
         self.inflight = {}
+        self.timeout_s = float(timeout_s)   # a transfer still busy after this is stuck
 
     def allocate(self, nbytes: int):
         self.buf = self.pynq.allocate(shape=(int(nbytes),), dtype=np.uint8)
@@ -63,14 +69,24 @@ class PynqHal:
         self.inflight[channel] = (addr, nbytes)
 
     def wait(self, channel: int) -> int:
+        """Poll the channel's status register until Idle; an error bit or the time budget goes
+        to the firmware as DMA_FAILED | status (it reports channel, job and cause)."""
         addr, nbytes = self.inflight.pop(channel)
         dma = self.dmas[channel]
+        sr_at = S2MM_DMASR if channel == CH_OUTPUT else MM2S_DMASR
+        t0 = time.monotonic()
+        while True:
+            sr = int(dma.read(sr_at))
+            if sr & DMA_SR_ERRORS:
+                return DMA_FAILED | (sr & DMA_SR_ERRORS)
+            if sr & DMA_SR_IDLE:
+                break
+            if time.monotonic() - t0 > self.timeout_s:
+                return DMA_FAILED | DMA_STUCK
         if channel == CH_OUTPUT:
-            dma.recvchannel.wait()
             got = int(dma.read(S2MM_LENGTH))
             self.buf[addr:addr + nbytes].invalidate()
             return got
-        dma.sendchannel.wait()
         return nbytes
 
     def close(self):

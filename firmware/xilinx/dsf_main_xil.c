@@ -78,10 +78,25 @@ static void hal_start(void *ctx, int ch, uint64_t addr, uint64_t bytes) {
   }
 }
 
+#ifndef DSF_DMA_TIMEOUT_S
+#define DSF_DMA_TIMEOUT_S 2 /* no transfer of a model this board can hold takes seconds */
+#endif
+
+/* blocks until the transfer is done; a DMA error bit in the channel's status register or a
+ * transfer that outlives the time budget goes to the firmware as DSF_DMA_FAILED | status */
 static uint64_t hal_wait(void *ctx, int ch) {
   board_t *b = (board_t *)ctx;
+  XTime t0, t;
+  u32 sr;
   if (b->failed) return 0; /* the firmware reports the wrong count as an error */
-  while (XAxiDma_Busy(&b->dma[ch], dir_of(ch))) {
+  XTime_GetTime(&t0);
+  for (;;) {
+    sr = XAxiDma_ReadReg(b->dma[ch].RegBase,
+                         (ch == DSF_CH_OUTPUT ? XAXIDMA_RX_OFFSET : 0) + XAXIDMA_SR_OFFSET);
+    if (sr & DSF_DMA_SR_ERRORS) return DSF_DMA_FAILED | (sr & DSF_DMA_SR_ERRORS);
+    if (!XAxiDma_Busy(&b->dma[ch], dir_of(ch))) break;
+    XTime_GetTime(&t);
+    if (t - t0 > (XTime)DSF_DMA_TIMEOUT_S * COUNTS_PER_SECOND) return DSF_DMA_FAILED | DSF_DMA_STUCK;
   }
   if (ch == DSF_CH_OUTPUT) {
     /* simple mode: the S2MM length register holds the bytes actually received (TLAST) */

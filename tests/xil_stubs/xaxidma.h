@@ -7,6 +7,7 @@
 #define XAXIDMA_IRQ_ALL_MASK 0x00007000
 #define XAXIDMA_RX_OFFSET 0x00000030
 #define XAXIDMA_BUFFLEN_OFFSET 0x00000028
+#define XAXIDMA_SR_OFFSET 0x00000004
 typedef struct { u32 DeviceId; UINTPTR BaseAddr; } XAxiDma_Config;
 typedef struct { UINTPTR RegBase; u32 HasMm2S; u32 HasS2Mm; u32 Initialized; } XAxiDma;
 XAxiDma_Config *XAxiDma_LookupConfig(UINTPTR BaseAddress);
