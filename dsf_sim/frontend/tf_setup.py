@@ -19,4 +19,12 @@ if os.environ["TF_USE_LEGACY_KERAS"] != "1":
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+# Grappler's arithmetic optimizer rewrites QKeras' quantiser arithmetic in graph mode (predict,
+# tf.function) so that values exactly on a rounding tie round the other way: a 32x32 ResNet-50
+# of dsf_sim.api.networks gave 659 of 2048 outputs off the integer reference (and off the same
+# model run eagerly). With it off, graph mode equals eager mode and the reference (architecture
+# §8.1; benchmarks/onednn_speed.py measures the cost). DSF_TF_ARITHMETIC_OPT=1 keeps it on.
+if os.environ.get("DSF_TF_ARITHMETIC_OPT", "0") != "1":
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+
 __all__ = ["tf", "keras"]
