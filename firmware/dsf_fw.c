@@ -102,6 +102,106 @@ int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int s
   return clip(dsf_rhe_div(num, den), lo, hi);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * integer softmax, GELU, LayerNorm (architecture §21): line for line the specification in
+ * dsf_sim/frontend/int_ops.py, binary point IQ_F = 20, every rounding half to even
+ * ---------------------------------------------------------------------------------------- */
+#define IQ_F 20
+#define IQ_ONE ((int64_t)1 << IQ_F)
+#define IQ_LN2 726817
+#define IQ_MAX_ABS ((int64_t)1 << 11)
+static const int64_t IQ_EXP_C[4] = {1048433, 1044858, 501246, 122519};
+#define IQ_GELU_K1 1673285
+#define IQ_GELU_K3 46887
+
+static int64_t iq_rsh(int64_t v, int s) { return s > 0 ? dsf_rhe_div(v, (int64_t)1 << s) : v; }
+
+/* q * 2^-f as Q20; -1 when |value| >= 2^11 */
+static int iq_to_q20(int64_t q, int f, int64_t *t) {
+  int64_t a = q < 0 ? -q : q;
+  if (f >= 0 ? a >= (IQ_MAX_ABS << f) : a >= (IQ_MAX_ABS >> -f)) return -1;
+  *t = f <= IQ_F ? q * pow2(IQ_F - f) : iq_rsh(q, f - IQ_F);
+  return 0;
+}
+
+int64_t dsf_iexp(int64_t t) {
+  int64_t z, p, P;
+  if (t > 0) t = 0;
+  z = (-t) / IQ_LN2;
+  p = t + z * IQ_LN2;
+  P = iq_rsh(IQ_EXP_C[3] * p, IQ_F) + IQ_EXP_C[2];
+  P = iq_rsh(P * p, IQ_F) + IQ_EXP_C[1];
+  P = iq_rsh(P * p, IQ_F) + IQ_EXP_C[0];
+  return z >= 62 ? 0 : iq_rsh(P, (int)z);
+}
+
+int dsf_isoftmax(const int64_t *q, int n, int f, int fo, int64_t *y) {
+  int64_t m = 0, sum = 0;
+  int i;
+  if (n < 1 || fo < 0 || fo > 30) return -1;
+  for (i = 0; i < n; i++) {
+    if (iq_to_q20(q[i], f, &y[i]) != 0) return -1;
+    if (i == 0 || y[i] > m) m = y[i];
+  }
+  for (i = 0; i < n; i++) { y[i] = dsf_iexp(y[i] - m); sum += y[i]; }
+  for (i = 0; i < n; i++) y[i] = dsf_rhe_div(y[i] * pow2(fo), sum);
+  return 0;
+}
+
+int dsf_igelu(int64_t q, int f, int64_t *g) {
+  int64_t t, u, u3, y, e, s;
+  if (iq_to_q20(q, f, &t) != 0) return -1;
+  u = t < -8 * IQ_ONE ? -8 * IQ_ONE : (t > 8 * IQ_ONE ? 8 * IQ_ONE : t);
+  u3 = iq_rsh(iq_rsh(u * u, IQ_F) * u, IQ_F);
+  y = iq_rsh(IQ_GELU_K1 * (u + iq_rsh(IQ_GELU_K3 * u3, IQ_F)), IQ_F);
+  e = dsf_iexp(y < 0 ? y : -y);
+  s = dsf_rhe_div((int64_t)1 << (2 * IQ_F), IQ_ONE + e);
+  if (y < 0) s = IQ_ONE - s;
+  *g = iq_rsh(t * s, IQ_F);
+  return 0;
+}
+
+static int iq_bitlen(uint64_t v) { int n = 0; while (v) { n++; v >>= 1; } return n; }
+
+static uint64_t iq_isqrt(uint64_t v) { /* floor(sqrt(v)), bit by bit */
+  uint64_t r = 0, bit = (uint64_t)1 << 62;
+  while (bit > v) bit >>= 2;
+  while (bit) {
+    if (v >= r + bit) { v -= r + bit; r = (r >> 1) + bit; } else { r >>= 1; }
+    bit >>= 2;
+  }
+  return r;
+}
+
+int dsf_ilayernorm(const int64_t *q, int n, int fz, int64_t *z) {
+  int64_t s = 0, c, R;
+  uint64_t V = 0, cmax = 0;
+  int i, sh, a, b;
+  if (n < 1 || fz < 0 || fz > 24) return -1;
+  for (i = 0; i < n; i++) {
+    if (q[i] >= ((int64_t)1 << 31) || -q[i] >= ((int64_t)1 << 31)) return -1;
+    s += q[i];
+  }
+  for (i = 0; i < n; i++) {
+    c = (int64_t)n * q[i] - s;
+    if (c >= ((int64_t)1 << 31) || -c >= ((int64_t)1 << 31)) return -1;
+    if ((uint64_t)(c < 0 ? -c : c) > cmax) cmax = (uint64_t)(c < 0 ? -c : c);
+    V += (uint64_t)(c * c);
+    if (V >= ((uint64_t)1 << 62)) return -1;
+    z[i] = c;
+  }
+  if (V == 0) { for (i = 0; i < n; i++) z[i] = 0; return 0; }
+  if (iq_bitlen(cmax) + fz > 62) return -1;
+  a = (62 - iq_bitlen(V)) / 2;
+  b = 62 - fz - iq_bitlen(cmax);
+  sh = 16 < a ? 16 : a;
+  if (b < sh) sh = b;
+  R = (int64_t)iq_isqrt((uint64_t)dsf_rhe_div((int64_t)(V << (2 * sh)), n));
+  if (R == 0) { for (i = 0; i < n; i++) z[i] = 0; return 0; }
+  for (i = 0; i < n; i++) z[i] = dsf_rhe_div(z[i] * pow2(fz + sh), R);
+  return 0;
+}
+
 static int64_t shl(int64_t v, int s) { return v * pow2(s); } /* exact left shift, s >= 0 */
 
 /* ------------------------------------------------------------------------------------------

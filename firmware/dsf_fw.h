@@ -83,6 +83,13 @@ int64_t dsf_rhe_div(int64_t num, int64_t den);
 int64_t dsf_requant(int64_t v, int f_in, int frac, int64_t lo, int64_t hi, int slope, int pshift,
                     int64_t count);
 
+/* ---- integer softmax / GELU / LayerNorm (architecture §21, = dsf_sim/frontend/int_ops.py);
+ * Q20 internally; the int-returning ones give -1 for an input outside their documented range */
+int64_t dsf_iexp(int64_t t_q20);                                   /* t <= 0 -> exp(t) Q20 */
+int dsf_isoftmax(const int64_t *q, int n, int f, int fo, int64_t *y); /* y at frac fo */
+int dsf_igelu(int64_t q, int f, int64_t *g_q20);
+int dsf_ilayernorm(const int64_t *q, int n, int fz, int64_t *z);   /* z at frac fz */
+
 /* ---- command stream dump: one JSON object, no newline; returns length written ---- */
 int dsf_fw_cmd_json(const dsf_cmd_t *cmd, char *buf, int buf_len);
 
