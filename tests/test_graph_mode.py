@@ -10,13 +10,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 PROBE = r"""
 import json, os, sys, tempfile
-import numpy as np
 from dsf_sim import Hardware
 from dsf_sim.api import networks
 from dsf_sim.compiler import binfile
