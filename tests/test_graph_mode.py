@@ -50,3 +50,13 @@ def test_grappler_arithmetic_optimizer_breaks_ties():
     above can fail, and the setting in tf_setup is what makes it pass)."""
     got = _probe("1")
     assert got["off"] > 0, got
+
+
+def test_a_bad_setting_is_one_cli_error_line():
+    env = {**os.environ, "DSF_TF_ARITHMETIC_OPT": "yes"}
+    r = subprocess.run([sys.executable, "-m", "dsf_sim.cli", "bench", "alexnet"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    err = [x for x in r.stderr.splitlines() if x.startswith("dsf: ")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert err == ["dsf: error: DSF_TF_ARITHMETIC_OPT = 'yes' is invalid: allowed '0' (default: "
+                   "grappler's arithmetic optimizer off) or '1' (on)"], r.stderr[-2000:]

@@ -256,6 +256,7 @@ def campaign(cases: int, rtl_every: int = 0, seed: int = 0, out_dir=None, progre
     out_dir/fuzz_summary.json and one out_dir/failures/case_<seed>.json per failure (replayable
     with `replay`)."""
     from tqdm import tqdm
+    from ..frontend import tf_setup  # noqa: F401  (a bad TF environment is an error, not refusals)
     if not isinstance(cases, int) or isinstance(cases, bool) or cases < 1:
         raise DsfError(f"fuzz: cases = {cases!r} is invalid: allowed an integer >= 1")
     if not isinstance(rtl_every, int) or isinstance(rtl_every, bool) or rtl_every < 0:
