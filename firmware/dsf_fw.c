@@ -647,7 +647,23 @@ static void softmax_out(int b) {
   const uint8_t *out = S.dram + out_off(b);
   int64_t last = d->flatten ? d->out_size / d->n : d->co, rows = d->out_size / last, r, c;
   uint8_t *sm = S.dram + MM.softmax;
-  double scale = ldexp(1.0, -(int)d->out_frac);
+  double scale;
+  if (d->softmax_frac > 0) { /* the integer softmax (architecture §21): int64 at softmax_frac */
+    int64_t *q = (int64_t *)(void *)(S.dram + MM.tmp), *y = (int64_t *)(void *)sm;
+    if (((uintptr_t)S.dram & 7u) != 0) {
+      fail(NULL, "integer softmax: the DRAM image must be 8-byte aligned");
+      return;
+    }
+    for (r = 0; r < rows; r++) {
+      for (c = 0; c < last; c++) q[c] = ld32(out + 4 * (r * last + c));
+      if (dsf_isoftmax(q, (int)last, (int)d->out_frac, (int)d->softmax_frac, y + r * last) != 0) {
+        fail(NULL, "integer softmax: an input is outside |value| < 2^11 (architecture §21)");
+        return;
+      }
+    }
+    return;
+  }
+  scale = ldexp(1.0, -(int)d->out_frac);
   for (r = 0; r < rows; r++) {
     double mx = -HUGE_VAL, sum = 0.0, e;
     for (c = 0; c < last; c++) {

@@ -8,6 +8,8 @@ the board - refuses a wrong file by name before using it (architecture §10.1).
 
 Layout (little-endian): magic "DSFBIN\\0\\0" (8) · u32 version · u32 kind · u64 payload bytes ·
 u64 config hash · u32 element bytes · 28 zero bytes.
+Kinds: weights, input, expected (int32), softmax (float64), pixels, raw, skip, bundle_out (int32),
+softmax_int (int64, the integer softmax of architecture §21).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ _FMT = "<8sIIQQI28s"
 # kind -> (code, element dtype); codes are shared with the firmware (config_fw.h DSF_KIND_*)
 KINDS = {"weights": (1, "u1"), "input": (2, "u1"), "expected": (3, "<i4"),
          "softmax": (4, "<f8"), "pixels": (5, "u1"), "raw": (6, "u1"), "skip": (7, "u1"),
-         "bundle_out": (8, "<i4")}
+         "bundle_out": (8, "<i4"), "softmax_int": (9, "<i8")}
 _NAMES = {code: k for k, (code, _) in KINDS.items()}
 
 

@@ -158,7 +158,9 @@ def model_fingerprint(model) -> str:
                          [int(s) for s in model.inputs[0].shape]]).encode())
     for b in model.bundles:
         h.update(json.dumps([b.core_cfg, b.add_cfg, b.pool_cfg, b.flatten, b.softmax,
-                             model.bundle_sources[b.idx]], sort_keys=True, default=str).encode())
+                             model.bundle_sources[b.idx]]
+                            + ([b.softmax_frac] if b.softmax_frac is not None else []),
+                            sort_keys=True, default=str).encode())
         for w in b.int_weights():
             if w is not None:
                 h.update(np.ascontiguousarray(w, dtype=np.int64).tobytes())
@@ -312,6 +314,7 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     (d["pool_frac"], d["pool_lo"], d["pool_hi"], d["pool_slope"],
      d["pool_pshift"]) = _stage_spec_fields(b.pool_spec)
     d["flatten"], d["softmax"] = int(b.flatten), int(b.softmax)
+    d["softmax_frac"] = int(b.softmax_frac or 0)     # 0: float64 softmax on the CPU
     out = r.out
     d["out_size"] = int(out.size)
     d["out_frac"] = r.out_frac
@@ -368,7 +371,7 @@ DESCRIPTOR_FIELDS = (
     "act_pshift", "add", "f_skip", "f_t", "add_frac", "add_lo", "add_hi", "add_slope", "add_pshift",
     "pool", "pool_kh", "pool_kw", "pool_sh", "pool_sw", "pool_pt", "pool_pl", "pool_oh",
     "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "pool_pshift", "flatten", "softmax",
-    "out_size", "out_frac", "w_offset", "b_offset", "part0", "nparts", "pass0",
+    "softmax_frac", "out_size", "out_frac", "w_offset", "b_offset", "part0", "nparts", "pass0",
     "finish", "skip_direct", "out_int", "out_signed",
 )
 
@@ -593,7 +596,9 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     write("input.bin", np.concatenate([packed, x_int.astype("<i4").reshape(-1).view(np.uint8)]),
           "input")
     write("expected.bin", refs[-1].out, "expected")
-    if refs[-1].softmax is not None:
+    if refs[-1].softmax_int is not None:
+        write("expected_softmax.bin", refs[-1].softmax_int, "softmax_int")
+    elif refs[-1].softmax is not None:
         write("expected_softmax.bin", refs[-1].softmax, "softmax")
     manifest = {"hardware": hw.to_dict(), "model_hash": model_hash,
                 "config_hash": f"{chash:016x}", "bundles": []}

@@ -37,7 +37,8 @@ CORE_KEYS = {
 }
 POOL_KEYS = ("type", "size", "strides", "padding", "act_str")
 ADD_KEYS = ("act_str",)
-BUNDLE_ARGS = ("core", "add", "pool", "flatten", "softmax", "name", "trainable", "dtype")
+BUNDLE_ARGS = ("core", "add", "pool", "flatten", "softmax", "softmax_frac", "name", "trainable",
+               "dtype")
 
 
 def _check_dict(where, what, d, allowed):
@@ -88,7 +89,8 @@ def QInput(shape, batch_size, hw, int_bits=0, name=None):
 class Bundle(keras.layers.Layer):
     """core → act → [add → act] → [pool → act] → [flatten] → [softmax]."""
 
-    def __init__(self, core, add=None, pool=None, flatten=False, softmax=False, **kwargs):
+    def __init__(self, core, add=None, pool=None, flatten=False, softmax=False, softmax_frac=None,
+                 **kwargs):
         import qkeras
 
         for k in kwargs:
@@ -111,6 +113,15 @@ class Bundle(keras.layers.Layer):
         self.pool_cfg = dict(pool) if pool is not None else None
         self.flatten = _flag(where, "flatten", flatten)
         self.softmax = _flag(where, "softmax", softmax)
+        # None: the firmware's float64 softmax (DeepSoCFlow); an int: the integer softmax of
+        # architecture §21 at that binary point (no float on the CPU)
+        softmax_frac = plain(softmax_frac)
+        if softmax_frac is not None:
+            if not is_int(softmax_frac) or not 1 <= softmax_frac <= 30:
+                raise ModelError(where, "softmax_frac", softmax_frac, "None or an int in 1..30")
+            if not self.softmax:
+                raise ModelError(where, "softmax_frac", softmax_frac, "None unless softmax=True")
+        self.softmax_frac = softmax_frac
 
         c = self.core_cfg
         self.kq = parse_quantizer(c.get("kernel_quantizer"), f"{where} kernel_quantizer")
@@ -282,7 +293,7 @@ class Bundle(keras.layers.Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(core=self.core_cfg, add=self.add_cfg, pool=self.pool_cfg,
-                   flatten=self.flatten, softmax=self.softmax)
+                   flatten=self.flatten, softmax=self.softmax, softmax_frac=self.softmax_frac)
         return cfg
 
     # ------------------------------------------------------------------ integer weights

@@ -14,6 +14,8 @@ from .exact_conv import exact_matmul, tap_sum
 from .padding import tf_padding
 from .quant import requantize, shift_align
 
+INT_SOFTMAX_ERR = 5e-5     # |integer softmax - float softmax| < this + 2^-softmax_frac (§21)
+
 
 def compact(a: np.ndarray) -> np.ndarray:
     """`a` in the narrowest signed integer type holding its values. Stored stages are compact
@@ -40,6 +42,7 @@ class BundleRef:
     in_int: np.ndarray
     stages: dict = field(default_factory=dict)
     softmax: np.ndarray | None = None
+    softmax_int: np.ndarray | None = None   # integer softmax (softmax_frac given): the spec
     mapping: object = None        # the compiler's CoreMapping, set by the export
     weights: tuple = None         # (kernel, bias) integers the stages were computed with
 
@@ -132,7 +135,11 @@ def bundle_integer(b, x_int, in_frac, skip=None) -> BundleRef:
     r.stages["core_bias"] = (y, f_s)
     r.stages.update(after_core_bias(b, y, f_s, skip))
     y, f = r.stages["out"]
-    if b.softmax:
+    if b.softmax and b.softmax_frac is not None:       # architecture §21
+        from .int_ops import i_softmax
+        r.softmax_int = i_softmax(y, f, b.softmax_frac)
+        r.softmax = r.softmax_int.astype(np.float64) * 2.0 ** -b.softmax_frac
+    elif b.softmax:
         z = y.astype(np.float64) * 2.0 ** -f
         z = z - z.max(axis=-1, keepdims=True)
         e = np.exp(z)
@@ -338,8 +345,10 @@ def _float_checker(model, x_float, softmax_tol=1e-5):
         if b.softmax:
             sf = np.array(st["softmax"], dtype=np.float64)
             err = np.max(np.abs(sf - r.softmax))
-            if err > softmax_tol:
-                raise MismatchError(f"bundle {b.idx} softmax differs by {err} > tol {softmax_tol}")
+            tol = softmax_tol if b.softmax_frac is None else \
+                INT_SOFTMAX_ERR + 2.0 ** -b.softmax_frac    # the integer softmax's bound (§21)
+            if err > tol:
+                raise MismatchError(f"bundle {b.idx} softmax differs by {err} > tol {tol}")
             checked += 1
         r.float_check = ({"mode": "exact"} if bounds is None and sums64 is None else
                          {"mode": "sums exact in float64, quantised stages within the float32 "

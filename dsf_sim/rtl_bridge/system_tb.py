@@ -100,6 +100,7 @@ def build_system_tb(export_dir) -> tuple[Path, dict]:
 def _firmware_run(export_dir, res, out_dir):
     """A runtime.check.FirmwareRun from the testbench's dumps."""
     from ..runtime.check import FirmwareRun
+    from ..runtime.fw_driver import read_softmax
     dram = np.fromfile(os.path.join(out_dir, "dram.bin"), dtype=np.uint8)
     rawb = np.fromfile(os.path.join(out_dir, "raw.bin"), dtype=np.uint8)
     mm = res["memory_map"]
@@ -111,10 +112,7 @@ def _firmware_run(export_dir, res, out_dir):
     raw = {}
     for r in res["raw"]:
         raw[(r["bundle"], r["it"], r["p"])] = rawb[r["offset"]:r["offset"] + r["bytes"]].tobytes()
-    sm = None
-    if manifest["bundles"][-1]["descriptor"]["softmax"]:
-        n = manifest["sizes"]["OUTPUT_WORDS"]
-        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
+    sm = read_softmax(dram, mm, manifest)
     cmds = []
     with open(os.path.join(out_dir, "log.jsonl")) as f:
         for line in f:

@@ -27,7 +27,7 @@ import numpy as np
 from ..compiler.export import load_export
 from ..errors import DsfError, MismatchError
 from .fw_driver import (CH_NAMES, CMD_DMA, DsfHal, FirmwareError, _ONCMD_T, _START_T,
-                        _WAIT_T, build_firmware, load_firmware, memory_map)
+                        _WAIT_T, build_firmware, load_firmware, memory_map, read_softmax)
 
 
 class Accelerator:
@@ -123,9 +123,9 @@ class Accelerator:
             raise FirmwareError(f"firmware error: {self.lib.dsf_fw_error_msg().decode()}")
         o, n = self.mm["output"], int(self.sizes["OUTPUT_WORDS"])
         self.output = dram[o:o + 4 * n].view("<i4").copy()
-        if self.manifest["bundles"][-1]["descriptor"]["softmax"]:
-            s = self.mm["softmax"]
-            self.softmax = dram[s:s + 8 * n].view("<f8").copy()
+        sm = read_softmax(dram, self.mm, self.manifest)
+        fo = self.manifest["bundles"][-1]["descriptor"].get("softmax_frac", 0)
+        self.softmax = sm * 2.0 ** -fo if fo else sm     # the integer softmax as its values
         return self.output
 
     def check(self):

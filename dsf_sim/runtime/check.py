@@ -116,7 +116,15 @@ def compare_run(run: FirmwareRun, hw, manifest: dict, softmax_tol: float = 1e-9)
         raise MismatchError(f"final output: {n} values differ; first at {i}: expected {e}, "
                             f"firmware {v}")
     sp = os.path.join(d, "expected_softmax.bin")
-    if os.path.exists(sp):
+    if os.path.exists(sp) and manifest["bundles"][-1]["descriptor"].get("softmax_frac", 0):
+        exp = load(sp, "softmax_int")            # the integer softmax: exact (architecture §21)
+        if run.softmax is None or run.softmax.shape != exp.shape:
+            raise MismatchError("final integer softmax missing or wrong size")
+        if not np.array_equal(exp, run.softmax):
+            i, e, v, n = _first_diff_flat(exp, run.softmax)
+            raise MismatchError(f"final integer softmax: {n} values differ; first at {i}: "
+                                f"expected {e}, firmware {v}")
+    elif os.path.exists(sp):
         exp = load(sp, "softmax")
         if run.softmax is None or run.softmax.shape != exp.shape:
             raise MismatchError("final softmax missing or wrong size")

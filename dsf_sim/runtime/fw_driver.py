@@ -311,11 +311,18 @@ def firmware_view(lib, mm: dict, dram: np.ndarray, manifest: dict):
         outs.append(dram[o:o + 4 * n].view("<i4").copy() if written else None)
         pix.append([dram[a:a + lib.dsf_fw_debug_pix_bytes(b, p)].tobytes()
                     for p, a in enumerate(mm["bundle_pix"][b])])
-    sm = None
-    if manifest["bundles"][-1]["descriptor"]["softmax"]:
-        n = manifest["sizes"]["OUTPUT_WORDS"]
-        sm = dram[mm["softmax"]:mm["softmax"] + 8 * n].view("<f8").copy()
-    return outs, pix, sm
+    return outs, pix, read_softmax(dram, mm, manifest)
+
+
+def read_softmax(dram: np.ndarray, mm: dict, manifest: dict):
+    """The firmware's softmax in DRAM: float64, or int64 at `softmax_frac` for the integer
+    softmax (architecture §21); None when the model has none."""
+    d = manifest["bundles"][-1]["descriptor"]
+    if not d["softmax"]:
+        return None
+    n = manifest["sizes"]["OUTPUT_WORDS"]
+    return dram[mm["softmax"]:mm["softmax"] + 8 * n].view(
+        "<i8" if d.get("softmax_frac", 0) else "<f8").copy()
 
 
 def run_firmware(export_dir: str, engine=reference_engine, check: bool = True,
