@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DsfError, HardwareError, MismatchError, ModelError
 from ..frontend.padding import tf_padding
-from ..frontend.reference import input_integer, iter_reference
+from ..frontend.reference import check_graph_mode, input_integer, iter_reference
 from . import binfile
 from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
@@ -585,6 +585,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         _write_bundle_streams(be, write, folder, hw.AXI_BYTES, chash)
         r.drop_stages()      # checked and written: only the output is used from here on
 
+    if check and all((r.float_check or {}).get("mode") == "exact" for r in refs):
+        check_graph_mode(model, x_float, refs[-1])      # what the user's predict gives, too
     # ---------------------------------------------------------------- files
     write("weights.bin", np.concatenate(weights_chunks).astype(np.uint8) if weights_chunks
           else np.zeros(0, np.uint8), "weights")

@@ -381,6 +381,30 @@ def iter_reference(model, x_float, check=True):
         yield r
 
 
+def check_graph_mode(model, x_float, last, softmax_tol=1e-5):
+    """The user's `model.predict` (graph mode: TensorFlow optimises the whole graph) against the
+    integer reference's final output — exact, or within the softmax bound. The per-bundle check
+    runs each bundle eagerly, so a graph optimisation that changes QKeras' rounding would pass it
+    (architecture §8.1: grappler's arithmetic optimizer did). Call only when every bundle's
+    float check was exact (wide words are compared within a bound, not exactly)."""
+    b = model.bundles[-1]
+    y = np.asarray(model.predict(np.asarray(x_float, np.float32), verbose=0), np.float64)
+    if last.softmax is not None:
+        want = last.softmax
+        tol = softmax_tol if b.softmax_frac is None else INT_SOFTMAX_ERR + 2.0 ** -b.softmax_frac
+    else:
+        want, tol = last.out.astype(np.float64) * 2.0 ** -last.out_frac, 0.0
+    y, want = y.reshape(-1), np.asarray(want, np.float64).reshape(-1)
+    bad = np.flatnonzero(np.abs(y - want) > tol) if y.shape == want.shape else np.arange(1)
+    if bad.size:
+        i = int(bad[0])
+        raise MismatchError(
+            f"model.predict (graph mode) is off the integer reference in {bad.size} of "
+            f"{want.size} outputs (first at {i}: {y[i] if i < y.size else None} vs {want[i]}), "
+            f"though every bundle alone agreed: a TensorFlow graph optimisation changed QKeras' "
+            f"arithmetic (architecture §8.1; frontend/tf_setup.py)")
+
+
 def run_reference(model, x_float, check=True):
     """Integer forward pass of `model` on `x_float` -> list of BundleRef (one per bundle)."""
     return list(iter_reference(model, x_float, check))
