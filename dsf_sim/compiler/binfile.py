@@ -55,9 +55,9 @@ def with_header(kind: str, arr: np.ndarray, chash: int) -> np.ndarray:
 def check(data: bytes | np.ndarray, kind: str, chash: int | None, name: str) -> int:
     """Payload bytes of `data` (a whole file) after checking its header; `name` (the file) is in
     every error. `chash=None` skips the config hash (a file read without its manifest)."""
-    raw = memoryview(np.ascontiguousarray(np.frombuffer(bytes(data), np.uint8)
-                                          if not isinstance(data, np.ndarray) else data))
-    n = raw.nbytes
+    raw = data.reshape(-1).view(np.uint8) if isinstance(data, np.ndarray) else \
+        np.frombuffer(data, np.uint8)
+    n = raw.size
     if n < HEADER_BYTES:
         raise DsfError(f"{name} = {n} bytes is invalid: allowed a dsf_sim export file (a "
                        f"{HEADER_BYTES}-byte header, then the data; truncated? export again)")
@@ -83,17 +83,6 @@ def check(data: bytes | np.ndarray, kind: str, chash: int | None, name: str) -> 
     return size
 
 
-def read(path: str, kind: str, chash: int | None) -> np.ndarray:
-    """The checked payload of an export file, as its kind's dtype."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DsfError(f"export file {path} = missing is invalid: allowed the file the export "
-                       f"wrote (export again)") from None
-    check(data, kind, chash, path)
-    return data[HEADER_BYTES:].view(KINDS[kind][1])
-
-
 def read_image(path: str, kind: str, chash: int | None) -> np.ndarray:
     """The whole checked file (header included) as uint8: what goes into the DRAM image at the
     firmware's dsf_fw_weights_offset / dsf_fw_input_offset (the firmware checks it again)."""
@@ -103,6 +92,11 @@ def read_image(path: str, kind: str, chash: int | None) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     check(data, kind, chash, path)
     return data
+
+
+def read(path: str, kind: str, chash: int | None) -> np.ndarray:
+    """The checked payload of an export file, as its kind's dtype."""
+    return read_image(path, kind, chash)[HEADER_BYTES:].view(KINDS[kind][1])
 
 
 def manifest_hash(manifest: dict, where: str = "export") -> int:
