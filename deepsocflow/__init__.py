@@ -21,8 +21,8 @@ if "keras" not in _sys.modules or _sys.modules["keras"] is _tf_keras:
             _sys.modules[f"keras.{_name}"] = getattr(_tf_keras, _name)
 
 from dsf_sim.api.xmodel import (SYS_BITS, XActivation, XBundle, XConvBN, XDense,  # noqa: E402
-                                XModel, XPool, export_inference, predict_model_performance,
-                                verify_inference)
+                                XFn, XMatMul, XModel, XPool, export_inference,
+                                predict_model_performance, verify_inference)
 from dsf_sim.api.hardware import Hardware as _Hardware  # noqa: E402
 
 
@@ -45,5 +45,6 @@ class Hardware(_Hardware):
 
 
 __all__ = ["Hardware", "Bundle", "QInput", "QModel", "SYS_BITS", "XActivation", "XBundle",
-           "XConvBN", "XDense", "XModel", "XPool", "export_inference", "verify_inference",
+           "XConvBN", "XDense", "XFn", "XMatMul", "XModel", "XPool", "export_inference",
+           "verify_inference",
            "predict_model_performance"]

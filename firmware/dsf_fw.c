@@ -212,10 +212,13 @@ static const dsf_pass_t *pass(int b, int p) {
   return &dsf_passes[(uint64_t)i < N_PASSES ? i : 0];
 }
 
-/* accumulator words of bundle b: XN_e * out_h * out_w * CO (cropped output coordinates) */
+/* the engine's output channels: CO, or a matmul core's N·CO columns (a block per batch item, §22) */
+static int64_t co_e(const dsf_bundle_t *d) { return d->mm_n > 0 ? d->mm_n * d->co : d->co; }
+
+/* accumulator words of bundle b: XN_e * out_h * out_w * CO_e (cropped output coordinates) */
 static int64_t acc_words(int b) {
   const dsf_bundle_t *d = desc(b);
-  return d->xn_e * d->out_h * d->out_w * d->co;
+  return d->xn_e * d->out_h * d->out_w * co_e(d);
 }
 
 static uint64_t pix_bytes(int b, int p) { return (uint64_t)pass(b, p)->pix_bytes; }
@@ -239,7 +242,7 @@ static uint64_t wjob_offset(int b, int it, int p) {
 typedef struct {
   uint64_t wfile, ifile;  /* where weights.bin / input.bin go (header first) */
   uint64_t weights, input, out[N_BUNDLES], pix[N_BUNDLES], fin[N_BUNDLES], skip[N_BUNDLES], raw,
-      raw_bytes, acc, tmp, softmax, total;
+      raw_bytes, acc, tmp, softmax, fnbuf, total;
 } mmap_t;
 
 static mmap_t MM;
@@ -288,6 +291,10 @@ static void compute_map(void) {
   o = align_up(o + tmp * 8u);
   MM.softmax = o;
   o = align_up(o + (uint64_t)OUTPUT_WORDS * 8u);
+  MM.fnbuf = o;                     /* one row of an fn stage (int64) */
+  for (b = 0; b < N_BUNDLES; b++)
+    if (desc(b)->fn) o = o > MM.fnbuf + 8u * (uint64_t)desc(b)->co ? o : MM.fnbuf + 8u * (uint64_t)desc(b)->co;
+  o = align_up(o);
   MM.total = o;
 }
 
@@ -481,6 +488,61 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   }
 }
 
+/* K_BITS-bit weight words, packed like the pixel words (LSB first) */
+#define K_MASK ((((uint64_t)1) << K_BITS) - 1u)
+static void kword_or(uint8_t *p, uint64_t bit, uint64_t v) {
+  v &= K_MASK;
+#if K_BITS < 8
+  p[bit >> 3] |= (uint8_t)(v << (bit & 7));
+#else
+  {
+    int k;
+    for (k = 0; k < K_BITS / 8; k++) p[(bit >> 3) + k] |= (uint8_t)(v >> (8 * k));
+  }
+#endif
+}
+
+/* a matmul core's weight streams (architecture §22), every job's body written in place in
+ * weights.bin (the export left the header beats and zero bodies there): weight row k of pass p
+ * is engine input channel ci = c0 + k, word g of job it is engine column co = it·CO_PRL + g =
+ * n·CO + cc; the block-diagonal kernel holds operand b's word where ci and cc are the same
+ * head (a·bᵀ: cc = h·T + j, ci in head h's dh channels -> b[n][j][ci]; a·b: ci = h·T + j, cc
+ * in head h's dv channels -> b[n][j][cc]) and 0 elsewhere. */
+static void pack_mm_weights(int b) {
+  const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *q = part(b, 0);
+  int64_t H = d->mm_heads, T = d->mm_t, Cb = d->mm_cb, CO = d->co, COe = co_e(d);
+  int64_t hsz = Cb / H, it, p, k, g;
+  for (it = 0; it < d->it; it++)
+    for (p = 0; p < d->cp; p++) {
+      const dsf_pass_t *ps = pass(b, (int)p);
+      uint64_t row_bytes = (wjob_bytes(b, (int)p) - AXI_BYTES) / (uint64_t)ps->cm;
+      uint8_t *body = S.dram + MM.weights + wjob_offset(b, (int)it, (int)p) + AXI_BYTES;
+      memset(body, 0, (size_t)(row_bytes * (uint64_t)ps->cm));
+      for (k = 0; k < ps->cm; k++) {
+        int64_t ci = ps->c0 + k;
+        for (g = 0; g < q->co_prl; g++) {
+          int64_t co = it * q->co_prl + g, n, cc, j, c;
+          int64_t v;
+          if (co >= COe) break;
+          n = co / CO;
+          cc = co % CO;
+          if (d->mm == 1) {           /* a·bᵀ */
+            if (ci / hsz != cc / T) continue;
+            j = cc % T;
+            c = ci;
+          } else {                    /* a·b */
+            if (ci / T != cc / hsz) continue;
+            j = ci % T;
+            c = cc;
+          }
+          v = tensor_word((int)d->mm_src, (n * T + j) * Cb + c);
+          if (v) kword_or(body + (uint64_t)k * row_bytes, (uint64_t)g * K_BITS, (uint64_t)v);
+        }
+      }
+    }
+}
+
 /* ------------------------------------------------------------------------------------------
  * accumulation of one job's raw sums, and the bundle's post-processing
  * ---------------------------------------------------------------------------------------- */
@@ -505,7 +567,7 @@ static void accumulate(job_t j) {
   const dsf_part_t *q = ppart(j.b, j.p);
   const uint8_t *raw = S.dram + MM.raw;
   uint8_t *acc = S.dram + MM.acc;
-  int64_t co0 = (int64_t)j.it * q->co_prl, gco = d->co - co0, n, l, w, r, gg;
+  int64_t CO = co_e(d), co0 = (int64_t)j.it * q->co_prl, gco = CO - co0, n, l, w, r, gg;
   if (gco > q->co_prl) gco = q->co_prl;
   for (n = 0; n < d->xn_e; n++)
     for (l = 0; l < q->xl; l++)
@@ -517,7 +579,7 @@ static void accumulate(job_t j) {
           int64_t oh = l * ROWS + r - q->r0_h;
           uint8_t *a;
           if (oh < 0 || oh >= d->out_h) continue;
-          a = acc + 8 * (((n * d->out_h + oh) * d->out_w + ow) * d->co + co0);
+          a = acc + 8 * (((n * d->out_h + oh) * d->out_w + ow) * CO + co0);
           for (gg = 0; gg < gco; gg++)
             st64(a + 8 * gg, ld64(a + 8 * gg) + out_word(pk, r * q->co_prl + gg));
         }
@@ -569,8 +631,57 @@ static void unpack_finished(int b, int64_t lo, int64_t hi) {
         for (c = lo; c < hi; c++) st64(tmp + 8 * (pos * d->co + c), fin_at(b, n, oh, ow, c));
 }
 
-/* a raw bundle's bias + activation (+ residual add) from the cropped accumulator into tmp;
- * returns the binary point of the result */
+/* the fn stage (architecture §21-§22) on tmp (binary point f) in place: per row of the last
+ * axis (softmax: per group of it) the integer function at fn_frac, then the fn quantiser;
+ * returns the binary point of the result. int64 rows need the 8-byte aligned DRAM image. */
+static int64_t fn_stage(int b, int64_t f) {
+  const dsf_bundle_t *d = desc(b);
+  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, n = d->co, r, i, g;
+  int64_t *t = (int64_t *)(void *)(S.dram + MM.tmp), *z = (int64_t *)(void *)(S.dram + MM.fnbuf);
+  if (((uintptr_t)S.dram & 7u) != 0) {
+    fail(NULL, "fn stage: the DRAM image must be 8-byte aligned");
+    return f;
+  }
+  if (d->fn == 1) n = d->co / d->fn_groups;       /* softmax: one per head block */
+  for (r = 0; r < total; r += n) {
+    int bad = 0;
+    if (d->fn == 1) bad = dsf_isoftmax(t + r, (int)n, (int)f, (int)d->fn_frac, z);
+    else if (d->fn == 3) bad = dsf_ilayernorm(t + r, (int)n, (int)d->fn_frac, z);
+    else
+      for (i = 0; i < n && !bad; i++) bad = dsf_igelu(t[r + i], (int)f, z + i);
+    if (bad) {
+      static const char *what[] = {"", "softmax: an input is outside |value| < 2^11",
+                                   "gelu: an input is outside |value| < 2^11",
+                                   "layernorm: a row's sum of squares reaches 2^62"};
+      char m[200];
+      snprintf(m, sizeof m, "bundle %d fn stage %s (architecture §21)", b,
+               what[d->fn >= 1 && d->fn <= 3 ? d->fn : 0]);
+      fail(NULL, m);
+      return f;
+    }
+    for (g = 0; g < n; g++)
+      t[r + g] = dsf_requant(z[g], (int)d->fn_frac, (int)d->fn_ofrac, d->fn_lo, d->fn_hi,
+                             (int)d->fn_slope, (int)d->fn_pshift, 1);
+  }
+  return d->fn_ofrac;
+}
+
+/* a matmul core of batch N > 1 (§22): keep batch n's rows' block n of the N·CO columns,
+ * compacting the accumulator in place to [N·S][CO] (destinations never pass their sources) */
+static void mm_diagonal(int b) {
+  const dsf_bundle_t *d = desc(b);
+  uint8_t *acc = S.dram + MM.acc;
+  int64_t N = d->mm_n, rows = d->out_h / N, n, i, c;
+  if (N <= 1) return;
+  for (n = 0; n < N; n++)
+    for (i = 0; i < rows; i++)
+      for (c = 0; c < d->co; c++)
+        st64(acc + 8 * ((n * rows + i) * d->co + c),
+             ld64(acc + 8 * ((n * rows + i) * N * d->co + n * d->co + c)));
+}
+
+/* a raw bundle's bias + activation (+ residual add) (+ fn) from the cropped accumulator into
+ * tmp; returns the binary point of the result */
 static int64_t post_raw(int b) {
   const dsf_bundle_t *d = desc(b);
   const uint8_t *acc = S.dram + MM.acc;
@@ -592,6 +703,7 @@ static int64_t post_raw(int b) {
     }
     f = d->add_frac;
   }
+  if (d->fn) f = fn_stage(b, f);
   return f;
 }
 
@@ -706,7 +818,10 @@ static void finish_slice(int b, int64_t it) {
 /* the bundle's last job has landed: what the engine did not do (architecture §17.4) */
 static void finish_bundle(int b) {
   const dsf_bundle_t *d = desc(b);
-  if (!d->finish) pool_store(b, post_raw(b), 0, d->co);
+  if (!d->finish) {
+    mm_diagonal(b);
+    pool_store(b, post_raw(b), 0, d->co);
+  }
   if (d->softmax) softmax_out(b);
   S.bundles_done = b + 1;
 }
@@ -782,6 +897,7 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
     switch (S.phase) {
       case PH_START: /* W(0) */
         S.phase = PH_O;
+        if (desc(0)->mm) pack_mm_weights(0);
         return issue(cmd, DSF_CH_WEIGHTS, MM.weights + wjob_offset(0, 0, 0), wjob_bytes(0, 0), S.cur);
       case PH_O: { /* O(j): output buffer must be free (previous output accumulated) */
         job_t j = S.cur;
@@ -820,6 +936,19 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
       case PH_W: { /* W(j+1): prefetch into the free weight bank */
         job_t nx = S.cur;
         if (!job_next(&nx)) { S.phase = PH_END; continue; }
+        if (desc(nx.b)->mm && nx.it == 0 && nx.p == 0 && nx.b != S.cur.b) {
+          /* a matmul core's weights are its operand's output (§22): that bundle must be done
+           * before they are packed, and they are packed before the first weights go out */
+          if (S.bundles_done <= desc(nx.b)->mm_src) {
+            if (S.busy[DSF_CH_OUTPUT]) return wait_for(cmd, DSF_CH_OUTPUT);
+            run_deferred();
+            retire_output();
+          }
+          if (S.bundles_done <= desc(nx.b)->mm_src)
+            return fail(cmd, "matmul operand not finished before its weights are packed");
+          if (S.busy[DSF_CH_WEIGHTS]) return wait_for(cmd, DSF_CH_WEIGHTS);
+          pack_mm_weights(nx.b);
+        }
         if (S.busy[DSF_CH_WEIGHTS]) return wait_for(cmd, DSF_CH_WEIGHTS);
         S.cur = nx;
         S.phase = PH_O;

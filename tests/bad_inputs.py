@@ -33,6 +33,34 @@ def _conv(**over):
     return c
 
 
+def _dense_core(units=8, act=None):
+    from zoo import _dense, q
+    return _dense(units, act or q(_hw())["sbits"], _hw())
+
+
+def _attn(heads=2, kv=None, av_bad=False, no_b=False, add=False, wide_k=False, seq=6, fn=None,
+          export=None):
+    """Q·Kᵀ (+ softmax) [and A·V] on tokens [1, seq, 8] with one thing wrong."""
+    from dsf_sim import Bundle, QInput, QModel
+    from zoo import _dense, q
+    hw = _hw()
+    Q = q(hw)
+    x = x_in = QInput((seq, 8), batch_size=1, hw=hw)
+    a = Bundle(core=_dense(8, Q["sbits"], hw))(x)
+    k_act = "quantized_bits(8,0,False,True,1)" if wide_k else Q["sbits"]
+    b = Bundle(core=_dense(kv or 8, k_act, hw))(x)
+    mm = {"type": "matmul", "heads": heads, "transpose_b": True, "act_str": Q["sbits1"]}
+    extra = {"add": {"act_str": _relu()}} if add else {}
+    s = Bundle(core=mm, fn=fn or {"type": "softmax", "act_str": Q["ubits"]}, **extra)
+    s = s(a) if no_b else s(a, b)
+    if av_bad:
+        s = Bundle(core={"type": "matmul", "heads": 2, "act_str": Q["sbits"]})(a, b)
+    m = QModel(inputs=x_in.raw, outputs=s)
+    if export is not None:
+        m.export_inference(hw=hw, out_dir=str(export))
+    return m
+
+
 def _model(core=None, shape=(8, 8, 3), xn=1, **bundle):
     from dsf_sim import Bundle, QInput, QModel
     x = x_in = QInput(shape, batch_size=xn, hw=_hw())
@@ -316,7 +344,7 @@ ROWS = [
     ("strides-zero", "core={..., 'strides': (0, 1)}", _core(strides=(0, 1)),
      r"strides = \(0, 1\) is invalid: allowed >= 1"),
     ("core-type", "core={'type': 'lstm', ...}", _core(type="lstm"),
-     r"core\['type'\] = 'lstm' is invalid: allowed 'conv' or 'dense'"),
+     r"core\['type'\] = 'lstm' is invalid: allowed 'conv', 'dense' or 'matmul'"),
     ("padding-causal", "core={..., 'padding': 'causal'}", _core(padding="causal"),
      r"padding = 'causal' is invalid: allowed 'same' or 'valid'"),
     ("kq-unsigned", "kernel_quantizer='quantized_bits(4,0,False,False,1)'",
@@ -349,7 +377,8 @@ ROWS = [
     ("add-no-skip", "Bundle(add=...)(x) without the skip", _no_skip,
      r"skip input = None is invalid: allowed a tensor"),
     ("dense-rank", "a dense core on an image without flatten", _dense_on_image,
-     r"dense input rank = 4 is invalid: allowed 2 \(flatten the previous bundle\)"),
+     r"dense input rank = 4 is invalid: allowed 2 or 3 \(flatten the previous bundle, or "
+     r"tokens \[N, S, D\]\)"),
     ("two-outputs", "QModel(outputs=[a, b])", _two_outputs,
      r"inputs, outputs = \(1, 2\) is invalid: allowed one input and one output"),
     ("softmax-middle", "softmax=True on a bundle that is not the last", _softmax_not_last,
@@ -357,9 +386,53 @@ ROWS = [
     ("qinput-batch", "QInput(..., batch_size=0)",
      lambda tmp: __import__("dsf_sim").QInput((8, 8, 3), batch_size=0, hw=_hw()),
      r"batch_size = 0 is invalid: allowed 1\.\.8"),
-    ("qinput-shape", "QInput(shape=(8, 8))",
-     lambda tmp: __import__("dsf_sim").QInput((8, 8), batch_size=1, hw=_hw()),
-     r"shape = \(8, 8\) is invalid: allowed \(H, W, C\) or \(features,\)"),
+    ("qinput-shape", "QInput(shape=(8, 8, 3, 2))",
+     lambda tmp: __import__("dsf_sim").QInput((8, 8, 3, 2), batch_size=1, hw=_hw()),
+     r"shape = \(8, 8, 3, 2\) is invalid: allowed \(H, W, C\), \(tokens, features\) or "
+     r"\(features,\)"),
+    # ---------------------------------------------------------------- transformers (§22)
+    ("mm-head-size", "Q·Kᵀ with 3 heads on 8 channels", lambda tmp: _attn(heads=3),
+     r"head size \(a·bᵀ\) = \(8, 8, 3\) is invalid: allowed a and b with the same channels, "
+     r"a multiple of heads = 3"),
+    ("mm-channels", "Q·Kᵀ with b of other channels", lambda tmp: _attn(kv=4),
+     r"head size \(a·bᵀ\) = \(8, 4, 2\) is invalid"),
+    ("mm-av-channels", "A·V where a's channels are not heads·T", lambda tmp: _attn(av_bad=True),
+     r"a channels \(a·b\) = 8 is invalid: allowed heads·T = 2·6 = 12"),
+    ("mm-operand-missing", "Bundle(core=matmul)(a) without b", lambda tmp: _attn(no_b=True),
+     r"operand b = None is invalid: allowed the operand b"),
+    ("mm-add", "a matmul core with add=", lambda tmp: _attn(add=True),
+     r"add = .* is invalid: allowed None for a matmul core"),
+    ("mm-operand-bits", "a matmul operand wider than bits_weights",
+     lambda tmp: _attn(wide_k=True, export=tmp),
+     r"matmul operand b's quantizer .* range = \(-128, 127\) is invalid: allowed -8..7 for "
+     r"bits_weights=4"),
+    ("seq-too-long", "a sequence longer than the engine's rows (XL_MAX·ROWS)",
+     lambda tmp: _attn(seq=300, export=tmp),
+     r"tokens x batch \(rows\) = 300 is invalid: allowed <= 64 \(XL_MAX\*ROWS\)"),
+    ("fn-type", "fn={'type': 'tanh', ...}", lambda tmp: _attn(fn={"type": "tanh"}),
+     r"fn\['type'\] = 'tanh' is invalid: allowed one of \['softmax', 'gelu', 'layernorm'\]"),
+    ("fn-norm", "fn={'type': 'batchnorm'} (an unsupported normalisation)",
+     lambda tmp: _attn(fn={"type": "batchnorm", "act_str": _relu()}),
+     r"fn\['type'\] = 'batchnorm' is invalid"),
+    ("fn-key", "fn={..., 'epsilon': 1e-3}",
+     lambda tmp: _attn(fn={"type": "layernorm", "act_str": _relu(), "epsilon": 1e-3}),
+     r"fn key 'epsilon' = 0.001 is invalid: allowed one of"),
+    ("fn-gelu-frac", "fn={'type': 'gelu', 'frac': 12}",
+     lambda tmp: _attn(fn={"type": "gelu", "act_str": _relu(), "frac": 12}),
+     r"fn\['frac'\] = 12 is invalid: allowed not given for gelu"),
+    ("fn-frac", "fn={'type': 'softmax', 'frac': 40}",
+     lambda tmp: _attn(fn={"type": "softmax", "act_str": _relu(), "frac": 40}),
+     r"fn\['frac'\] = 40 is invalid: allowed an int in 1..30"),
+    ("fn-groups", "a softmax of 5 groups over 12 scores",
+     lambda tmp: _attn(fn={"type": "softmax", "act_str": _relu(), "groups": 5}),
+     r"fn\['groups'\] = 5 is invalid: allowed a divisor of the last axis 12"),
+    ("fn-pool", "fn= together with pool=", lambda tmp: _model(
+        fn={"type": "gelu", "act_str": _relu()},
+        pool={"type": "max", "size": 2, "act_str": _relu()}),
+     r"pool = .* is invalid: allowed None with fn="),
+    ("tokens-dense", "tokens=True on a dense core", lambda tmp: _model(
+        core=_dense_core(), shape=(12,), tokens=True),
+     r"tokens = True is invalid: allowed only on a conv core without flatten"),
     # ---------------------------------------------------------------- export / verify
     ("export-x-size", "export_inference(x=) of another image size", _export_x((1, 10, 10, 3)),
      r"x shape = \(1, 10, 10, 3\) is invalid: allowed \(1, 8, 8, 3\), the model's input shape"),

@@ -68,7 +68,8 @@ def test_cases_are_their_seeds_and_replay_exactly(tmp_path):
 
 
 def test_generator_covers_the_space():
-    seen = {"x16": 0, "mixed": 0, "add": 0, "pool": 0, "dense": 0, "low_p": 0, "axi32": 0}
+    seen = {"x16": 0, "mixed": 0, "add": 0, "pool": 0, "dense": 0, "low_p": 0, "axi32": 0,
+            "matmul": 0, "fn": 0}
     for s in range(300):
         c = random_case(s)
         h, sp = c["hardware"], c["spec"]
@@ -79,6 +80,9 @@ def test_generator_covers_the_space():
         seen["pool"] += any(b.get("pool") for b in sp["bundles"])
         seen["dense"] += sp["bundles"][-1]["core"]["type"] == "dense"
         seen["low_p"] += min(c["stimulus"][1:]) < 0.05
+        seen["matmul"] += any(b["core"]["type"] == "matmul" for b in sp["bundles"])
+        seen["fn"] += any((b.get("fn") or {}).get("type") in ("layernorm", "gelu")
+                          for b in sp["bundles"])
     assert all(v >= 15 for v in seen.values()), seen
 
 

@@ -35,6 +35,8 @@ def randomize(model, seed=0):
     """Random weights spread over the whole quantiser range (Keras init would round to ~0)."""
     rng = np.random.default_rng(seed)
     for b in model.bundles:
+        if b.core_layer is None:        # a matmul core: its operands are activations
+            continue
         k = b.core_layer.kernel
         k.assign(rng.uniform(-1.0, 1.0, size=k.shape).astype(np.float32))
         if b.use_bias:

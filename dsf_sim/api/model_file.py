@@ -58,8 +58,9 @@ class _Intercepted:
         return False
 
 
-def load_model(path: str, hw_json: str | None = None):
-    """Return (model, hw) from a model file (see module docstring)."""
+def load_model(path: str, hw_json: str | None = None, hw=None):
+    """Return (model, hw) from a model file (see module docstring). `hw` (a Hardware) builds a
+    build(hw) file for that hardware (dsf bench --hw), ahead of hw_json and HARDWARE."""
     from .hardware import Hardware
 
     if not os.path.exists(path):
@@ -72,7 +73,8 @@ def load_model(path: str, hw_json: str | None = None):
                          for n in ast.parse(src).body)
     if tree_has_build:
         exec(code, g)
-        hw = Hardware.from_json(hw_json) if hw_json else Hardware(**g.get("HARDWARE", {}))
+        if hw is None:
+            hw = Hardware.from_json(hw_json) if hw_json else Hardware(**g.get("HARDWARE", {}))
         return g["build"](hw), hw
     cwd = os.getcwd()
     g["__name__"] = "__main__"
@@ -96,7 +98,7 @@ def load_model(path: str, hw_json: str | None = None):
 def resolve_network(network: str, hw, input_size=None, seed=0):
     """(model, name, reference fps) for a built-in network name or a model file (.py)."""
     if network.endswith(".py"):
-        model, _ = load_model(network, None)
+        model, _ = load_model(network, None, hw=hw)
         return model, Path(network).stem, None
     from . import networks as N
     from ..perf.report import KRAKEN_REF

@@ -1,4 +1,5 @@
-"""AlexNet / VGG-16 / ResNet-50 v1.5 written with the dsf_sim Bundle API (conv layers).
+"""AlexNet / VGG-16 / ResNet-50 v1.5 (conv layers) and a tiny ViT / BERT-tiny-style encoder
+(architecture §22) written with the dsf_sim Bundle API.
 
 Random fixed weights (no download). `bits` selects 4- or 8-bit quantisers (the Hardware's
 bits_input/bits_weights must match), `input_size` builds reduced variants (e.g. 32x32).
@@ -34,6 +35,8 @@ def _conv(Q, filters, k, s=1, pad="same", act=None):
 def _randomize(model, seed):
     rng = np.random.default_rng(seed)
     for b in model.bundles:
+        if b.core_layer is None:       # a matmul core has no weights of its own
+            continue
         k = b.core_layer.kernel
         k.assign(rng.uniform(-1.0, 1.0, size=k.shape).astype(np.float32))
         bb = b.core_layer.bias
@@ -118,8 +121,78 @@ def resnet50(hw, bits=4, input_size=224, seed=0, batch=1):
     return _randomize(QModel(inputs=x_in.raw, outputs=x), seed)
 
 
-NETWORKS = {"alexnet": alexnet, "vgg16": vgg16, "resnet50": resnet50}
-DEFAULT_SIZE = {"alexnet": 227, "vgg16": 224, "resnet50": 224}
+def _dense(Q, units, act):
+    return {"type": "dense", "units": units, "kernel_quantizer": Q["kq"],
+            "bias_quantizer": Q["bq"], "use_bias": True, "act_str": act}
+
+
+def encoder_block(x, Q, d, heads, mlp, name):
+    """One post-LN transformer encoder block on tokens x [N, S, d] (architecture §22):
+    Q, K, V projections; scores Q·Kᵀ per head with the integer softmax; A·V per head; output
+    projection + residual + LayerNorm; MLP (GELU) + residual + LayerNorm. 1/√dh is folded into
+    the score quantizer's binary point (int_bits), as any fixed-point scale would be."""
+    from dsf_sim import Bundle
+    q = Bundle(core=_dense(Q, d, Q["sbits"]), name=f"{name}_q")(x)
+    k = Bundle(core=_dense(Q, d, Q["sbits"]), name=f"{name}_k")(x)
+    v = Bundle(core=_dense(Q, d, Q["sbits"]), name=f"{name}_v")(x)
+    a = Bundle(core={"type": "matmul", "heads": heads, "transpose_b": True,
+                     "act_str": Q["score"]},
+               fn={"type": "softmax", "act_str": Q["prob"]}, name=f"{name}_qk")(q, k)
+    o = Bundle(core={"type": "matmul", "heads": heads, "act_str": Q["sbits"]},
+               name=f"{name}_av")(a, v)
+    x = Bundle(core=_dense(Q, d, Q["sbits"]), add={"act_str": Q["sbits1"]},
+               fn={"type": "layernorm", "act_str": Q["norm"]}, name=f"{name}_proj")(o, x)
+    h = Bundle(core=_dense(Q, mlp, Q["sbits1"]), fn={"type": "gelu", "act_str": Q["sbits1"]},
+               name=f"{name}_mlp1")(x)
+    return Bundle(core=_dense(Q, d, Q["sbits"]), add={"act_str": Q["sbits1"]},
+                  fn={"type": "layernorm", "act_str": Q["norm"]}, name=f"{name}_mlp2")(h, x)
+
+
+def _qt(bits, b_bits):
+    Q = _q(bits, b_bits)
+    Q.update(sbits1=f"quantized_bits({bits},1,False,True,1)",
+             score=f"quantized_bits({bits},2,False,True,1)",   # scores in [-4, 4)
+             prob=f"quantized_bits({bits},0,False,False,1)",   # probabilities in [0, 1)
+             norm=f"quantized_bits({bits},2,False,True,1)")    # normalised values in [-4, 4)
+    return Q
+
+
+def vit_tiny(hw, bits=4, input_size=32, seed=0, batch=1, dim=64, heads=4, blocks=2,
+             patch=4, classes=10):
+    """A tiny ViT: patch embedding as a patch x patch / patch conv (tokens = the patch grid),
+    `blocks` encoder blocks of `heads` heads, then a dense classifier over the flattened tokens
+    with softmax. No class token or position embedding (the Bundle API has no constant add)."""
+    from dsf_sim import Bundle, QInput, QModel
+    _check_bits(hw, bits)
+    Q = _qt(bits, hw.B_BITS)
+    x = x_in = QInput((input_size, input_size, 3), batch_size=batch, hw=hw, name="vit_in")
+    x = Bundle(core=_conv(Q, dim, patch, patch, "valid", Q["sbits1"]), tokens=True,
+               name="patch_embed")(x)
+    for i in range(blocks):
+        x = encoder_block(x, Q, dim, heads, 2 * dim, f"enc{i + 1}")
+    x = Bundle(core=_dense(Q, 8, Q["relu"]), flatten=True, name="head_reduce")(x)
+    x = Bundle(core=_dense(Q, classes, Q["sbits1"]), softmax=True, softmax_frac=16,
+               name="head")(x)
+    return _randomize(QModel(inputs=x_in.raw, outputs=x), seed)
+
+
+def bert_tiny(hw, bits=4, input_size=128, seed=0, batch=1, dim=128, heads=2, blocks=2):
+    """A BERT-tiny-style encoder (2 layers, d = 128, 2 heads, sequence `input_size` = 128):
+    the input is the embedded sequence [N, S, d] (the embedding lookup is a table read, not
+    engine work); ends with a dense pooler on every token (relu in place of BERT's tanh)."""
+    from dsf_sim import Bundle, QInput, QModel
+    _check_bits(hw, bits)
+    Q = _qt(bits, hw.B_BITS)
+    x = x_in = QInput((input_size, dim), batch_size=batch, hw=hw, name="bert_in")
+    for i in range(blocks):
+        x = encoder_block(x, Q, dim, heads, 4 * dim, f"layer{i + 1}")
+    x = Bundle(core=_dense(Q, dim, Q["relu"]), name="pooler")(x)
+    return _randomize(QModel(inputs=x_in.raw, outputs=x), seed)
+
+
+NETWORKS = {"alexnet": alexnet, "vgg16": vgg16, "resnet50": resnet50, "vit_tiny": vit_tiny,
+            "bert_tiny": bert_tiny}
+DEFAULT_SIZE = {"alexnet": 227, "vgg16": 224, "resnet50": 224, "vit_tiny": 32, "bert_tiny": 128}
 # Kraken (arXiv 2112.02793), contract §9: conv layers, 7x96 PEs @ 400 MHz
 KRAKEN_FPS = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 

@@ -36,10 +36,17 @@ class QModel(BundleModel):
         if not check:
             said = f"{n} bundles exported, not compared with QKeras (check=False)"
         else:
-            wide = sum(1 for r in ex.refs if r.float_check and r.float_check["mode"] != "exact")
-            said = f"{n} bundles bit-exact against QKeras" if not wide else (
-                f"{n - wide} bundles bit-exact against QKeras, {wide} with sums exact in float64 "
-                f"and quantised stages within QKeras' float32 error bound")
+            modes = [(r.float_check or {}).get("mode", "") for r in ex.refs]
+            fn = sum(1 for md in modes if "integer tolerance" in md)
+            wide = sum(1 for md in modes if md.startswith("sums exact in float64")
+                       and "integer tolerance" not in md)
+            said = f"{n - wide - fn} bundles bit-exact against QKeras"
+            if wide:
+                said += (f", {wide} with sums exact in float64 and quantised stages within "
+                         f"QKeras' float32 error bound")
+            if fn:
+                said += (f", {fn} with an integer softmax/GELU/LayerNorm stage within its "
+                         f"documented tolerance of the float function")
         print(f"export_inference: {said}; wrote {out_dir}")
         return ex
 

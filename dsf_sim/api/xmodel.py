@@ -92,16 +92,41 @@ class XPool:
                     "padding": padding, "act_str": act.text}
 
 
+class XMatMul:
+    """The matmul of two activations (architecture §22): `XBundle(core=XMatMul(act, heads,
+    transpose_b))(a, b)` -- a·bᵀ per head (Q·Kᵀ) or a·b per head (A·V)."""
+
+    def __init__(self, act, heads=1, transpose_b=False):
+        act = _act(act, "XMatMul")
+        self.cfg = {"type": "matmul", "heads": heads, "transpose_b": transpose_b,
+                    "act_str": act.text}
+
+
+class XFn:
+    """An integer function stage (architecture §21–§22): XFn('softmax' | 'gelu' | 'layernorm',
+    act, frac=None, groups=None), then the quantiser `act`."""
+
+    def __init__(self, type, act, frac=None, groups=None):  # noqa: A002
+        act = _act(act, "XFn")
+        self.cfg = {"type": type, "act_str": act.text}
+        if frac is not None:
+            self.cfg["frac"] = frac
+        if groups is not None:
+            self.cfg["groups"] = groups
+
+
 @keras.saving.register_keras_serializable(package="dsf_sim")
 class XBundle(Bundle):
-    """XBundle(core, pool=None, add_act=None, flatten=False, softmax=False); `b(x)` or
-    `b(x, x_skip)` (residual add, then add_act). Saved as a Bundle configuration, so a reloaded
-    model rebuilds the same layer."""
+    """XBundle(core, pool=None, add_act=None, flatten=False, softmax=False, fn=None,
+    tokens=False); `b(x)`, `b(x, x_skip)` (residual add, then add_act) or, with an XMatMul core,
+    `b(a, b)`. Saved as a Bundle configuration, so a reloaded model rebuilds the same layer."""
 
     def __init__(self, core, pool=None, add_act=None, flatten=False, softmax=False, add=None,
-                 **kwargs):
-        core = core.cfg if isinstance(core, (XConvBN, XDense)) else core
+                 fn=None, **kwargs):
+        core = core.cfg if isinstance(core, (XConvBN, XDense, XMatMul)) else core
         pool = pool.cfg if isinstance(pool, XPool) else pool
+        if fn is not None:
+            kwargs["fn"] = fn.cfg if isinstance(fn, XFn) else fn
         if add_act is not None:
             add = {"act_str": _act(add_act, "XBundle add_act").text}
         super().__init__(core=core, add=add, pool=pool, flatten=flatten, softmax=softmax,

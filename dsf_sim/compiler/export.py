@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DsfError, HardwareError, MismatchError, ModelError
 from ..frontend.padding import tf_padding
-from ..frontend.reference import check_graph_mode, input_integer, iter_reference
+from ..frontend.reference import check_graph_mode, input_integer, iter_reference, matmul_kernel
 from . import binfile
 from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
@@ -161,7 +161,9 @@ def model_fingerprint(model) -> str:
                              model.bundle_sources[b.idx]]
                             + ([b.softmax_frac] if b.softmax_frac is not None else []),
                             sort_keys=True, default=str).encode())
-        for w in b.int_weights():
+        h.update(json.dumps([b.fn_cfg, b.operand_src, b.tokens], default=str).encode()
+                 if b.fn_cfg is not None or b.is_matmul or b.tokens else b"")
+        for w in (() if b.is_matmul else b.int_weights()):
             if w is not None:
                 h.update(np.ascontiguousarray(w, dtype=np.int64).tobytes())
     return h.hexdigest()
@@ -264,8 +266,10 @@ def _check_overflow(b, m: CoreMapping, Wes, in_spec, hw):
 def bundle_macs(b, m: CoreMapping, r) -> int:
     """True MACs of the bundle's original core layer."""
     core = r.stage_info()["core"][0]
+    if b.is_matmul:          # the true products per head (the engine also multiplies zeros)
+        return int(np.prod(core)) * (m.CI // b.heads if b.transpose_b else m.CI // b.heads)
     if m.kind == "dense":
-        return dense_macs(core[0], m.CI, core[1])
+        return dense_macs(int(np.prod(core[:-1])), m.CI, core[-1])
     return conv_macs(*core, m.CI, *b.kernel_size)
 
 
@@ -275,8 +279,30 @@ def _stage_spec_fields(spec):
     return spec.frac, spec.lo, spec.hi, spec.slope_shift, spec.pos_shift
 
 
+FN_CODES = {None: 0, "softmax": 1, "gelu": 2, "layernorm": 3}
+
+
+def _matmul_fields(b, r, src_bundle) -> dict:
+    """A matmul core's operand (architecture §22): the firmware packs the weight stream from
+    bundle mm_src's output [mm_n, mm_t, mm_cb] (mm = 1: a·bᵀ, 2: a·b; heads mm_heads)."""
+    if not b.is_matmul:
+        return dict(mm=0, mm_src=-1, mm_n=0, mm_t=0, mm_cb=0, mm_heads=0)
+    N, T, Cb = r.operand[0].shape
+    return dict(mm=1 if b.transpose_b else 2, mm_src=src_bundle, mm_n=N, mm_t=T, mm_cb=Cb,
+                mm_heads=b.heads)
+
+
+def _fn_fields(b, info) -> dict:
+    """The fn stage (architecture §21–§22): kind, groups, internal binary point, quantiser."""
+    d = dict(fn=FN_CODES[b.fn_cfg["type"] if b.fn_cfg else None], fn_groups=b.fn_groups or 0,
+             fn_frac=b.fn_frac or 0)
+    (d["fn_ofrac"], d["fn_lo"], d["fn_hi"], d["fn_slope"],
+     d["fn_pshift"]) = _stage_spec_fields(b.fn_spec)
+    return d
+
+
 def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw,
-                last: bool) -> dict:
+                last: bool, operand=-1) -> dict:
     info = r.stage_info()
     f_core = info["core"][1]
     f_s = info["core_bias"][1]
@@ -284,9 +310,11 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     shp = r.in_int.shape
     if m.kind == "conv":
         d.update(n=shp[0], h=shp[1], w=shp[2], ci=shp[3])
-    else:
-        d.update(n=shp[0], h=1, w=1, ci=shp[1])
-    d.update(co=m.CO, out_h=m.H.out, out_w=m.W.out, sh=m.H.s, sw=m.W.s,
+    else:                   # dense: n = rows (batch, or tokens of every batch item)
+        d.update(n=int(np.prod(shp[:-1])), h=1, w=1, ci=shp[-1])
+    d.update(_matmul_fields(b, r, src_bundle=operand))
+    d.update(_fn_fields(b, info))
+    d.update(co=m.CO_LAYER, out_h=m.H.out, out_w=m.W.out, sh=m.H.s, sw=m.W.s,
              xn_e=m.XN, xh_e=m.H.size_e, xw_e=m.W.size_e, ci_e=m.CI_E, kh_e=m.KH, kw_e=m.KW,
              cm=m.CM, cp=m.CP, co_prl=m.CO_PRL, it=m.IT, t_h=m.H.t, t_w=m.W.t,
              r0_h=m.H.r0, r0_w=m.W.r0, x_signed=int(m.x_signed),
@@ -326,7 +354,7 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     # the firmware writes the int32 output of raw bundles, of finish bundles that pool and of the
     # last bundle; the others' output is their finished words in DRAM (architecture §17.4)
     d["out_int"] = int(not post.finish or b.pool_spec is not None or last)
-    final = b.add_spec if b.add_spec is not None else b.act
+    final = b.add_spec if b.add_spec is not None else b.act   # the finished words' quantiser
     d["out_signed"] = int(final.signed)
     return d
 
@@ -373,6 +401,8 @@ DESCRIPTOR_FIELDS = (
     "pool_ow", "pool_frac", "pool_lo", "pool_hi", "pool_slope", "pool_pshift", "flatten", "softmax",
     "softmax_frac", "out_size", "out_frac", "w_offset", "b_offset", "part0", "nparts", "pass0",
     "finish", "skip_direct", "out_int", "out_signed",
+    "mm", "mm_src", "mm_n", "mm_t", "mm_cb", "mm_heads",
+    "fn", "fn_groups", "fn_frac", "fn_ofrac", "fn_lo", "fn_hi", "fn_slope", "fn_pshift",
 )
 
 # one row per part of every bundle (single-part bundles: one row equal to the bundle's fields)
@@ -500,7 +530,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         K, B = r.weights if r.weights is not None else b.int_weights()
         kmin, kmax = -(1 << (hw.K_BITS - 1)), (1 << (hw.K_BITS - 1)) - 1
         if b.kq.lo < kmin or b.kq.hi > kmax:
-            raise HardwareError(f"bundle {b.idx} ({b.name}) kernel_quantizer {b.kq.text!r} range",
+            what = "matmul operand b's quantizer" if b.is_matmul else "kernel_quantizer"
+            raise HardwareError(f"bundle {b.idx} ({b.name}) {what} {b.kq.text!r} range",
                                 (b.kq.lo, b.kq.hi), f"{kmin}..{kmax} for bits_weights={hw.K_BITS}")
         if B is not None and (b.bq.lo < -(1 << (hw.B_BITS - 1)) or b.bq.hi >= 1 << (hw.B_BITS - 1)):
             raise HardwareError(f"bundle {b.idx} ({b.name}) bias_quantizer {b.bq.text!r} range",
@@ -508,7 +539,12 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         m = map_core(b, r.in_int.shape, in_spec.signed, hw, split)
         r.mapping = m
         Wes = [lower_weights(m, K, qi) for qi in range(len(m.parts))]
-        _check_overflow(b, m, Wes, in_spec, hw)
+        if b.is_matmul:       # run-time weights: prove the bound for every operand value
+            worst = max(-b.kq.lo, b.kq.hi)
+            _check_overflow(b, m, [np.where(matmul_kernel(b, np.ones_like(r.operand[0])) != 0,
+                                            worst, 0)[None, None]], in_spec, hw)
+        else:
+            _check_overflow(b, m, Wes, in_spec, hw)
         skip_info = None
         if skip is not None:
             skip_info = dict(spec=specs[skip], frac=fracs[skip],
@@ -556,7 +592,12 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
                 data, _, _ = pack_output_job(hw, g, raw)
             be.jobs.append(JobData(it, p, g, o0, o1, wb, pix_cache[p], data, qi, skip_stream))
             ysums[qi][..., o0:o1] += raw[:, : xe.shape[1], :, : o1 - o0]
-            weights_chunks.append(wb.reshape(-1))
+            if b.is_matmul:   # the firmware writes the body from the operand at run time
+                wz = np.array(wb, np.uint8).reshape(-1, hw.AXI_BYTES)
+                wz[1:] = 0
+                weights_chunks.append(wz.reshape(-1))
+            else:
+                weights_chunks.append(wb.reshape(-1))
             offset += wb.size
         for qi, ys in enumerate(ysums):
             core_sum = core_sum + crop_output(m, ys, qi)
@@ -609,7 +650,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         r, m = be.ref, be.mapping
         src, skip = model.bundle_sources[b.idx]
         desc = _descriptor(b, m, r, src, skip, fracs[skip] if skip is not None else 0, be, hw,
-                           b.idx == len(model.bundles) - 1)
+                           b.idx == len(model.bundles) - 1,
+                           b.operand_src if b.is_matmul else -1)
         desc["part0"], desc["pass0"] = len(part_rows), len(pass_rows)
         rows, hdrs = _pass_rows(m, desc["part0"], hw, be.post)
         pass_rows += rows

@@ -106,6 +106,13 @@ class CoreMapping:
     IT: int              # iterations
     x_signed: bool
     parts: tuple = ()
+    lead: tuple = ()     # dense: the input's leading dims ((N,) or tokens (N, S)), rows = prod
+    mm_n: int = 0        # matmul core (§22): its batch N (CO = N·C_out, a block per item); 0: not
+
+    @property
+    def CO_LAYER(self) -> int:
+        """Output channels of the layer (a matmul core's engine CO holds N batches' blocks)."""
+        return self.CO // self.mm_n if self.mm_n else self.CO
 
     def __post_init__(self):
         if not self.parts:
@@ -272,13 +279,16 @@ def choose_parts(H, W, xn, ci, co, x_signed, hw, split="auto"):
 def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
     """Lower bundle `b` (input shape NHWC or NF) to engine jobs, checking hardware limits."""
     where = f"bundle {b.idx} ({b.name})"
-    if b.core_cfg["type"] == "dense":
-        n, f = in_shape
+    kind = "dense" if b.core_cfg["type"] == "matmul" else b.core_cfg["type"]
+    lead = ()
+    if kind == "dense":     # rows: the batch, or every token of every batch item
+        lead, f = tuple(int(v) for v in in_shape[:-1]), int(in_shape[-1])
+        n = int(np.prod(lead))
         H = plan_dim(n, 1, 1, "same")
         W = plan_dim(1, 1, 1, "same")
         xn, ci, sh, sw = 1, f, 1, 1
-        if n > hw.XN_MAX:
-            raise HardwareError(f"{where}: batch", n, f"<= max_batch_size {hw.XN_MAX}")
+        if lead[0] > hw.XN_MAX:
+            raise HardwareError(f"{where}: batch", lead[0], f"<= max_batch_size {hw.XN_MAX}")
     else:
         xn, h, w, ci = in_shape
         (kh, kw), (sh, sw) = b.kernel_size, b.strides
@@ -299,7 +309,8 @@ def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
         raise HardwareError(f"{where}: engine kernel width (after stride lowering)", kw_e,
                             f"<= min(max_kernel_size KW {hw.KW_MAX}, COLS {hw.COLS})")
     if H.size_e > hw.XL_MAX * hw.ROWS:
-        raise HardwareError(f"{where}: engine image height", H.size_e,
+        what = "tokens x batch (rows)" if len(lead) == 2 else "engine image height"
+        raise HardwareError(f"{where}: {what}", H.size_e,
                             f"<= {hw.XL_MAX * hw.ROWS} (XL_MAX*ROWS)")
     if W.size_e > hw.XW_MAX:
         raise HardwareError(f"{where}: engine image width", W.size_e,
@@ -307,17 +318,18 @@ def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
     ci_e = ci * len(H.phases) * len(W.phases)  # phases without taps are not sent at all
     cm = min(hw.RAM_WEIGHTS_DEPTH // kh_e, ci_e)
     co_prl = hw.COLS // kw_e
-    co = b.filters
+    mm_n = lead[0] if b.core_cfg["type"] == "matmul" else 0
+    co = b.filters * (mm_n or 1)
     parts = None
-    if b.core_cfg["type"] != "dense":
+    if kind != "dense":
         parts = choose_parts(H, W, xn, ci, co, bool(x_signed), hw, split)
     if parts:
-        return CoreMapping(b.core_cfg["type"], xn, H, W, ci, co, sum(q.CI_E for q in parts),
+        return CoreMapping(kind, xn, H, W, ci, co, sum(q.CI_E for q in parts),
                            max(q.CM for q in parts), sum(q.CP for q in parts),
                            min(q.CO_PRL for q in parts), max(q.IT for q in parts),
                            bool(x_signed), tuple(parts))
-    return CoreMapping(b.core_cfg["type"], xn, H, W, ci, co, ci_e, cm, -(-ci_e // cm), co_prl,
-                       -(-co // co_prl), bool(x_signed))
+    return CoreMapping(kind, xn, H, W, ci, co, ci_e, cm, -(-ci_e // cm), co_prl,
+                       -(-co // co_prl), bool(x_signed), lead=lead, mm_n=mm_n)
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -344,7 +356,7 @@ def lower_input(m: CoreMapping, x: np.ndarray, part=None) -> np.ndarray:
     part (part=None: the only part)."""
     x = np.asarray(x, dtype=np.int64)
     if m.kind == "dense":
-        return x[None, :, None, :]
+        return x.reshape(-1, x.shape[-1])[None, :, None, :]
     q = _part(m, part)
     chans = []
     for ph in q.H.phases:
@@ -392,5 +404,10 @@ def crop_output(m: CoreMapping, y_e: np.ndarray, part=None) -> np.ndarray:
     q = _part(m, part)
     y = y_e[:, q.H.r0:q.H.r0 + m.H.out, q.W.r0:q.W.r0 + m.W.out, :]
     if m.kind == "dense":
-        return y[0, :, 0, :]
+        y = y[0, :, 0, :]
+        if m.mm_n:           # batch n's rows against batch n's block of columns (§22)
+            N = m.mm_n
+            y4 = y.reshape(N, -1, N, m.CO_LAYER)
+            return y4[np.arange(N), :, np.arange(N), :]
+        return y.reshape(m.lead + (m.CO,)) if m.lead else y
     return y

@@ -205,6 +205,12 @@ def decide(hw, b, m, K, in_spec, in_frac, skip=None, mode: str = "auto") -> Post
     producer (mapping/decision None for the model input). `mode`: 'auto' | 'off'."""
     if mode == "off":
         return PostDecision(False, "post-processing disabled (post='off')")
+    if b.is_matmul:
+        return PostDecision(False, "matmul of two activations: the firmware packs its weights "
+                                   "and finishes its sums (architecture §22)")
+    if b.fn_cfg is not None:
+        return PostDecision(False, f"{b.fn_cfg['type']} runs on the CPU in integers "
+                                   f"(architecture §21)")
     if m.multi:
         return PostDecision(False, f"multi-part lowering ({len(m.parts)} parts of a strided "
                                    f"layer): the firmware adds the parts")

@@ -1,5 +1,5 @@
 """Constrained-random campaign (`dsf fuzz`): random valid hardware x random bundle graphs that fit
-x random inputs x handshake probabilities 0.01..1, each checked three ways — the integer
+(CNNs, and one case in five a transformer block) x random inputs x handshake probabilities 0.01..1, each checked three ways — the integer
 reference against QKeras (the export's float check), the twin against the reference (every level
 bit-exact, `run_sim`), and for every K-th case the RTL against the twin (identical cycles, events
 and commands). A case is a seed: `random_case(seed)` rebuilds it exactly, so a failure is saved
@@ -120,11 +120,53 @@ def random_spec(rng, hw_args) -> dict:
             "weights_seed": int(rng.integers(0, 1 << 30))}
 
 
+def random_encoder_spec(rng, hw_args) -> dict:
+    """A random transformer block on tokens (architecture §22): Q, K, V projections of
+    [N, S, H·dh] tokens, Q·Kᵀ per head with the integer softmax, optionally A·V, a projection
+    with a residual add and LayerNorm (or none), optionally an MLP with GELU. Operand words get
+    min(bits_input, bits_weights) bits so that they fit the weight stream."""
+    xb, kb, bb = hw_args["bits_input"], hw_args["bits_weights"], hw_args["bits_bias"]
+    q, acts = _quantizers(xb, kb, bb)
+    pick = lambda: acts[int(rng.integers(0, len(acts)))]   # noqa: E731
+    ob = min(xb, kb)
+    opq = f"quantized_bits({ob},0,False,True,1)"
+    heads = int(rng.choice([1, 2, 4]))
+    C = heads * int(rng.integers(1, 5))
+    S = int(rng.integers(2, 9))
+
+    def dense(units, act, src, **kw):
+        return {"core": {"type": "dense", "units": units, "kernel_quantizer": q["kq"],
+                         "bias_quantizer": q["bq"], "use_bias": bool(rng.integers(0, 2)),
+                         "act_str": act}, "src": src, "skip": None, **kw}
+    bundles = [dense(C, opq, -1), dense(C, opq, -1), dense(C, opq, -1),
+               {"core": {"type": "matmul", "heads": heads, "transpose_b": True,
+                         "act_str": pick()}, "src": 0, "skip": None, "operand": 1,
+                "fn": {"type": "softmax", "frac": int(rng.integers(6, 21)),
+                       "act_str": f"quantized_bits({xb},0,False,False,1)"}}]
+    if rng.random() < 0.8:
+        bundles.append({"core": {"type": "matmul", "heads": heads, "act_str": pick()},
+                        "src": 3, "skip": None, "operand": 2})
+        fn = {"type": "layernorm", "frac": int(rng.integers(4, 17)),
+              "act_str": f"quantized_bits({xb},2,False,True,1)"} if rng.random() < 0.7 else None
+        bundles.append(dense(C, pick(), 4, skip=-1, add={"act_str": pick()},
+                             **({"fn": fn} if fn else {})))
+        if rng.random() < 0.6:
+            bundles.append(dense(2 * C, f"quantized_bits({xb},1,False,True,1)", 5,
+                                 fn={"type": "gelu", "act_str": pick()}))
+    return {"input": (S, C), "batch": int(rng.integers(1, 4)), "bundles": bundles,
+            "weights_seed": int(rng.integers(0, 1 << 30))}
+
+
 def random_case(seed: int) -> dict:
-    """The case of `seed`: hardware arguments, graph, input seed and handshake stimulus."""
+    """The case of `seed`: hardware arguments, graph, input seed and handshake stimulus. One
+    case in five is a transformer block (`random_encoder_spec`), drawn from a second generator
+    so that the other seeds keep their cases."""
     rng = np.random.default_rng(seed)
     hw_args = random_hardware_args(rng)
     spec = random_spec(rng, hw_args)
+    trng = np.random.default_rng([seed, 22])
+    if trng.random() < 0.2:
+        spec = random_encoder_spec(trng, hw_args)
     p = lambda: float(np.round(10.0 ** rng.uniform(-2, 0), 3))   # noqa: E731  0.01 .. 1, log
     stim = (int(rng.integers(0, 1 << 16)), p(), p()) if rng.random() < 0.7 else \
         (int(rng.integers(0, 1 << 16)), 1.0, 1.0)
@@ -142,12 +184,16 @@ def build_model(case, data_dir):
     tensors = {-1: x_in}
     for i, b in enumerate(spec["bundles"]):
         layer = Bundle(core=dict(b["core"]), add=b.get("add"), pool=b.get("pool"),
-                       flatten=b.get("flatten", False), softmax=b.get("softmax", False))
+                       flatten=b.get("flatten", False), softmax=b.get("softmax", False),
+                       fn=b.get("fn"))
         x = tensors[b["src"]]
-        tensors[i] = layer(x) if b["skip"] is None else layer(x, tensors[b["skip"]])
+        second = b["skip"] if b.get("operand") is None else b["operand"]
+        tensors[i] = layer(x) if second is None else layer(x, tensors[second])
     model = BundleModel(inputs=x_in.raw, outputs=tensors[len(spec["bundles"]) - 1])
     rng = np.random.default_rng(spec["weights_seed"])
     for b in model.bundles:
+        if b.core_layer is None:       # a matmul core: no weights of its own
+            continue
         k = b.core_layer.kernel
         k.assign(rng.uniform(-1.0, 1.0, size=k.shape).astype(np.float32))
         if b.use_bias:
@@ -212,7 +258,7 @@ def _smaller(case):
             b[-1].pop("flatten", None)
         yield variant(cut)
     for i, b in enumerate(bundles):
-        for key in ("pool", "add", "softmax"):
+        for key in ("pool", "add", "softmax", "fn"):
             if b.get(key):
                 def drop(c, s, bb, i=i, key=key):
                     bb[i].pop(key)
@@ -222,12 +268,13 @@ def _smaller(case):
         if b["core"].get("use_bias"):
             yield variant(lambda c, s, bb, i=i: bb[i]["core"].update(use_bias=False))
         n = b["core"].get("filters", b["core"].get("units"))
-        if n > 1:
+        if n is not None and n > 1:
             k = "filters" if "filters" in b["core"] else "units"
             yield variant(lambda c, s, bb, i=i, k=k, n=n: bb[i]["core"].update({k: max(1, n // 2)}))
-    h, w, ch = spec["input"]
-    for new in ((max(1, h // 2), w, ch), (h, max(1, w // 2), ch), (h, w, max(1, ch // 2))):
-        if new != (h, w, ch):
+    shape = tuple(spec["input"])
+    for d in range(len(shape)):                      # halve one input dimension
+        new = shape[:d] + (max(1, shape[d] // 2),) + shape[d + 1:]
+        if new != shape:
             yield variant(lambda c, s, b, new=new: s.update(input=new))
 
 

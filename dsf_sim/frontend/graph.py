@@ -56,16 +56,23 @@ class BundleModel(keras.Model):
                                      "a QInput or another Bundle")
             if not srcs or len(srcs) > 2:
                 raise ModelError(f"Bundle({b.name})", "number of inputs", len(srcs), "1 or 2")
-            if (len(srcs) == 2) != (b.add_spec is not None):
+            if (len(srcs) == 2) != (b.add_spec is not None or b.is_matmul):
                 raise ModelError(f"Bundle({b.name})", "inputs", len(srcs),
-                                 "2 exactly when add= is given, else 1")
-            self.bundle_sources[b.idx] = (srcs[0], srcs[1] if len(srcs) == 2 else None)
+                                 "2 exactly when add= is given or the core is a matmul, else 1")
+            if b.is_matmul:       # (a, b): a is the pixel stream, b the engine's weight operand
+                self.bundle_sources[b.idx] = (srcs[0], None)
+                b.operand_src = srcs[1]
+            else:
+                self.bundle_sources[b.idx] = (srcs[0], srcs[1] if len(srcs) == 2 else None)
         if self.input_quant_layer is None:
             raise ModelError("QModel", "inputs", None, "the .raw of a QInput")
         from .quant import parse_quantizer
         self.input_spec_q = parse_quantizer(self.input_quant_layer._dsf_qtext,
                                             "QInput quantizer")
         for b in self.bundles:
+            if b.is_matmul:           # the operand is the weight word: its quantizer is kq
+                b.kq = (self.input_spec_q if b.operand_src < 0
+                        else self.bundles[b.operand_src].out_spec)
             if b.softmax and b.idx != len(self.bundles) - 1:
                 raise ModelError(f"Bundle({b.name})", "softmax", True, "only on the last bundle")
 

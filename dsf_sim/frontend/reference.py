@@ -15,6 +15,8 @@ from .padding import tf_padding
 from .quant import requantize, shift_align
 
 INT_SOFTMAX_ERR = 5e-5     # |integer softmax - float softmax| < this + 2^-softmax_frac (§21)
+INT_GELU_ERR = 5e-4        # |i_gelu - erf GELU| < this + |x|·2^-20 (§21)
+INT_LAYERNORM_ERR = 2e-4   # |i_layernorm - (x - mean)/std| < this + 2^-frac (§21)
 
 
 def compact(a: np.ndarray) -> np.ndarray:
@@ -45,6 +47,7 @@ class BundleRef:
     softmax_int: np.ndarray | None = None   # integer softmax (softmax_frac given): the spec
     mapping: object = None        # the compiler's CoreMapping, set by the export
     weights: tuple = None         # (kernel, bias) integers the stages were computed with
+    operand: tuple = None         # matmul core: (int array, frac) of its operand b
 
     float_check: dict | None = None   # how the QKeras float graph was compared (if it was)
     dropped: dict = field(default_factory=dict)   # name -> (shape, frac) of dropped stages
@@ -118,15 +121,62 @@ def pool_reference(x, size, strides, padding, kind):
     return acc, cnt
 
 
-def bundle_integer(b, x_int, in_frac, skip=None) -> BundleRef:
-    """All integer stages of bundle `b` given its integer input (and skip = (int, frac))."""
-    r = BundleRef(b.idx, b.name, in_frac, x_int)
-    K, B = r.weights = b.int_weights()
-    f_core = in_frac + b.kq.frac
+def matmul_int(b, a, bm) -> np.ndarray:
+    """The matmul core's exact sums per head: a·bᵀ (transpose_b) or a·b on [N, S, C] integers
+    (heads = equal blocks of the channels, architecture §22)."""
+    a, bm = np.asarray(a, dtype=np.int64), np.asarray(bm, dtype=np.int64)
+    (N, S, Ca), T, h = a.shape, bm.shape[1], b.heads
+    if b.transpose_b:
+        y = np.einsum("nshd,nthd->nsht", a.reshape(N, S, h, Ca // h), bm.reshape(N, T, h, -1))
+        return y.reshape(N, S, h * T)
+    y = np.einsum("nsht,nthd->nshd", a.reshape(N, S, h, T), bm.reshape(N, T, h, -1))
+    return y.reshape(N, S, -1)
+
+
+def matmul_kernel(b, bm) -> np.ndarray:
+    """The engine's weights of a matmul core: one dense kernel [C_a, N·C_out], a column block
+    per batch item n, block diagonal over the heads inside it, so that rows n·S + i of a·K hold
+    batch n's sums in columns n·C_out .. (n+1)·C_out (the other blocks are discarded;
+    architecture §22; the firmware builds it from b at run time)."""
+    bm = np.asarray(bm, dtype=np.int64)
+    N, T, Cb = bm.shape
+    h = b.heads
+    if b.transpose_b:
+        dh = Cb // h
+        K = np.zeros((Cb, N, h, T), dtype=np.int64)
+        for hh in range(h):                      # K[hh·dh + d, n, hh, j] = b[n, j, hh·dh + d]
+            K[hh * dh:(hh + 1) * dh, :, hh, :] = np.transpose(bm[:, :, hh * dh:(hh + 1) * dh],
+                                                             (2, 0, 1))
+        return K.reshape(Cb, N * h * T)
+    dv = Cb // h
+    K = np.zeros((h, T, N, Cb), dtype=np.int64)
+    for hh in range(h):                          # K[hh·T + j, n, hh·dv + e] = b[n, j, hh·dv + e]
+        K[hh, :, :, hh * dv:(hh + 1) * dv] = np.transpose(bm[:, :, hh * dv:(hh + 1) * dv],
+                                                          (1, 0, 2))
+    return K.reshape(h * T, N * Cb)
+
+
+def core_int(b, x, K) -> np.ndarray:
+    """The exact sums of a conv / dense core (dense on tokens [N, S, D]: per token)."""
     if b.core_cfg["type"] == "conv":
-        y = conv_reference(x_int, K, b.strides, b.padding)
+        return conv_reference(x, K, b.strides, b.padding)
+    return exact_matmul(np.asarray(x, dtype=np.int64), K)
+
+
+def bundle_integer(b, x_int, in_frac, skip=None, operand=None) -> BundleRef:
+    """All integer stages of bundle `b` given its integer input (and skip = (int, frac); a
+    matmul core's operand b = (int, frac))."""
+    r = BundleRef(b.idx, b.name, in_frac, x_int)
+    if b.is_matmul:
+        r.operand = operand
+        r.weights = (matmul_kernel(b, operand[0]), None)
+        f_core = in_frac + operand[1]
+        y = matmul_int(b, x_int, operand[0])
     else:
-        y = exact_matmul(np.asarray(x_int, dtype=np.int64), K)
+        r.weights = b.int_weights()
+        f_core = in_frac + b.kq.frac
+        y = core_int(b, x_int, r.weights[0])
+    B = r.weights[1]
     r.stages["core"] = (y, f_core)
     f_s = f_core
     if B is not None:
@@ -171,6 +221,12 @@ def after_core_bias(b, y, f_s, skip=None) -> dict:
         y = requantize(y, f_t, b.add_spec)
         f = b.add_spec.frac
         st["add"] = (y, f)
+    if b.fn_cfg is not None:
+        z = fn_integer(b, y, f)
+        st["fn_raw"] = (z, b.fn_frac)
+        y = requantize(z, b.fn_frac, b.fn_spec)
+        f = b.fn_spec.frac
+        st["fn"] = (y, f)
     if b.pool_spec is not None:
         acc, cnt = pool_reference(y, b.pool_size, b.pool_strides, b.pool_padding,
                                   b.pool_cfg["type"])
@@ -183,8 +239,42 @@ def after_core_bias(b, y, f_s, skip=None) -> dict:
         st["pool"] = (y, f)
     if b.flatten:
         y = y.reshape(y.shape[0], -1)
+    if b.tokens:
+        y = y.reshape(y.shape[0], -1, y.shape[-1])
     st["out"] = (y, f)
     return st
+
+
+def fn_integer(b, y, f) -> np.ndarray:
+    """The integer function stage of bundle `b` on y (binary point f), at b.fn_frac."""
+    from .int_ops import i_gelu, i_layernorm, i_softmax
+    kind = b.fn_cfg["type"]
+    if kind == "gelu":
+        return i_gelu(y, f)
+    if kind == "layernorm":
+        return i_layernorm(y, b.fn_frac)
+    g = b.fn_groups
+    z = np.asarray(y, dtype=np.int64).reshape(y.shape[:-1] + (g, y.shape[-1] // g))
+    return i_softmax(z, f, b.fn_frac).reshape(y.shape)
+
+
+def fn_float64(b, x) -> tuple:
+    """(the float function of the fn stage on x in float64, its integer version's tolerance)."""
+    kind = b.fn_cfg["type"]
+    if kind == "gelu":
+        import math
+        erf = np.vectorize(math.erf)
+        return x * 0.5 * (1 + erf(x / math.sqrt(2))), INT_GELU_ERR + np.abs(x) * 2.0 ** -20
+    if kind == "layernorm":
+        c = x - x.mean(axis=-1, keepdims=True)
+        sd = np.sqrt((c * c).mean(axis=-1, keepdims=True))
+        return np.divide(c, sd, out=np.zeros_like(c), where=sd > 0), \
+            INT_LAYERNORM_ERR + 2.0 ** -b.fn_frac
+    g = b.fn_groups
+    z = x.reshape(x.shape[:-1] + (g, x.shape[-1] // g))
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).reshape(x.shape), \
+        INT_SOFTMAX_ERR + 2.0 ** -b.fn_frac
 
 
 def input_integer(model, x_float):
@@ -223,10 +313,7 @@ def float32_bounds(b, r, x_int, skip):
     terms = int(np.prod(ka.shape[:-1]))
     if int(xa.max(initial=0)) * int(ka.max(initial=0)) * terms < (1 << 24):
         return None
-    if b.core_cfg["type"] == "conv":
-        s = conv_reference(xa, ka, b.strides, b.padding)
-    else:
-        s = exact_matmul(xa, ka)
+    s = matmul_int(b, xa, np.abs(r.operand[0])) if b.is_matmul else core_int(b, xa, ka)
     if int(s.max(initial=0)) < (1 << 24):
         return None
     f_core = r.stages["core"][1]
@@ -242,16 +329,23 @@ def float32_bounds(b, r, x_int, skip):
     return out
 
 
+def float_core(b, xf, kq):
+    """The core's sums in TensorFlow from a float input and the quantised kernel (a matmul
+    core: its float operand b)."""
+    from .tf_setup import tf
+    if b.is_matmul:
+        return b._matmul(xf, kq)
+    if b.core_cfg["type"] == "conv":
+        return tf.nn.conv2d(xf, kq, (1,) + tuple(b.strides) + (1,), b.padding.upper())
+    return tf.tensordot(xf, kq, 1)
+
+
 def _float64_sums(b, xf, kq) -> dict:
     """The bundle's core sums and biased sums from its float graph's own input and quantised
     weights in float64 (what float32 computes, without its rounding)."""
     from .tf_setup import tf
-    x64, k64 = tf.cast(xf, tf.float64), tf.cast(kq, tf.float64)
-    if b.core_cfg["type"] == "conv":
-        core = tf.nn.conv2d(x64, k64, (1,) + tuple(b.strides) + (1,), b.padding.upper())
-    else:
-        core = tf.matmul(x64, k64)
-    core = np.array(core, dtype=np.float64)
+    core = np.array(float_core(b, tf.cast(xf, tf.float64), tf.cast(kq, tf.float64)),
+                    dtype=np.float64)
     cb = core
     if b.use_bias:
         bq = b.core_layer.bias_quantizer_internal(b.float_weights()[1])
@@ -281,20 +375,19 @@ def _float_checker(model, x_float, softmax_tol=1e-5):
         src, skip = model.bundle_sources[b.idx]
         xf = floats[src]
         sk = floats[skip] if skip is not None else None
-        st = b.stages(xf, sk)
+        st = b.stages(xf, floats[b.operand_src] if b.is_matmul else sk)
         bounds = None            # computed at the first stage that is not exact
         within = 0
         # core without bias, computed with the same quantised kernel
-        kq = b.quantized_kernel()
-        if b.core_cfg["type"] == "conv":
-            core = tf.nn.conv2d(xf, kq, (1,) + tuple(b.strides) + (1,), b.padding.upper())
-        else:
-            core = tf.matmul(xf, kq)
+        kq = floats[b.operand_src] if b.is_matmul else b.quantized_kernel()
         st = dict(st)
-        st["core"] = core
+        st["core"] = float_core(b, xf, kq)
         sums64 = None
+        before_fn = True
         for name, (yi, frac) in r.stages.items():
-            if name not in st:
+            if name == "fn_raw":
+                before_fn = False       # the fn stages are checked by _check_fn (tolerance)
+            if name not in st or not before_fn:
                 continue
             fv = np.array(st[name], dtype=np.float64) * 2.0 ** frac
             is_sum = name in ("core", "core_bias")
@@ -342,6 +435,8 @@ def _float_checker(model, x_float, softmax_tol=1e-5):
                     f"bundle {b.idx} ({b.name}) stage '{name}' (frac {frac}): {n} mismatches; "
                     f"first at index {i}: QKeras float*2^{frac} = {a}, integer = {c}")
             checked += 1
+        if b.fn_cfg is not None:
+            checked += _check_fn(b, r, st, exact_in=bounds is None and sums64 is None)
         if b.softmax:
             sf = np.array(st["softmax"], dtype=np.float64)
             err = np.max(np.abs(sf - r.softmax))
@@ -353,10 +448,50 @@ def _float_checker(model, x_float, softmax_tol=1e-5):
         r.float_check = ({"mode": "exact"} if bounds is None and sums64 is None else
                          {"mode": "sums exact in float64, quantised stages within the float32 "
                                   "bound", "values_within_bound": within})
+        if b.fn_cfg is not None:
+            r.float_check = dict(r.float_check, mode=r.float_check["mode"] + f"; {b.fn_cfg['type']}"
+                                 f" within its integer tolerance (architecture §21)")
         ints[b.idx] = (r.out, r.out_frac)
         floats[b.idx] = as_float(r.out, r.out_frac)
         return checked
     return check
+
+
+def _check_fn(b, r, st, exact_in) -> int:
+    """The fn stage against its float function (architecture §21–§22): the integer result within
+    the documented tolerance of the float64 function of the same integer input, and the quantised
+    result between QKeras' quantiser of (float − tol) and of (float + tol) — a monotone
+    bracket, one step wide where the float value is within tol of a rounding boundary. When
+    the stages before were exact, QKeras' own float graph is held to the same bracket."""
+    from .tf_setup import tf
+    before = "add" if b.add_spec is not None else "act"
+    y, f = r.stages.get(before) or (None, None)
+    if y is None:
+        raise MismatchError(f"bundle {b.idx} ({b.name}): fn check needs stage {before!r}")
+    ref, tol = fn_float64(b, np.asarray(y, np.float64) * 2.0 ** -f)
+    z, fz = r.stages["fn_raw"]
+    err = np.abs(np.asarray(z, np.float64) * 2.0 ** -fz - ref) - tol
+    if err.max(initial=-1) > 0:
+        i = tuple(int(v) for v in np.argwhere(err > 0)[0])
+        raise MismatchError(f"bundle {b.idx} ({b.name}) stage 'fn_raw' ({b.fn_cfg['type']}): "
+                            f"integer {z[i] * 2.0 ** -fz} vs float {ref[i]} at {i}, off by more "
+                            f"than the tolerance {np.broadcast_to(tol, ref.shape)[i]}")
+    q, fq = r.stages["fn"]
+
+    def quant(v):
+        return np.array(b.fn_act(tf.constant(v.astype(np.float32))), np.float64) * 2.0 ** fq
+    lo, hi = quant(ref - tol), quant(ref + tol)
+    sides = [("integer reference", np.asarray(q, np.float64))]
+    if exact_in:
+        sides.append(("QKeras", np.array(st["fn"], np.float64) * 2.0 ** fq))
+    for who, v in sides:
+        bad = (v < lo) | (v > hi)
+        if v.shape != lo.shape or bad.any():
+            i = tuple(int(k) for k in np.argwhere(bad)[0]) if v.shape == lo.shape else None
+            raise MismatchError(f"bundle {b.idx} ({b.name}) stage 'fn' (frac {fq}): {who} "
+                                f"{None if i is None else v[i]} outside the quantised tolerance "
+                                f"bracket {None if i is None else (lo[i], hi[i])} at {i}")
+    return 2
 
 
 def check_against_float(model, refs, x_float, softmax_tol=1e-5):
@@ -374,7 +509,8 @@ def iter_reference(model, x_float, check=True):
     for b in model.bundles:
         src, skip = model.bundle_sources[b.idx]
         xi, fi = outs[src]
-        r = bundle_integer(b, xi, fi, outs[skip] if skip is not None else None)
+        r = bundle_integer(b, xi, fi, outs[skip] if skip is not None else None,
+                           outs[b.operand_src] if b.is_matmul else None)
         if checker is not None:
             checker(b, r)
         outs[b.idx] = (r.out, r.out_frac)

@@ -46,7 +46,11 @@ CPU_PRESETS = {
     "none": None,
     # Cortex-A53 @ 1.2 GHz, one core, NEON; cycles per element (assumptions, architecture §12.3)
     "a53": dict(ghz=1.2, acc=0.5, requant=1.5, add=1.0, pool=0.5, pack=1.0, unpack=1.0,
-                skip_pack=1.0, per_bundle=20000),
+                skip_pack=1.0, per_bundle=20000,
+                # the integer functions of architecture §21 per element: exp polynomial + one
+                # 64-bit division (softmax), cubic + exp + division (gelu), two passes + one
+                # division (layernorm; the square root is per row)
+                softmax=40.0, gelu=60.0, layernorm=30.0),
 }
 
 
@@ -155,6 +159,8 @@ class _Soc:
         for j, jb in enumerate(self.jobs):
             if j >= 2:
                 yield self.job_done[j - 2]
+            if jb["it"] == 0 and getattr(self.layers[jb["b"]], "mm_pack_elems", 0):
+                yield self.bundle_ready[jb["b"]]   # packed from an earlier output (§22)
             last, left = None, jb["w"]
             while left > 0:
                 nb = min(self.cfg.burst_bytes, left)
@@ -254,7 +260,11 @@ class _Soc:
         if jb["last"]:
             work = 0.0 if finish else lp.core_elems * (
                 c["requant"] + (c["add"] if lp.has_add else 0.0) + pool)
+            if getattr(lp, "fn", ""):
+                work += lp.core_elems * (c.get(lp.fn, 0.0) + c["requant"])
             t += (c["per_bundle"] + work) / hz
+            if nxt is not None and getattr(nxt, "mm_pack_elems", 0):   # its weights (§22)
+                t += nxt.mm_pack_elems * c["pack"] / hz
             if nxt is not None:      # start of the next bundle: its pixel (and skip) streams
                 if not (finish and reads_me):
                     t += getattr(nxt, "pack_elems", lp.out_elems) * c["pack"] / hz

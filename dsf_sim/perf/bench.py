@@ -56,6 +56,8 @@ class LayerPerf:
     out_int: bool = True   # the firmware writes an int32 output (raw, pool, last bundle)
     pack_elems: int = 0    # words of this bundle's pixel streams the firmware packs (bundle > 0)
     src: int = -1          # the bundle whose output is this bundle's input (-1: model input)
+    fn: str = ""           # the integer function stage on the CPU (softmax, gelu, layernorm)
+    mm_pack_elems: int = 0  # a matmul core's weight words the firmware packs (architecture §22)
     job_cycles: list = field(default_factory=list)    # per job in firmware order (it, p)
     job_bytes: list = field(default_factory=list)     # per job (w, x, o) bytes
     time_us: float = 0.0
@@ -100,14 +102,16 @@ def layer_list(model, hw, post="auto", split="auto"):
                              mapping=out[skip].mapping if skip >= 0 else None,
                              decision=out[skip].post if skip >= 0 else None,
                              pools=skip >= 0 and model.bundles[skip].pool_spec is not None)
-        dec = decide(hw, b, m, b.int_weights()[0], specs[b.idx], out_specs[src].frac, skip_info,
-                     post)
+        dec = decide(hw, b, m, None if b.is_matmul else b.int_weights()[0], specs[b.idx],
+                     out_specs[src].frac, skip_info, post)
         out_t = b._inbound_nodes[-1].outputs      # the model's own call (layers may be shared)
         out_t = out_t[0] if isinstance(out_t, (list, tuple)) else out_t
         osh = tuple(int(s) for s in out_t.shape)
-        if m.kind == "dense":
-            macs = G.dense_macs(ish[0], ish[1], m.CO)
-            core = ish[0] * m.CO
+        if m.kind == "dense":       # rows: the batch, or every token (and matmul cores)
+            rows = int(np.prod(ish[:-1]))
+            macs = (int(np.prod(osh)) * (m.CI // b.heads) if b.is_matmul
+                    else G.dense_macs(rows, ish[-1], m.CO))
+            core = rows * m.CO_LAYER
             kern = (1, 1, 1)
         else:
             kh, kw = b.kernel_size
@@ -124,6 +128,9 @@ def layer_list(model, hw, post="auto", split="auto"):
         lp.mapping = m
         lp.post = dec
         lp.src = int(src)
+        lp.fn = b.fn_cfg["type"] if b.fn_cfg is not None else ""
+        if b.is_matmul:      # weight words the firmware writes from the operand (§22)
+            lp.mm_pack_elems = int(m.CI_E * m.CO)
         if b.idx > 0:
             lp.pack_elems = int(sum(g.columns(hw) * g.CM * g.PR(hw)
                                     for g in (m.geometry(p) for p in range(m.CP))))
@@ -174,21 +181,28 @@ def bundle_geoms(lp):
 
 def simulate(layers, hw, exact=False, progress=None):
     """Fill cycles / job_cycles of every layer from the cycle model."""
-    if exact:
-        allg = [g for lp in layers for g in bundle_geoms(lp)]
-        cyc = _sim(hw, allg)
-        k = 0
+    if exact:      # back to back, in segments that start at a matmul core (it starts idle)
+        segs = []
         for lp in layers:
-            n = len(bundle_geoms(lp))
-            lp.job_cycles = list(cyc[k:k + n])
-            k += n
-            if progress:
-                progress(lp)
+            if not segs or lp.mm_pack_elems:
+                segs.append([])
+            segs[-1].append(lp)
+        for seg in segs:
+            cyc = _sim(hw, [g for lp in seg for g in bundle_geoms(lp)])
+            k = 0
+            for lp in seg:
+                n = len(bundle_geoms(lp))
+                lp.job_cycles = list(cyc[k:k + n])
+                k += n
+                if progress:
+                    progress(lp)
     else:
         tail: list = []  # the last TAIL jobs in real (back-to-back) order
         for lp in layers:
             m = lp.mapping
             lp.job_cycles = []
+            if lp.mm_pack_elems:   # its weights wait for the engine to drain (§22): starts idle
+                tail = []
             for q in m.parts:  # jobs run part by part (architecture §9.3)
                 it_g = [job_geometry(m, p, lp.post) for p in range(q.p0, q.p0 + q.CP)]
                 n_it = min(q.IT, SIM_ITS)

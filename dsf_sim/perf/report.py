@@ -64,6 +64,27 @@ def _system(layers, hw, dram, cpu):
     return soc, rows, summary
 
 
+def op_share(layers, rows, summary, cpu) -> dict:
+    """Share of the frame time in the transformer operations (architecture §22): the engine
+    time of matmul cores (their layer time less its CPU part), and the CPU time of the
+    softmax / LayerNorm / GELU stages as the SoC model charges them (CPU_PRESETS); the rest is
+    every other layer's time. {} when the model has none of them."""
+    from ..models.soc_model import CPU_PRESETS
+    if not any(lp.fn or lp.mm_pack_elems for lp in layers):
+        return {}
+    c = CPU_PRESETS.get(cpu) if isinstance(cpu, str) else cpu
+    total = summary["time_ms"] * 1e3
+    out = {"matmul": 0.0, "softmax": 0.0, "layernorm": 0.0, "gelu": 0.0}
+    for lp, r in zip(layers, rows):
+        if lp.mm_pack_elems:
+            out["matmul"] += max(0.0, r["soc_time_us"] - r["cpu_time_us"])
+        if lp.fn and c:
+            out[lp.fn] += lp.core_elems * (c[lp.fn] + c["requant"]) / (c["ghz"] * 1e3)
+    out = {k: v / total for k, v in out.items()} if total > 0 else out
+    out["other"] = max(0.0, 1.0 - sum(out.values()))
+    return out
+
+
 def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None, cpu=None,
               exact=False, plots=True, progress=True, timeline_layer=None, reference_fps=None,
               post="both"):
@@ -83,6 +104,9 @@ def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None,
                input_size=input_size, dram=dram, cpu=cpu, frequency_mhz=hw.frequency_mhz,
                pes=hw.ROWS * hw.COLS, post="off" if post == "off" else "auto", engine=tot,
                soc=summary, kraken_fps=reference_fps, layers=rows)
+    share = op_share(layers, rows, summary, cpu)
+    if share:
+        res["op_share"] = share
     if post == "both":
         off = engine_layers(model, hw, exact=exact, progress=progress, post="off")
         _, off_rows, off_summary = _system(off, hw, dram, cpu)
@@ -141,6 +165,9 @@ def format_table(res) -> str:
                  f" + CPU {res['cpu']}: {os_['fps']:.1f} fps, CPU {os_['cpu_ms']:.2f} ms/frame, "
                  f"DRAM MB/frame: {traffic(os_)}  -> on/off system speed-up "
                  f"{s['fps'] / os_['fps']:.2f}x")
+    if res.get("op_share"):
+        L.append("share of the frame: " + ", ".join(f"{k} {v:.1%}"
+                                                     for k, v in res["op_share"].items()))
     reasons = {}
     for r in res["layers"]:
         if not r["finish"]:
