@@ -250,6 +250,8 @@ static mmap_t MM;
 /* bytes of one finish job's output (= of one skip stream): whole beats of the single part */
 static uint64_t fin_job_bytes(int b) { return (uint64_t)part(b, 0)->out_bytes; }
 
+static int64_t fn_lut_size(const dsf_bundle_t *d);
+
 static void compute_map(void) {
   uint64_t o = 0, raw = 0, acc = 0, tmp = 0;
   int b, p;
@@ -292,8 +294,10 @@ static void compute_map(void) {
   MM.softmax = o;
   o = align_up(o + (uint64_t)OUTPUT_WORDS * 8u);
   MM.fnbuf = o;                     /* one row of an fn stage (int64) */
-  for (b = 0; b < N_BUNDLES; b++)
-    if (desc(b)->fn) o = o > MM.fnbuf + 8u * (uint64_t)desc(b)->co ? o : MM.fnbuf + 8u * (uint64_t)desc(b)->co;
+  for (b = 0; b < N_BUNDLES; b++) { /* one row, the fn stage's table, a row's table */
+    uint64_t need = MM.fnbuf + 8u * (uint64_t)(desc(b)->co + 2 * fn_lut_size(desc(b)));
+    if (desc(b)->fn && need > o) o = need;
+  }
   o = align_up(o);
   MM.total = o;
 }
@@ -634,21 +638,78 @@ static void unpack_finished(int b, int64_t lo, int64_t hi) {
 /* the fn stage (architecture §21-§22) on tmp (binary point f) in place: per row of the last
  * axis (softmax: per group of it) the integer function at fn_frac, then the fn quantiser;
  * returns the binary point of the result. int64 rows need the 8-byte aligned DRAM image. */
+/* The fn stage's input words are the activation's (or the add's) quantiser outputs, so they
+ * lie in [fn_in_lo, fn_in_hi]: with at most FN_LUT_MAX of them, GELU (+ its quantiser) becomes a
+ * table of every input value and softmax's exp a table of every difference to the row maximum
+ * (binary point <= 20: t_max - t_i = (q_max - q_i)·2^(20-f) exactly). Same functions, same
+ * integers, evaluated once per value instead of once per element; an entry whose input is out
+ * of the functions' range is marked and only fails when an element uses it. */
+#define FN_LUT_MAX 4096
+#define FN_BAD INT64_MIN
+static int64_t fn_in_lo(const dsf_bundle_t *d) { return d->add ? d->add_lo : d->act_lo; }
+static int64_t fn_in_hi(const dsf_bundle_t *d) { return d->add ? d->add_hi : d->act_hi; }
+static int64_t fn_lut_size(const dsf_bundle_t *d) {
+  int64_t f = d->add ? d->add_frac : d->act_frac, nt = fn_in_hi(d) - fn_in_lo(d) + 1;
+  if (d->fn == 2 || (d->fn == 1 && f >= 0 && f <= IQ_F)) return nt <= FN_LUT_MAX ? nt : 0;
+  return 0;
+}
+
+/* one softmax row by the exp table, quantised in place: with fewer table entries than row
+ * words, each difference's result (division + quantiser) is computed once per row (rowtab) */
+static int fn_softmax_lut(const dsf_bundle_t *d, int64_t *q, int64_t n, int f, int64_t nt,
+                          const int64_t *lut, int64_t *rowtab, int64_t *y) {
+  int64_t m = q[0], sum = 0, i, lim = IQ_MAX_ABS << f, fo = d->fn_frac;
+  for (i = 0; i < n; i++) {
+    if ((q[i] < 0 ? -q[i] : q[i]) >= lim) return -1;
+    if (q[i] > m) m = q[i];
+  }
+  for (i = 0; i < n; i++) sum += lut[m - q[i]];
+  if (nt < n) {
+    for (i = 0; i < nt; i++)
+      rowtab[i] = dsf_requant(dsf_rhe_div(lut[i] * pow2((int)fo), sum), (int)fo,
+                              (int)d->fn_ofrac, d->fn_lo, d->fn_hi, (int)d->fn_slope,
+                              (int)d->fn_pshift, 1);
+    for (i = 0; i < n; i++) q[i] = rowtab[m - q[i]];
+    return 1;                        /* done: already quantised */
+  }
+  for (i = 0; i < n; i++) y[i] = dsf_rhe_div(lut[m - q[i]] * pow2((int)fo), sum);
+  return 0;
+}
+
 static int64_t fn_stage(int b, int64_t f) {
   const dsf_bundle_t *d = desc(b);
   int64_t total = d->xn_e * d->out_h * d->out_w * d->co, n = d->co, r, i, g;
+  int64_t nt = fn_lut_size(d), lo = fn_in_lo(d);
   int64_t *t = (int64_t *)(void *)(S.dram + MM.tmp), *z = (int64_t *)(void *)(S.dram + MM.fnbuf);
+  int64_t *lut = z + d->co;
   if (((uintptr_t)S.dram & 7u) != 0) {
     fail(NULL, "fn stage: the DRAM image must be 8-byte aligned");
     return f;
   }
+  for (i = 0; i < nt; i++) {          /* the tables (see FN_LUT_MAX) */
+    int64_t v;
+    if (d->fn == 1) lut[i] = dsf_iexp(-i * pow2((int)(IQ_F - f)));
+    else
+      lut[i] = dsf_igelu(lo + i, (int)f, &v) != 0 ? FN_BAD
+               : dsf_requant(v, (int)d->fn_frac, (int)d->fn_ofrac, d->fn_lo, d->fn_hi,
+                             (int)d->fn_slope, (int)d->fn_pshift, 1);
+  }
   if (d->fn == 1) n = d->co / d->fn_groups;       /* softmax: one per head block */
   for (r = 0; r < total; r += n) {
     int bad = 0;
-    if (d->fn == 1) bad = dsf_isoftmax(t + r, (int)n, (int)f, (int)d->fn_frac, z);
-    else if (d->fn == 3) bad = dsf_ilayernorm(t + r, (int)n, (int)d->fn_frac, z);
-    else
+    if (d->fn == 2 && nt) {           /* GELU and its quantiser by table */
+      for (i = 0; i < n && !bad; i++) bad = (t[r + i] = lut[t[r + i] - lo]) == FN_BAD;
+      if (!bad) continue;
+    } else if (d->fn == 1 && nt) {
+      bad = fn_softmax_lut(d, t + r, n, (int)f, nt, lut, lut + nt, z);
+      if (bad == 1) continue;
+    } else if (d->fn == 1) {
+      bad = dsf_isoftmax(t + r, (int)n, (int)f, (int)d->fn_frac, z);
+    } else if (d->fn == 3) {
+      bad = dsf_ilayernorm(t + r, (int)n, (int)d->fn_frac, z);
+    } else {
       for (i = 0; i < n && !bad; i++) bad = dsf_igelu(t[r + i], (int)f, z + i);
+    }
     if (bad) {
       static const char *what[] = {"", "softmax: an input is outside |value| < 2^11",
                                    "gelu: an input is outside |value| < 2^11",

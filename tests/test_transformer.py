@@ -78,6 +78,21 @@ def test_encoder_is_bit_exact_with_identical_cycles_on_every_level(exported):
             off += nb
 
 
+@pytest.mark.parametrize("bits", [4, 16])
+def test_fn_tables_and_direct_path_match_the_reference(tmp_path, bits):
+    """4-bit words: the firmware evaluates GELU and softmax's exp by table (every input value
+    once; 36 keys per row > 16 values: each row's results per difference once); 16-bit words
+    (65536 values > FN_LUT_MAX): element by element. Both give the reference's integers on the
+    firmware and the twin."""
+    hw = small_hw(bits=bits, data_dir=str(tmp_path), ysum=48 if bits == 16 else None,
+                  target_cpu_int_bits=64)
+    m = encoder(hw, batch=1, side=12 if bits == 4 else 4)   # 36 keys > 16 values: a row table
+    m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path))
+    hw_, manifest = load_export(str(tmp_path))
+    for level in ("reference", "twin"):
+        compare_run(run_system(level, str(tmp_path), 1, 0.9, 0.9)["run"], hw_, manifest)
+
+
 def test_encoder_in_lockstep(exported, tmp_path):
     """The RTL and the twin side by side on every job of the encoder (matmul jobs included):
     every port and debug signal equal every cycle."""

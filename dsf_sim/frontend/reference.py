@@ -313,7 +313,8 @@ def float32_bounds(b, r, x_int, skip):
     terms = int(np.prod(ka.shape[:-1]))
     if int(xa.max(initial=0)) * int(ka.max(initial=0)) * terms < (1 << 24):
         return None
-    s = matmul_int(b, xa, np.abs(r.operand[0])) if b.is_matmul else core_int(b, xa, ka)
+    s = (matmul_int(b, xa, np.abs(np.asarray(r.operand[0], np.int64))) if b.is_matmul
+         else core_int(b, xa, ka))    # int64 before abs: a compact int16 -32768 stays negative
     if int(s.max(initial=0)) < (1 << 24):
         return None
     f_core = r.stages["core"][1]

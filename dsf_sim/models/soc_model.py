@@ -50,8 +50,27 @@ CPU_PRESETS = {
                 # the integer functions of architecture §21 per element: exp polynomial + one
                 # 64-bit division (softmax), cubic + exp + division (gelu), two passes + one
                 # division (layernorm; the square root is per row)
-                softmax=40.0, gelu=60.0, layernorm=30.0),
+                softmax=40.0, gelu=60.0, layernorm=30.0,
+                # by table (every input value once, then per element): GELU a lookup; softmax
+                # max, lookup, sum, lookup per element and a division (+ quantiser) per row
+                # and table entry (div)
+                gelu_lut=2.0, softmax_lut=4.0, div=20.0),
 }
+
+
+def fn_cpu_cycles(lp, c) -> float:
+    """CPU cycles of a layer's fn stage (firmware fn_stage): element by element, or a table of
+    lp.fn_lut entries then a cheaper step per element."""
+    per = c.get(lp.fn, 0.0) + c["requant"]
+    nt = getattr(lp, "fn_lut", 0)
+    if nt and lp.fn == "gelu":
+        return nt * per + lp.core_elems * c["gelu_lut"]
+    if nt and lp.fn == "softmax":
+        n = max(1, getattr(lp, "fn_row", 0) or nt)
+        rows = lp.core_elems / n
+        return (nt * c["softmax"] + lp.core_elems * c["softmax_lut"]
+                + rows * min(n, nt) * (c["div"] + c["requant"]))
+    return lp.core_elems * per
 
 
 @dataclass
@@ -261,7 +280,7 @@ class _Soc:
             work = 0.0 if finish else lp.core_elems * (
                 c["requant"] + (c["add"] if lp.has_add else 0.0) + pool)
             if getattr(lp, "fn", ""):
-                work += lp.core_elems * (c.get(lp.fn, 0.0) + c["requant"])
+                work += fn_cpu_cycles(lp, c)
             t += (c["per_bundle"] + work) / hz
             if nxt is not None and getattr(nxt, "mm_pack_elems", 0):   # its weights (§22)
                 t += nxt.mm_pack_elems * c["pack"] / hz

@@ -57,6 +57,8 @@ class LayerPerf:
     pack_elems: int = 0    # words of this bundle's pixel streams the firmware packs (bundle > 0)
     src: int = -1          # the bundle whose output is this bundle's input (-1: model input)
     fn: str = ""           # the integer function stage on the CPU (softmax, gelu, layernorm)
+    fn_lut: int = 0        # entries of its table (firmware FN_LUT_MAX), 0: element by element
+    fn_row: int = 0        # words per row of the fn stage (softmax: per head group)
     mm_pack_elems: int = 0  # a matmul core's weight words the firmware packs (architecture §22)
     job_cycles: list = field(default_factory=list)    # per job in firmware order (it, p)
     job_bytes: list = field(default_factory=list)     # per job (w, x, o) bytes
@@ -70,6 +72,22 @@ class LayerPerf:
         d.pop("job_cycles")
         d.pop("job_bytes")
         return d
+
+
+FN_LUT_MAX = 4096       # = firmware/dsf_fw.c
+
+
+def fn_table_size(b) -> int:
+    """Entries of the table the firmware evaluates bundle b's fn stage by (GELU with its
+    quantiser per input value; softmax's exp per difference to the row maximum, binary point
+    0..20), or 0 when it evaluates element by element (firmware fn_lut_size)."""
+    if b.fn_cfg is None:
+        return 0
+    spec = b.add_spec if b.add_spec is not None else b.act
+    nt = spec.hi - spec.lo + 1
+    kind = b.fn_cfg["type"]
+    ok = kind == "gelu" or (kind == "softmax" and 0 <= spec.frac <= 20)
+    return nt if ok and nt <= FN_LUT_MAX else 0
 
 
 def _bundle_in_shape(b):
@@ -129,6 +147,9 @@ def layer_list(model, hw, post="auto", split="auto"):
         lp.post = dec
         lp.src = int(src)
         lp.fn = b.fn_cfg["type"] if b.fn_cfg is not None else ""
+        lp.fn_lut = fn_table_size(b)
+        if b.fn_cfg is not None:     # the length of one row of the fn stage
+            lp.fn_row = osh[-1] // (b.fn_groups if b.fn_cfg["type"] == "softmax" else 1)
         if b.is_matmul:      # weight words the firmware writes from the operand (§22)
             lp.mm_pack_elems = int(m.CI_E * m.CO)
         if b.idx > 0:

@@ -69,7 +69,7 @@ def op_share(layers, rows, summary, cpu) -> dict:
     time of matmul cores (their layer time less its CPU part), and the CPU time of the
     softmax / LayerNorm / GELU stages as the SoC model charges them (CPU_PRESETS); the rest is
     every other layer's time. {} when the model has none of them."""
-    from ..models.soc_model import CPU_PRESETS
+    from ..models.soc_model import CPU_PRESETS, fn_cpu_cycles
     if not any(lp.fn or lp.mm_pack_elems for lp in layers):
         return {}
     c = CPU_PRESETS.get(cpu) if isinstance(cpu, str) else cpu
@@ -79,7 +79,7 @@ def op_share(layers, rows, summary, cpu) -> dict:
         if lp.mm_pack_elems:
             out["matmul"] += max(0.0, r["soc_time_us"] - r["cpu_time_us"])
         if lp.fn and c:
-            out[lp.fn] += lp.core_elems * (c[lp.fn] + c["requant"]) / (c["ghz"] * 1e3)
+            out[lp.fn] += fn_cpu_cycles(lp, c) / (c["ghz"] * 1e3)
     out = {k: v / total for k, v in out.items()} if total > 0 else out
     out["other"] = max(0.0, 1.0 - sum(out.values()))
     return out
