@@ -173,15 +173,21 @@ static uint64_t iq_isqrt(uint64_t v) { /* floor(sqrt(v)), bit by bit */
   return r;
 }
 
-int dsf_ilayernorm(const int64_t *q, int n, int fz, int64_t *z) {
-  int64_t s = 0, c, R;
+/* the row statistics of dsf_ilayernorm: z[i] = c_i = n·q_i - s, *R the rounded n·std·2^sh
+ * (0 for a constant row, or when it rounds to 0: the row normalises to 0) */
+static int iq_ln_stats(const int64_t *q, int n, int fz, int64_t *s_out, int *sh_out,
+                       int64_t *R_out, int64_t *z) {
+  int64_t s = 0, c;
   uint64_t V = 0, cmax = 0;
   int i, sh, a, b;
+  *R_out = 0;
+  *sh_out = 0;
   if (n < 1 || fz < 0 || fz > 24) return -1;
   for (i = 0; i < n; i++) {
     if (q[i] >= ((int64_t)1 << 31) || -q[i] >= ((int64_t)1 << 31)) return -1;
     s += q[i];
   }
+  *s_out = s;
   for (i = 0; i < n; i++) {
     c = (int64_t)n * q[i] - s;
     if (c >= ((int64_t)1 << 31) || -c >= ((int64_t)1 << 31)) return -1;
@@ -190,15 +196,22 @@ int dsf_ilayernorm(const int64_t *q, int n, int fz, int64_t *z) {
     if (V >= ((uint64_t)1 << 62)) return -1;
     z[i] = c;
   }
-  if (V == 0) { for (i = 0; i < n; i++) z[i] = 0; return 0; }
+  if (V == 0) return 0;
   if (iq_bitlen(cmax) + fz > 62) return -1;
   a = (62 - iq_bitlen(V)) / 2;
   b = 62 - fz - iq_bitlen(cmax);
   sh = 16 < a ? 16 : a;
   if (b < sh) sh = b;
-  R = (int64_t)iq_isqrt((uint64_t)dsf_rhe_div((int64_t)(V << (2 * sh)), n));
-  if (R == 0) { for (i = 0; i < n; i++) z[i] = 0; return 0; }
-  for (i = 0; i < n; i++) z[i] = dsf_rhe_div(z[i] * pow2(fz + sh), R);
+  *sh_out = sh;
+  *R_out = (int64_t)iq_isqrt((uint64_t)dsf_rhe_div((int64_t)(V << (2 * sh)), n));
+  return 0;
+}
+
+int dsf_ilayernorm(const int64_t *q, int n, int fz, int64_t *z) {
+  int64_t s, R;
+  int i, sh;
+  if (iq_ln_stats(q, n, fz, &s, &sh, &R, z) != 0) return -1;
+  for (i = 0; i < n; i++) z[i] = R == 0 ? 0 : dsf_rhe_div(z[i] * pow2(fz + sh), R);
   return 0;
 }
 
@@ -294,8 +307,8 @@ static void compute_map(void) {
   MM.softmax = o;
   o = align_up(o + (uint64_t)OUTPUT_WORDS * 8u);
   MM.fnbuf = o;                     /* one row of an fn stage (int64) */
-  for (b = 0; b < N_BUNDLES; b++) { /* one row, the fn stage's table, a row's table */
-    uint64_t need = MM.fnbuf + 8u * (uint64_t)(desc(b)->co + 2 * fn_lut_size(desc(b)));
+  for (b = 0; b < N_BUNDLES; b++) { /* a row, a row's table, the stage's tables */
+    uint64_t need = MM.fnbuf + 8u * (uint64_t)(2 * desc(b)->co + 2 * fn_lut_size(desc(b)));
     if (desc(b)->fn && need > o) o = need;
   }
   o = align_up(o);
@@ -676,12 +689,34 @@ static int fn_softmax_lut(const dsf_bundle_t *d, int64_t *q, int64_t n, int f, i
   return 0;
 }
 
+/* one LayerNorm row quantised in place, per distinct value when the row's value range is
+ * shorter than the row: c = n·v - s is linear in v, so every v in [min, max] has |c| <= the
+ * row's own largest |c| and the statistics' shift bound holds for it. Returns 1 when done,
+ * 0 when z holds the normalised row for the caller's quantiser, -1 on a range error. */
+static int fn_layernorm_row(const dsf_bundle_t *d, int64_t *q, int64_t n, int64_t *z,
+                            int64_t *rowtab) {
+  int64_t s, R, lo = q[0], hi = q[0], v, i;
+  int sh, fz = (int)d->fn_frac;
+  for (i = 1; i < n; i++) {
+    if (q[i] < lo) lo = q[i];
+    if (q[i] > hi) hi = q[i];
+  }
+  if (hi - lo + 1 >= n) return dsf_ilayernorm(q, (int)n, fz, z);
+  if (iq_ln_stats(q, (int)n, fz, &s, &sh, &R, z) != 0) return -1;
+  for (v = lo; v <= hi; v++)
+    rowtab[v - lo] = dsf_requant(R == 0 ? 0 : dsf_rhe_div((n * v - s) * pow2(fz + sh), R), fz,
+                                 (int)d->fn_ofrac, d->fn_lo, d->fn_hi, (int)d->fn_slope,
+                                 (int)d->fn_pshift, 1);
+  for (i = 0; i < n; i++) q[i] = rowtab[q[i] - lo];
+  return 1;
+}
+
 static int64_t fn_stage(int b, int64_t f) {
   const dsf_bundle_t *d = desc(b);
   int64_t total = d->xn_e * d->out_h * d->out_w * d->co, n = d->co, r, i, g;
   int64_t nt = fn_lut_size(d), lo = fn_in_lo(d);
   int64_t *t = (int64_t *)(void *)(S.dram + MM.tmp), *z = (int64_t *)(void *)(S.dram + MM.fnbuf);
-  int64_t *lut = z + d->co;
+  int64_t *lut = z + 2 * d->co;     /* after the row and a LayerNorm row's table */
   if (((uintptr_t)S.dram & 7u) != 0) {
     fail(NULL, "fn stage: the DRAM image must be 8-byte aligned");
     return f;
@@ -706,7 +741,8 @@ static int64_t fn_stage(int b, int64_t f) {
     } else if (d->fn == 1) {
       bad = dsf_isoftmax(t + r, (int)n, (int)f, (int)d->fn_frac, z);
     } else if (d->fn == 3) {
-      bad = dsf_ilayernorm(t + r, (int)n, (int)d->fn_frac, z);
+      bad = fn_layernorm_row(d, t + r, n, z, z + d->co);
+      if (bad == 1) continue;
     } else {
       for (i = 0; i < n && !bad; i++) bad = dsf_igelu(t[r + i], (int)f, z + i);
     }

@@ -86,7 +86,8 @@ def test_fn_tables_and_direct_path_match_the_reference(tmp_path, bits):
     firmware and the twin."""
     hw = small_hw(bits=bits, data_dir=str(tmp_path), ysum=48 if bits == 16 else None,
                   target_cpu_int_bits=64)
-    m = encoder(hw, batch=1, side=12 if bits == 4 else 4)   # 36 keys > 16 values: a row table
+    # 4-bit: 36 keys and 32 channels per row > 16 values: the softmax and LayerNorm row tables
+    m = encoder(hw, batch=1, side=12, dim=32) if bits == 4 else encoder(hw, batch=1)
     m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path))
     hw_, manifest = load_export(str(tmp_path))
     for level in ("reference", "twin"):

@@ -54,7 +54,9 @@ CPU_PRESETS = {
                 # by table (every input value once, then per element): GELU a lookup; softmax
                 # max, lookup, sum, lookup per element and a division (+ quantiser) per row
                 # and table entry (div)
-                gelu_lut=2.0, softmax_lut=4.0, div=20.0),
+                gelu_lut=2.0, softmax_lut=4.0, div=20.0,
+                # LayerNorm per element: min/max, sum, square, lookup; a division per value
+                layernorm_lut=8.0),
 }
 
 
@@ -65,6 +67,10 @@ def fn_cpu_cycles(lp, c) -> float:
     nt = getattr(lp, "fn_lut", 0)
     if nt and lp.fn == "gelu":
         return nt * per + lp.core_elems * c["gelu_lut"]
+    n = max(1, getattr(lp, "fn_row", 0) or 1)
+    if nt and lp.fn == "layernorm" and nt < n:      # per row, each value's result once
+        return lp.core_elems * c["layernorm_lut"] + lp.core_elems / n * nt * (c["div"]
+                                                                            + c["requant"])
     if nt and lp.fn == "softmax":
         n = max(1, getattr(lp, "fn_row", 0) or nt)
         rows = lp.core_elems / n

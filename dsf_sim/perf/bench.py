@@ -80,12 +80,15 @@ FN_LUT_MAX = 4096       # = firmware/dsf_fw.c
 def fn_table_size(b) -> int:
     """Entries of the table the firmware evaluates bundle b's fn stage by (GELU with its
     quantiser per input value; softmax's exp per difference to the row maximum, binary point
-    0..20), or 0 when it evaluates element by element (firmware fn_lut_size)."""
+    0..20; LayerNorm: at most this many values per row, used when fewer than the row's words),
+    or 0 when it evaluates element by element (firmware fn_lut_size, fn_layernorm_row)."""
     if b.fn_cfg is None:
         return 0
     spec = b.add_spec if b.add_spec is not None else b.act
     nt = spec.hi - spec.lo + 1
     kind = b.fn_cfg["type"]
+    if kind == "layernorm":        # per row, over the row's value range (at most nt values)
+        return nt
     ok = kind == "gelu" or (kind == "softmax" and 0 <= spec.frac <= 20)
     return nt if ok and nt <= FN_LUT_MAX else 0
 
