@@ -1,6 +1,6 @@
 """Constrained-random campaign (`dsf fuzz`): random valid hardware x random bundle graphs that fit
-(CNNs, and one case in five a transformer block) x random inputs x handshake probabilities 0.01..1, each checked three ways — the integer
-reference against QKeras (the export's float check), the twin against the reference (every level
+(CNNs; one case in five a transformer block) x random inputs x handshake probabilities 0.01..1,
+each checked three ways — the integer reference against QKeras (the export's float check), the twin against the reference (every level
 bit-exact, `run_sim`), and for every K-th case the RTL against the twin (identical cycles, events
 and commands). A case is a seed: `random_case(seed)` rebuilds it exactly, so a failure is saved
 as its seed and specification and replayed by tests/test_fuzz.py.

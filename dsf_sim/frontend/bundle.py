@@ -3,8 +3,9 @@
 A Bundle is one engine job group plus the firmware work after it: core (conv | dense with
 quantised weights/bias, or matmul of two activations) and an activation quantiser, optional
 residual add (+ quantiser), optional integer function (softmax per head, GELU, LayerNorm;
-+ quantiser), optional pool (+ quantiser), optional flatten, optional softmax. It is a normal Keras layer, so models train
-with `compile/fit`; the integer reference model reads its configuration and weights.
++ quantiser), optional pool (+ quantiser), optional flatten, optional softmax. It is a normal
+Keras layer, so models train with `compile/fit`; the integer reference model reads its
+configuration and weights.
 """
 from __future__ import annotations
 
@@ -145,8 +146,8 @@ class Bundle(keras.layers.Layer):
         self.add_spec = None
         if self.add_cfg is not None:
             if c["type"] == "matmul":
-                raise ModelError(where, "add", dict(self.add_cfg), "None for a matmul core (add the "
-                                 "residual on the projection after it)")
+                raise ModelError(where, "add", dict(self.add_cfg), "None for a matmul core "
+                                 "(add the residual on the projection after it)")
             self.add_spec = parse_quantizer(self.add_cfg.get("act_str"), f"{where} add act_str")
             self.add_layer = keras.layers.Add(name=f"{self.name}_add")
             self.add_act = qkeras.QActivation(self.add_cfg["act_str"], name=f"{self.name}_add_act")

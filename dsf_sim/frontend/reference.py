@@ -202,10 +202,11 @@ def bundle_integer(b, x_int, in_frac, skip=None, operand=None) -> BundleRef:
     return r
 
 
-def after_core_bias(b, y, f_s, skip=None) -> dict:
+def after_core_bias(b, y, f_s, skip=None, fn=True) -> dict:
     """The stages of bundle `b` that follow its biased sums `y` (binary point f_s): activation,
-    add, pool, flatten -> {stage: (int array, frac)} in order. Every one is a monotone
-    non-decreasing function of each element of `y` (the float check's bounds rely on it)."""
+    add, fn, pool, flatten -> {stage: (int array, frac)} in order. Up to the fn stage every one
+    is a monotone non-decreasing function of each element of `y` (the float check's bounds rely
+    on it, and stop before fn: `fn=False`)."""
     st = {}
     y = requantize(y, f_s, b.act)
     f = b.act.frac
@@ -222,6 +223,8 @@ def after_core_bias(b, y, f_s, skip=None) -> dict:
         f = b.add_spec.frac
         st["add"] = (y, f)
     if b.fn_cfg is not None:
+        if not fn:
+            return st
         z = fn_integer(b, y, f)
         st["fn_raw"] = (z, b.fn_frac)
         y = requantize(z, b.fn_frac, b.fn_spec)
@@ -323,8 +326,8 @@ def float32_bounds(b, r, x_int, skip):
     t_core = np.ceil(2.0 * terms * F32_UNIT * s).astype(np.int64) + 1
     t_cb = (t_core << (f_s - f_core)) + np.ceil(F32_UNIT * np.abs(cb)).astype(np.int64) + 1
     core = np.asarray(r.stages["core"][0], np.int64)
-    lo = after_core_bias(b, cb - t_cb, f_s, skip)
-    hi = after_core_bias(b, cb + t_cb, f_s, skip)
+    lo = after_core_bias(b, cb - t_cb, f_s, skip, fn=False)
+    hi = after_core_bias(b, cb + t_cb, f_s, skip, fn=False)
     out = {"core": (core - t_core, core + t_core), "core_bias": (cb - t_cb, cb + t_cb)}
     out.update({k: (lo[k][0], hi[k][0]) for k in lo})
     return out
