@@ -262,3 +262,25 @@ def test_cgra4ml_api_transformer_trains_reloads_and_verifies(tmp_path):
     cyc = [line.split("total ")[1].split(",")[0] for line in out.splitlines()
            if line.startswith("verify_inference[")]
     assert len(cyc) == 2 and cyc[0] == cyc[1], out
+
+
+def test_fn_costs_are_the_measured_aarch64_instruction_counts():
+    """The A53 model's per-element costs of the fn stages come from counting the firmware's own
+    AArch64 instructions under qemu (benchmarks/cpu_costs.py): the presets agree with a fresh
+    count within 25 %, and the table paths cost far fewer instructions and no divisions."""
+    import importlib.util
+    from dsf_sim.models.soc_model import CPU_PRESETS
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "cpu_costs", os.path.join(here, "..", "benchmarks", "cpu_costs.py"))
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    per = cc.measure(256, 768, progress=False)
+    a53 = CPU_PRESETS["a53"]
+    for op in ("gelu", "softmax", "layernorm"):
+        est = per[op][0] / cc.IPC + per[op][1] * cc.DIV_CYCLES
+        assert abs(est - a53[op]) <= 0.25 * a53[op], (op, est, a53[op])
+        assert per[op + "_table"][1] == 0 and per[op][1] >= 1
+    assert per["gelu_table"][0] * 5 < per["gelu"][0]
+    assert per["softmax_table"][0] * 3 < per["softmax"][0]
+    assert abs(per["gelu_table"][0] - a53["gelu_lut"]) <= 0.25 * a53["gelu_lut"]
