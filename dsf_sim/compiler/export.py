@@ -267,7 +267,7 @@ def bundle_macs(b, m: CoreMapping, r) -> int:
     """True MACs of the bundle's original core layer."""
     core = r.stage_info()["core"][0]
     if b.is_matmul:          # the true products per head (the engine also multiplies zeros)
-        return int(np.prod(core)) * (m.CI // b.heads if b.transpose_b else m.CI // b.heads)
+        return int(np.prod(core)) * (m.CI // b.heads)     # dh (a·bᵀ) or T (a·b) terms
     if m.kind == "dense":
         return dense_macs(int(np.prod(core[:-1])), m.CI, core[-1])
     return conv_macs(*core, m.CI, *b.kernel_size)
@@ -540,9 +540,9 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         r.mapping = m
         Wes = [lower_weights(m, K, qi) for qi in range(len(m.parts))]
         if b.is_matmul:       # run-time weights: prove the bound for every operand value
-            worst = max(-b.kq.lo, b.kq.hi)
-            _check_overflow(b, m, [np.where(matmul_kernel(b, np.ones_like(r.operand[0])) != 0,
-                                            worst, 0)[None, None]], in_spec, hw)
+            mask = matmul_kernel(b, np.ones_like(r.operand[0])) != 0
+            for w in (b.kq.lo, b.kq.hi):      # the operand's extremes, either sign
+                _check_overflow(b, m, [np.where(mask, w, 0)[None, None]], in_spec, hw)
         else:
             _check_overflow(b, m, Wes, in_spec, hw)
         skip_info = None

@@ -60,8 +60,10 @@ CPU_PRESETS = {
 
 def fn_cpu_cycles(lp, c) -> float:
     """CPU cycles of a layer's fn stage (firmware fn_stage): element by element, or a table of
-    lp.fn_lut entries then a cheaper step per element."""
-    per = c.get(lp.fn, 0.0) + c["requant"]
+    lp.fn_lut entries then a cheaper step per element. A CPU dict without the fn keys takes
+    the a53 preset's."""
+    c = {**CPU_PRESETS["a53"], **c}
+    per = c[lp.fn] + c["requant"]
     nt = getattr(lp, "fn_lut", 0)
     if nt and lp.fn == "gelu":
         return nt * per + lp.core_elems * c["gelu_lut"]
