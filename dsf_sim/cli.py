@@ -205,15 +205,36 @@ def cmd_profile(args):
     bws = args.bw
     hw = load_hw(args.hw, args.bits)
     model, name, _ = resolve_network(args.network, hw, args.input_size)
-    res = run_profile(model, name, hw, os.path.basename(args.hw), bws, out=args.out, cpu=args.cpu)
+    res = run_profile(model, name, hw, os.path.basename(args.hw), bws, out=args.out, cpu=args.cpu,
+                      dram=args.dram, dram_model=args.dram_model)
     print(f"{res['network']} {res['bits']}-bit on {res['hw']}: engine-only {res['engine_fps']:.1f} fps")
     for p in res["points"]:
         print(f"  {p['bw_gbs']:>7.2f} GB/s: {p['fps']:>8.2f} fps, {p['memory_bound_layers']} "
               f"memory-bound layers")
     for ln, bw in sorted(res["memory_bound_below_gbs"].items(), key=lambda t: -t[1]):
         print(f"  {ln}: memory-bound at <= {bw:g} GB/s")
-    if res.get("plot"):
-        print(f"plot: {res['plot']}")
+    st = res["stalls"]
+    other = "transaction" if st["dram_model"] == "bank" else "bank"
+    print(f"one frame on {st['dram']} ({st['dram_model']} DRAM model, CPU {st['cpu']}): "
+          f"{st['fps']:.2f} fps ({other}-level {st[f'fps_{other}']:.2f}, "
+          f"{st['difference_pct']:+.1f} %)" + (
+              f"; row hits {100 * st['dram_counters']['row_hit_rate']:.1f} %, "
+              f"{st['dram_counters']['refreshes']} refreshes" if st["dram_counters"] else ""))
+    total = sum(st["causes_us"].values()) or 1.0
+    print("  where the frame goes: " + ", ".join(
+        f"{k} {v / 1e3:.2f} ms ({100 * v / total:.1f} %)"
+        for k, v in list(st["causes_us"].items())[:8]))
+    worst = sorted(st["layers"], key=lambda r: -(r["layer_us"] - r["parts_us"].get("compute", 0)))
+    for r in worst[:5]:
+        top = sorted(((k, v) for k, v in r["parts_us"].items() if k != "compute"),
+                     key=lambda t: -t[1])[:3]
+        print(f"  {r['name']}: {r['layer_us']:.1f} us, compute {r['parts_us'].get('compute', 0):.1f}"
+              + "".join(f", {k} {v:.1f}" for k, v in top))
+    for k in ("plot",):
+        if res.get(k):
+            print(f"plot: {res[k]}")
+    for k, v in st.get("plots", {}).items():
+        print(f"plot ({k}): {v}")
     return 0
 
 
@@ -379,6 +400,11 @@ def main(argv=None):
     p.add_argument("network")
     p.add_argument("--hw", default="configs/kraken.json")
     p.add_argument("--bw", type=_bandwidths, default="1,2,4,8,16,32", help="GB/s, comma separated")
+    from .models.dram_banks import BANK_PRESETS
+    p.add_argument("--dram", default="ddr4-2400", choices=sorted(BANK_PRESETS),
+                   help="the DRAM part of the per-layer stall profile")
+    p.add_argument("--dram-model", default="bank", choices=["bank", "transaction"],
+                   help="bank-level (default) or transaction-level DRAM for the stall profile")
     p.add_argument("--cpu", default="none", choices=sorted(CPU_PRESETS))
     p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
     p.add_argument("--input-size", type=_int_at_least(1), default=None)

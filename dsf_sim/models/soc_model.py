@@ -21,11 +21,19 @@ when each channel's data is delivered:
   finish bundle's end only unpacks its finished words (`unpack`) when it pools or is the model's
   output, then pools; then the packing of the next bundle's pixel columns (`pack` per packed
   word) and, for an adding finish bundle whose skip is not a producer's finished output, its skip
-  streams (`skip_pack` per word). The next bundle's pixel DMA waits for it. Numbers are
-  assumptions (CPU_PRESETS).
+  streams (`skip_pack` per word). The next bundle's pixel DMA waits for it. `a53`'s numbers
+  are assumptions (a vectorised firmware), `a53-measured`'s the firmware's own instructions
+  counted under qemu (benchmarks/cpu_costs.py).
 
-Limits: DRAM is a bandwidth/latency server (no banks, refresh, page misses or read/write turnaround);
-CPU memory traffic is not put on the DRAM bus; the engine's fine-grained stall pattern inside a
+DRAM is either this bandwidth/latency server (`dram_model="transaction"`, the fast option) or the
+bank-level controller of dram_banks.py (`"bank"`, architecture §12.3.1): each burst is served
+column access by column access at its address (every channel a sequential cursor in its own
+256 MB region), holds the bus while its commands issue and lands `ctrl_latency_ns` after its
+last data. Every burst's time is split by cause (data at peak, latency, row misses, refresh,
+turnaround, bank group, waiting for the bus), and every engine stall is charged to its job's
+bundle, so `layer_stalls_s` / `layer_why_s` say per layer how long each channel stalled it and why.
+
+Limits: CPU memory traffic is not put on the DRAM bus; the engine's fine-grained stall pattern inside a
 job is approximated by `slices` slices (exact at both ends: ideal memory and fully memory-bound).
 """
 from __future__ import annotations
@@ -33,6 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import simpy
+
+from .dram_banks import BANK_PRESETS, WHY, BankDram, DramTiming
 
 DRAM_PRESETS = {
     # name: (GB/s, latency ns, read/write share one bus)
@@ -56,6 +66,13 @@ CPU_PRESETS = {
                 # and table entry (div); LayerNorm min/max, sum, square, lookup per element
                 gelu_lut=11.5, softmax_lut=22.5, div=16.0, layernorm_lut=28.6),
 }
+# The same core running the firmware as written (scalar C, -O2): the per-layer routines'
+# AArch64 instructions per element counted under qemu on a ResNet-50 frame replay
+# (benchmarks/cpu_costs.py --routines-only -> results/cpu_routines.json), IPC 1 assumed.
+# `add` and `skip_pack` do not occur on that frame (its adds are finished on chip): they keep
+# the requant / pack figures of the same loops.
+CPU_PRESETS["a53-measured"] = dict(CPU_PRESETS["a53"], requant=50.6, pool=57.1, unpack=73.2,
+                                   pack=42.8, acc=7.4, add=50.6, skip_pack=42.8)
 
 
 def fn_cpu_cycles(lp, c) -> float:
@@ -89,12 +106,31 @@ class SocConfig:
     fifo_bytes: int = 8192
     slices: int = 16
     cpu: dict | None = None
+    dram_model: str = "transaction"     # or "bank" (dram_banks.py)
+    banks: DramTiming | None = None     # the part of the bank-level model
+    ctrl_latency_ns: float = 40.0       # bank model: AXI interconnect + controller pipeline
 
     @classmethod
-    def preset(cls, dram="ideal", cpu="none", **kw):
+    def preset(cls, dram="ideal", cpu="none", dram_model="transaction", **kw):
+        if dram_model not in DRAM_MODELS:
+            raise ValueError(f"dram_model={dram_model!r} is not one of {', '.join(DRAM_MODELS)}")
+        if isinstance(dram, str) and dram not in DRAM_PRESETS:
+            raise ValueError(f"dram={dram!r} is not a DRAM preset ({', '.join(DRAM_PRESETS)})")
         d = dict(DRAM_PRESETS[dram]) if isinstance(dram, str) else dict(dram)
+        if dram_model == "bank":
+            if not (isinstance(dram, str) and dram in BANK_PRESETS):
+                raise ValueError(f"the bank-level DRAM model needs a part: dram={dram!r} is not "
+                                 f"one of {', '.join(BANK_PRESETS)}")
+            d.update(banks=BANK_PRESETS[dram], bw_gbs=BANK_PRESETS[dram].peak_gbs)
         d.update(kw)
-        return cls(cpu=CPU_PRESETS[cpu] if isinstance(cpu, str) else cpu, **d)
+        return cls(cpu=CPU_PRESETS[cpu] if isinstance(cpu, str) else cpu, dram_model=dram_model,
+                   **d)
+
+
+DRAM_MODELS = ("transaction", "bank")
+CHANNELS = ("pixels", "weights", "output", "skip")
+REASONS = WHY + ("bus_wait",)
+_REGION = 256 << 20      # bank model: each channel's addresses run through its own region
 
 
 @dataclass
@@ -108,6 +144,38 @@ class SocResult:
     channel_bytes: dict
     channel_busy_s: dict
     timeline: list = field(default_factory=list)  # (channel, bundle, start_s, end_s)
+    layer_stalls_s: list = field(default_factory=list)   # per layer {channel: s}
+    layer_why_s: list = field(default_factory=list)      # per layer {channel: {reason: s}}
+    dram: dict = field(default_factory=dict)             # bank model: counters
+    layer_cpu_wait_s: list = field(default_factory=list)  # engine waiting for the firmware
+
+    def attribution(self, li) -> dict:
+        """Layer li's span (from the previous bundle's end to its own) in parts that add up to
+        it: engine compute, DMA/DRAM stalls per (channel, cause), and the firmware time that
+        did not overlap the engine (its packing / post-processing / sequencing)."""
+        parts = {"compute": self.layer_engine_s[li]}
+        for (ch, r), v in self.stall_split(li).items():
+            parts[f"{ch}:{r}"] = v
+        parts["firmware"] = max(0.0, self.layer_s[li] - sum(parts.values()))
+        return parts
+
+    def stall_split(self, li) -> dict:
+        """Layer li's DMA/DRAM stall seconds per (channel, reason): each channel's stall time
+        (less the waits for the firmware's packing) shared out in proportion to the causes of
+        that channel's burst time in the layer."""
+        out = {}
+        for ch, st in self.layer_stalls_s[li].items():
+            why = self.layer_why_s[li].get(ch, {})
+            tot = sum(why.values())
+            if st <= 0:
+                continue
+            if tot <= 0:
+                out[(ch, "data")] = st
+                continue
+            for r, v in why.items():
+                if v > 0:
+                    out[(ch, r)] = st * v / tot
+        return out
 
     def memory_bound(self, tol=0.02):
         return [ls > le * (1 + tol) for ls, le in zip(self.layer_s, self.layer_engine_s)]
@@ -155,6 +223,21 @@ class _Soc:
         self.layer_cpu = [0.0] * len(layers)
         self.slot = {ch: simpy.Resource(env, cfg.outstanding)
                      for ch in ("pixels", "weights", "output", "skip")}
+        self.layer_stalls = [dict.fromkeys(CHANNELS, 0.0) for _ in layers]
+        self.layer_cpu_wait = [0.0] * len(layers)
+        self.ready_at = [0.0] * (len(layers) + 1)
+        self.layer_why = [{ch: dict.fromkeys(REASONS, 0.0) for ch in CHANNELS} for _ in layers]
+        self.bank = None
+        if cfg.dram_model == "bank":
+            if cfg.banks is None:
+                raise ValueError("SocConfig: dram_model='bank' needs banks= (a DramTiming)")
+            self.bank = BankDram(cfg.banks)
+            self.lat = cfg.ctrl_latency_ns * 1e-9
+            self.cursor = {ch: i * _REGION for i, ch in enumerate(CHANNELS)}
+        elif cfg.dram_model != "transaction":
+            raise ValueError(f"SocConfig: dram_model={cfg.dram_model!r} is not one of "
+                             f"{', '.join(DRAM_MODELS)}")
+
 
     def burst(self, ch, bus, nbytes, b, deliver=None):
         """Issue one burst: occupy the bus, then data arrives after the latency."""
@@ -162,15 +245,36 @@ class _Soc:
         req = self.slot[ch].request()
         yield req
         t0 = env.now
-        if not self.inf:
+        why = self.layer_why[b][ch]
+        land_at = None
+        if self.bank is not None:
             with bus.request() as r:
                 yield r
+                why["bus_wait"] += env.now - t0
+                base = CHANNELS.index(ch) * _REGION
+                addr = self.cursor[ch]
+                self.cursor[ch] = base + (addr - base + nbytes) % _REGION
+                c_end, d_end, parts = self.bank.serve(addr, nbytes, ch == "output", env.now)
+                for k, v in parts.items():
+                    why[k] += v
+                if c_end > env.now:
+                    yield env.timeout(c_end - env.now)
+            land_at = d_end + self.lat
+        elif not self.inf:
+            with bus.request() as r:
+                yield r
+                why["bus_wait"] += env.now - t0
                 yield env.timeout(nbytes / self.bps)
+                why["data"] += nbytes / self.bps
+            why["latency"] += self.lat
         self.busy[ch] += env.now - t0
         self.cbytes[ch] += nbytes
 
         def land():
-            if self.lat:
+            if land_at is not None:
+                if land_at > env.now:
+                    yield env.timeout(land_at - env.now)
+            elif self.lat:
                 yield env.timeout(self.lat)
             if deliver is not None:
                 yield deliver.put(nbytes)
@@ -231,12 +335,24 @@ class _Soc:
                 yield pend
             self.out_done[j].succeed()
 
+    def _wait(self, ch, b, t0, ev):
+        """The engine waited from t0 until now for channel ch: the part before bundle b's input
+        was ready is the firmware's (packing), the rest the DMA/DRAM's."""
+        now = self.env.now
+        cpu = min(max(0.0, self.ready_at[b] - t0), now - t0) if ev else 0.0
+        self.stalls[ch] += now - t0
+        self.layer_cpu_wait[b] += cpu
+        self.layer_stalls[b][ch] += now - t0 - cpu
+
     def engine(self):
         env, cfg = self.env, self.cfg
         for j, jb in enumerate(self.jobs):
+            b = jb["b"]
             t = env.now
             yield self.w_loaded[j]
-            self.stalls["weights"] += env.now - t
+            self._wait("weights", b, t, jb["it"] == 0 and getattr(self.layers[b], "mm_pack_elems",
+                                                                  0))
+            t_job = env.now
             half = max(1, cfg.fifo_bytes // 2)
             ns = max(cfg.slices, -(-jb["x"] // half), -(-jb["o"] // half), -(-jb["s"] // half))
             for xs, cs, os_, ss in zip(_split(jb["x"], ns), _split(jb["c"], ns),
@@ -244,19 +360,21 @@ class _Soc:
                 if xs:
                     t = env.now
                     yield self.x_data.get(xs)
-                    self.stalls["pixels"] += env.now - t
+                    self._wait("pixels", b, t, True)
                     yield self.x_credit.put(xs)
                 if cs:
                     yield env.timeout(cs / self.f)
                 if ss:
                     t = env.now
                     yield self.s_data.get(ss)
-                    self.stalls["skip"] += env.now - t
+                    self._wait("skip", b, t, True)
                     yield self.s_credit.put(ss)
                 if os_:
                     t = env.now
                     yield self.o_fifo.put(os_)
-                    self.stalls["output"] += env.now - t
+                    self._wait("output", b, t, False)
+            if self.record:
+                self.timeline.append(("engine", b, t_job, env.now))
             self.job_done[j].succeed()
 
     def cpu_seconds(self, jb) -> float:
@@ -303,9 +421,13 @@ class _Soc:
             t = self.cpu_seconds(jb)
             if t:
                 self.layer_cpu[jb["b"]] += t
+                t0 = self.env.now
                 yield self.env.timeout(t)
+                if self.record:
+                    self.timeline.append(("cpu", jb["b"], t0, self.env.now))
             if jb["last"]:
                 self.layer_end[jb["b"]] = self.env.now
+                self.ready_at[jb["b"] + 1] = self.env.now
                 self.bundle_ready[jb["b"] + 1].succeed()
 
     def run(self) -> SocResult:
@@ -318,7 +440,10 @@ class _Soc:
         layer_s = [e - (le[i - 1] if i else 0.0) for i, e in enumerate(le)]
         eng = [lp.cycles / self.f for lp in self.layers]
         return SocResult(total, 1.0 / total if total else float("inf"), layer_s, eng,
-                         self.layer_cpu, self.stalls, self.cbytes, self.busy, self.timeline)
+                         self.layer_cpu, self.stalls, self.cbytes, self.busy, self.timeline,
+                         self.layer_stalls, self.layer_why,
+                         self.bank.counters() if self.bank is not None else {},
+                         self.layer_cpu_wait)
 
 
 def run_soc(layers, hw, cfg: SocConfig, record_timeline=True) -> SocResult:

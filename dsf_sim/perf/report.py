@@ -243,20 +243,27 @@ def make_plots(res, layers, soc, hw, out, stem, timeline_layer=None):
 
     li = timeline_layer if timeline_layer is not None else max(
         range(len(rows)), key=lambda i: rows[i]["soc_time_us"])
-    fig, ax = plt.subplots(figsize=(8, 2.6))
-    chans = ["weights", "pixels", "output"]
-    ev = [t for t in soc.timeline if t[1] == li]
-    for ci, ch in enumerate(chans):
-        segs = [(s * 1e6, max((e - s) * 1e6, 1e-4)) for c, b, s, e in ev if c == ch]
-        ax.broken_barh(segs[:20000], (ci - 0.4, 0.8), color=list(colors.values())[ci + 1])
-    ax.set_yticks(range(3), chans)
-    ax.set_xlabel("time (us)")
-    ax.set_title(f"DMA bursts, layer {li} ({rows[li]['name']}), DRAM {res['dram']}", fontsize=9)
-    fig.tight_layout()
-    paths["timeline"] = os.path.join(out, stem + "_timeline.png")
-    fig.savefig(paths["timeline"], dpi=110)
-    plt.close(fig)
+    paths["timeline"] = _lane_chart(
+        plt, [t for t in soc.timeline if t[1] == li], ["weights", "pixels", "output"], 1e6, "us",
+        list(colors.values())[1:], f"DMA bursts, layer {li} ({rows[li]['name']}), DRAM "
+        f"{res['dram']}", os.path.join(out, stem + "_timeline.png"), (8, 2.6))
     return paths
+
+
+def _lane_chart(plt, events, lanes, scale, unit, colors, title, path, figsize):
+    """A broken-bar chart of (lane, bundle, start_s, end_s) events, one row per lane."""
+    fig, ax = plt.subplots(figsize=figsize)
+    for i, lane in enumerate(lanes):
+        segs = [(s0 * scale, max((e - s0) * scale, 1e-4 * scale / 1e6)) for c, _, s0, e in events
+                if c == lane]
+        ax.broken_barh(segs[:50000], (i - 0.4, 0.8), color=colors[i])
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_xlabel(f"time ({unit})")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _post_plot(res, out, stem, plt):
@@ -313,9 +320,108 @@ def _post_plot(res, out, stem, plt):
     return path
 
 
+def attribution_rows(layers, soc) -> list:
+    """Per layer: its span and the parts that add up to it (SocResult.attribution), in us."""
+    rows = []
+    for li, lp in enumerate(layers):
+        parts = soc.attribution(li)
+        rows.append(dict(idx=li, name=lp.name, layer_us=soc.layer_s[li] * 1e6,
+                         cpu_busy_us=soc.layer_cpu_s[li] * 1e6,
+                         parts_us={k: v * 1e6 for k, v in parts.items() if v > 0}))
+    return rows
+
+
+def _cause_totals(rows) -> dict:
+    tot = {}
+    for r in rows:
+        for k, v in r["parts_us"].items():
+            tot[k] = tot.get(k, 0.0) + v
+    return dict(sorted(tot.items(), key=lambda t: -t[1]))
+
+
+def _stall_plots(name, hw, res, rows, soc, out, stem):
+    """A stacked bar per layer (compute, each channel's stall causes, firmware) and the frame's
+    timeline (DMA channels, engine jobs, firmware)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = list(_cause_totals(rows))
+    keys = ["compute"] + [k for k in keys if k not in ("compute", "firmware")] + ["firmware"]
+    cmap = plt.get_cmap("tab20")
+    free = [i for i in range(20) if i not in (4, 5, 14, 15)]   # greens / greys are taken
+    colors = {k: ("tab:green" if k == "compute" else "tab:gray" if k == "firmware"
+                  else cmap(free[i % len(free)])) for i, k in enumerate(keys)}
+    fig, ax = plt.subplots(figsize=(max(7, 0.22 * len(rows) + 3), 4.5))
+    x = range(len(rows))
+    bot = [0.0] * len(rows)
+    for k in keys:
+        v = [r["parts_us"].get(k, 0.0) for r in rows]
+        if not any(v):
+            continue
+        ax.bar(x, v, bottom=bot, color=colors[k], label=k.replace(":", ": "))
+        bot = [a + b for a, b in zip(bot, v)]
+    ax.set_xticks(list(x), [r["name"] for r in rows], rotation=90, fontsize=6)
+    ax.set_ylabel("time per layer (us)")
+    ax.set_title(f"{name} {hw.X_BITS}-bit on {res['hw']}, {res['dram']} ({res['dram_model']} "
+                 f"DRAM model), CPU {res['cpu']}: {res['fps']:.1f} fps", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    paths = {"stalls": os.path.join(out, stem + "_stalls.png")}
+    fig.savefig(paths["stalls"], dpi=110)
+    plt.close(fig)
+    lanes = ["weights", "pixels", "skip", "output", "engine", "cpu"]
+    paths["frame_timeline"] = _lane_chart(
+        plt, soc.timeline, lanes, 1e3, "ms", [cmap(2 * i) for i in range(len(lanes))],
+        f"{name}: one frame, DMA bursts / engine jobs / firmware",
+        os.path.join(out, stem + "_frame_timeline.png"), (10, 3))
+    return paths
+
+
+def stall_profile(layers, hw, hw_name, name, dram="ddr4-2400", cpu="none", dram_model="bank",
+                  out=None):
+    """One frame on the SoC model with `dram_model`, the transaction-level model beside it, and
+    the per-layer split of time into compute, DMA/DRAM stalls by channel and cause, firmware."""
+    from ..models.soc_model import SocConfig, run_soc
+    soc = run_soc(layers, hw, SocConfig.preset(dram, cpu, dram_model=dram_model))
+    other = "transaction" if dram_model == "bank" else "bank"
+    ref = run_soc(layers, hw, SocConfig.preset(dram, cpu, dram_model=other),
+                  record_timeline=False)
+    rows = attribution_rows(layers, soc)
+    res = dict(network=name, hw=hw_name, bits=hw.X_BITS, dram=dram, dram_model=dram_model,
+               cpu=cpu, fps=soc.fps, time_ms=soc.total_s * 1e3,
+               **{f"fps_{other}": ref.fps},
+               difference_pct=100.0 * (soc.fps - ref.fps) / ref.fps if ref.fps else 0.0,
+               dram_counters=soc.dram,
+               causes_us=_cause_totals(rows), layers=rows)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        stem = f"{name}_{hw.X_BITS}b_{dram}_{dram_model}"
+        res["plots"] = _stall_plots(name, hw, res, rows, soc, out, stem)
+        _write_json(os.path.join(out, stem + ".json"), res)
+        keys = list(res["causes_us"])
+        tmp = os.path.join(out, stem + ".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["idx", "name", "layer_us", "cpu_busy_us"] + keys)
+            for r in rows:
+                w.writerow([r["idx"], r["name"], f"{r['layer_us']:.3f}",
+                            f"{r['cpu_busy_us']:.3f}"]
+                           + [f"{r['parts_us'].get(k, 0.0):.3f}" for k in keys])
+        os.replace(tmp, os.path.join(out, stem + ".csv"))
+    return res
+
+
+def _write_json(path, obj):
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=80.0,
-                progress=True):
-    """fps against DRAM bandwidth (SoC model) and where each layer turns memory-bound."""
+                progress=True, dram="ddr4-2400", dram_model="bank"):
+    """fps against DRAM bandwidth (transaction-level SoC model) and where each layer turns
+    memory-bound; then one frame on `dram` with `dram_model` and its per-layer stall split
+    (stall_profile)."""
     from ..models.soc_model import SocConfig, run_soc
     layers = engine_layers(model, hw, progress=progress)
     eng = B.totals(layers, hw)
@@ -336,6 +442,7 @@ def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=
                 turn[lp.name] = max(turn.get(lp.name, 0.0), float(bw))
     res = dict(network=name, hw=hw_name, bits=hw.X_BITS, engine_fps=eng["fps"],
                points=pts, memory_bound_below_gbs=turn)
+    res["stalls"] = stall_profile(layers, hw, hw_name, name, dram, cpu, dram_model, out)
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_profile"
