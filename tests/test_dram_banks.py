@@ -118,6 +118,8 @@ def test_bad_parts_and_models_are_named():
         SocConfig.preset("ddr4-2400", dram_model="banks")
     with pytest.raises(ValueError, match=r"needs a part: dram='ideal' is not one of"):
         SocConfig.preset("ideal", dram_model="bank")
+    with pytest.raises(ValueError, match=r"bw_gbs cannot be set with the bank-level DRAM model"):
+        SocConfig.preset("ddr4-2400", dram_model="bank", bw_gbs=4.0)
     with pytest.raises(ValueError, match=r"dram='ddr5' is not a DRAM preset"):
         SocConfig.preset("ddr5")
 

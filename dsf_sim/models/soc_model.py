@@ -118,6 +118,11 @@ class SocConfig:
             raise ValueError(f"dram={dram!r} is not a DRAM preset ({', '.join(DRAM_PRESETS)})")
         d = dict(DRAM_PRESETS[dram]) if isinstance(dram, str) else dict(dram)
         if dram_model == "bank":
+            given = sorted({"bw_gbs", "latency_ns"} & set(kw))
+            if given:
+                raise ValueError(f"{', '.join(given)} cannot be set with the bank-level DRAM model "
+                                 f"(its bandwidth and latency follow from the part's timings: "
+                                 f"pass banks=DramTiming(...) instead)")
             if not (isinstance(dram, str) and dram in BANK_PRESETS):
                 raise ValueError(f"the bank-level DRAM model needs a part: dram={dram!r} is not "
                                  f"one of {', '.join(BANK_PRESETS)}")

@@ -116,12 +116,13 @@ def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None,
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_{dram}"
-        with open(os.path.join(out, stem + ".json"), "w") as f:
-            json.dump(res, f, indent=1, default=float)
-        with open(os.path.join(out, stem + ".csv"), "w", newline="") as f:
+        _write_json(os.path.join(out, stem + ".json"), res)
+        tmp = os.path.join(out, stem + ".csv.tmp")
+        with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
+        os.replace(tmp, os.path.join(out, stem + ".csv"))
         if plots:
             res["plots"] = make_plots(res, layers, soc, hw, out, stem, timeline_layer)
     return res
@@ -412,8 +413,9 @@ def stall_profile(layers, hw, hw_name, name, dram="ddr4-2400", cpu="none", dram_
 
 
 def _write_json(path, obj):
+    """Atomic: a reader never sees half a result file."""
     with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=1)
+        json.dump(obj, f, indent=1, default=float)
     os.replace(path + ".tmp", path)
 
 
@@ -446,8 +448,7 @@ def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_profile"
-        with open(os.path.join(out, stem + ".json"), "w") as f:
-            json.dump(res, f, indent=1)
+        _write_json(os.path.join(out, stem + ".json"), res)
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
