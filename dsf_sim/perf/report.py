@@ -420,12 +420,15 @@ def _write_json(path, obj):
 
 
 def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=80.0,
-                progress=True, dram="ddr4-2400", dram_model="bank"):
+                progress=True, dram="ddr4-2400", dram_model="bank", exact=()):
     """fps against DRAM bandwidth (transaction-level SoC model) and where each layer turns
     memory-bound; then one frame on `dram` with `dram_model` and its per-layer stall split
-    (stall_profile)."""
+    (stall_profile); then, for the layers named in `exact`, the cycle-level DMA/DRAM coupling
+    of the twin against the SoC model's estimate (exact_layer.exact_check)."""
     from ..models.soc_model import SocConfig, run_soc
+    from .exact_layer import exact_check, pick_layers
     layers = engine_layers(model, hw, progress=progress)
+    chosen = pick_layers(layers, exact)       # a wrong name fails before the SoC runs
     eng = B.totals(layers, hw)
     pts = []
     turn = {}  # layer -> largest bandwidth at which it is memory-bound
@@ -445,6 +448,8 @@ def run_profile(model, name, hw, hw_name, bws, out=None, cpu="none", latency_ns=
     res = dict(network=name, hw=hw_name, bits=hw.X_BITS, engine_fps=eng["fps"],
                points=pts, memory_bound_below_gbs=turn)
     res["stalls"] = stall_profile(layers, hw, hw_name, name, dram, cpu, dram_model, out)
+    cfg = SocConfig.preset(dram, "none", dram_model=dram_model)
+    res["exact"] = [exact_check(lp, hw, cfg) for lp in chosen]
     if out:
         os.makedirs(out, exist_ok=True)
         stem = f"{name}_{hw.X_BITS}b_profile"

@@ -210,7 +210,7 @@ S_NLOG = registers.index("harness", "nlog")
 
 @jit
 def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slot, wl_mem, s1_x,
-                 acc, out_mem, log, trace, sources, tr_sc, tr_data, tr_keep):
+                 acc, out_mem, log, trace, hs, sources, tr_sc, tr_data, tr_keep):
     """Step the twin one cycle at a time (each `advance` with limit = cycle + 1 runs exactly one
     cycle) and record the table's columns: registers, accumulator and beat indices as they are
     during the cycle (before its edge), probes as the cycle loop computed them. The output
@@ -232,7 +232,7 @@ def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slo
             elif src == SRC_JOBS:
                 tr_sc[t, k] = done
         status = core.advance(prm, tabs, S, C, dram, thr, S[S_CYCLE] + 1, slot, wl_mem, s1_x,
-                              acc, out_mem, log, trace)
+                              acc, out_mem, log, trace, hs)
         for k in range(sources.shape[0]):
             if sources[k, 0] == SRC_PROBE:
                 tr_sc[t, k] = trp[sources[k, 1]]
@@ -290,7 +290,7 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
         done0 = es.reg("harness", "ntlast")
         t, status = _model_trace(es.prm, es.tabs, es.S, es.C, dram, es.thr, left, out_base,
                                  out_cap, n, es.slot, es.wl_mem, es.s1_x, es.acc, es.out_mem,
-                                 es.log, es.trace, TWIN_SOURCES, sc, data, keep)
+                                 es.log, es.trace, es.hs, TWIN_SOURCES, sc, data, keep)
         sc[:t, IX["jobs_done"]] += done0
         traces.append((sc[:t], data[:t], keep[:t]))
         total += t

@@ -8,6 +8,10 @@ Per cycle (architecture §5, §7.7, §11):
      output -> pe_array -> sequencer -> weight_loader -> pixel_streamer (each reads the arrays
      of the later ones before they change, i.e. the values before the edge), then the M2S
      channels advance.
+With a handshake schedule `hs` (int64[2, 4, G], G > 0: dma_coupling.py, `dsf profile
+--exact`) a DMA/DRAM model gates the draws: beat k of channel ch may be presented (M2S) or taken
+(S2M) only from cycle hs[0, ch, k] on, and the cycle each beat is taken is written to
+hs[1, ch, k]. G == 0: the draws alone (every other harness).
 `advance` runs cycles until an edge with a DMA completion event, `limit`, the watchdog or an
 error, loading every module's registers from the state vector once at entry and storing them
 once at exit, so the harness can act at that edge (deliver events, load descriptors) and resume.
@@ -96,8 +100,22 @@ def _m2s_after_edge(C, ch, fired, valid, active):
     return False, active, False
 
 
+@jit(inline=True)
+def _record_taken(taken, C, cycle, pf, wf, of, sf):
+    """The cycle each channel's current beat is handshaken (before the edge counts it)."""
+    if pf:
+        taken[0, C[0, dma.C_BEATS]] = cycle
+    if wf:
+        taken[1, C[1, dma.C_BEATS]] = cycle
+    if of:
+        taken[2, C[2, dma.C_BEATS]] = cycle
+    if sf:
+        taken[3, C[3, dma.C_BEATS]] = cycle
+
+
 @jit
-def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, out_mem, log, trace):
+def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, out_mem, log, trace,
+            hs):
     """Run cycles from S[cycle] until an edge with a DMA completion (EVENT), cycle == limit
     (LIMIT), the watchdog (ERR_WATCHDOG), an S2M transfer longer than its descriptor
     (ERR_OVERFLOW) or a full output log (ERR_OUTBUF). Returns the status."""
@@ -107,6 +125,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     B = prm[P_AXI_BYTES]
     nlog_max = log[0].shape[0]
     tracing = trace[0].shape[0] > 0
+    gate, taken, gating = hs[0], hs[1], hs.shape[2] > 0
 
     h, g, p, wl, q, o = _load(S)
     cycle, last_act, nlog, ntlast = h
@@ -130,12 +149,12 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         s2 = xorshift32(s2)
         s3 = xorshift32(s3)
         if not p_valid:
-            p_valid = a0 and s0 < thr[0]
+            p_valid = a0 and s0 < thr[0] and (not gating or gate[0, C[0, dma.C_BEATS]] <= cycle)
         if not w_valid:
-            w_valid = a1 and s1 < thr[1]
-        m_ready = a2 and s2 < thr[2]
+            w_valid = a1 and s1 < thr[1] and (not gating or gate[1, C[1, dma.C_BEATS]] <= cycle)
+        m_ready = a2 and s2 < thr[2] and (not gating or gate[2, C[2, dma.C_BEATS]] <= cycle)
         if not s_valid:
-            s_valid = a3 and s3 < thr[3]
+            s_valid = a3 and s3 < thr[3] and (not gating or gate[3, C[3, dma.C_BEATS]] <= cycle)
 
         # ---- 2. combinational outputs (registers only)
         p_tready = pixel_streamer.s_tready(p, prm)
@@ -170,6 +189,8 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
 
         # ---- 3. the rising edge
         ev = False
+        if gating:
+            _record_taken(taken, C, cycle, pf, wf, of, sf)
         if of:                                   # the accepted output beat goes to DRAM
             m_tlast = output.tlast(o, prm)
             m_tkeep = output.tkeep(o, prm)

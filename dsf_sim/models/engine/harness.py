@@ -29,13 +29,15 @@ class JobImage:
 
     def __init__(self, hw, jobs, spare_beats=0):
         B = hw.AXI_BYTES
-        srcs, nout = ([], [], []), 0
+        srcs = ([], [], [])
+        self.job_out = []          # output beats each job announces
         for job in jobs:
             streams = job_beats(job, B)
             for acc, (beats, _) in zip(srcs, streams):
                 acc.append(beats)
             pb = streams[1][0]
-            nout += output_beats_of(hw, pb[0]) if len(pb) else 0
+            self.job_out.append(output_beats_of(hw, pb[0]) if len(pb) else 0)
+        nout = sum(self.job_out)
         W, P, S = (np.concatenate(a).reshape(-1) if a else np.zeros(0, np.uint8) for a in srcs)
         self.nout = max(nout, 1) + spare_beats
         self.nw, self.np, self.ns = W.size, P.size, S.size

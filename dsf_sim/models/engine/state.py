@@ -23,6 +23,7 @@ class EngineModelError(RuntimeError):
 STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)",
                3: "skip (s_axis_skip)"}
 S_CYCLE = registers.index("harness", "cycle")
+NO_SCHEDULE = np.zeros((2, dma.N_CHANNELS, 0), np.int64)
 
 
 class EngineState:
@@ -51,6 +52,8 @@ class EngineState:
         # trace=True: advance writes the probes of every simulated cycle here (lockstep)
         self.trace = (np.zeros(core.N_TRACE if trace else 0, np.int64),
                       np.zeros(B if trace else 0, np.uint8))
+        # a DMA/DRAM model's handshake schedule (core.advance; dma_coupling.py): none by default
+        self.hs = NO_SCHEDULE
 
     def reg(self, module, name) -> int:
         return int(self.S[registers.index(module, name)])
@@ -75,7 +78,7 @@ class EngineState:
     def advance(self, dram, limit):
         return int(advance(self.prm, self.tabs, self.S, self.C, dram, self.thr, int(limit),
                            self.slot, self.wl_mem, self.s1_x, self.acc, self.out_mem, self.log,
-                           self.trace))
+                           self.trace, self.hs))
 
     def take_events(self):
         """[(ch, bytes)] completed at the last edge, in channel order; clears them."""
