@@ -6,15 +6,16 @@ when each channel's data is delivered:
 
 * DRAM: `bw_gbs` GB/s, `latency_ns` per burst (pipelined: up to `outstanding` bursts in flight per
   channel), one shared data bus for reads and writes (`rw_shared=True`) or one bus per direction.
-  A burst of `burst_bytes` occupies its bus for bytes / bandwidth.
+  A burst of `burst_bytes` occupies its bus for bytes / bandwidth; its data lands `latency`
+  after it crossed, in `pieces` parts (reads stream their beats).
 * DMA channels 0 pixels (M2S), 1 weights (M2S), 2 output (S2M), 3 skip (M2S, jobs that add a
   residual on chip, architecture §17.4). M2S channels may only issue a burst when the channel FIFO
   (`fifo_bytes`) has room for it; S2M drains the engine's output FIFO.
 * Engine: job j starts when its weights are in a bank (two banks: W(j) may load once job j-2 has
-  finished) and runs in max(`slices`, bytes / (fifo_bytes/2)) equal slices of (cycles_j / slices) each; slice k first takes its
-  share of the pixel bytes from the pixel FIFO, then (adding finish jobs) its share of skip bytes
-  from the skip FIFO, and then puts its share of output bytes into the output FIFO (blocking when
-  full). With ideal DRAM every wait is zero and the time is exactly the engine-only time.
+  finished) and runs in max(`slices`, bytes / (fifo_bytes/2)) equal slices of (cycles_j /
+  slices) each; slice k first takes its share of the pixel bytes from the pixel FIFO, then
+  computes while (adding finish jobs) it takes its share of skip bytes from the skip FIFO, and
+  then puts its share of output bytes into the output FIFO (blocking when full). With ideal DRAM every wait is zero and the time is exactly the engine-only time.
 * Firmware CPU (optional `cpu`), only what the firmware still does (architecture §17.4): after a
   job's output transfer, a single core accumulates passes of raw bundles (`acc` cycles/element
   when CP > 1); at a raw bundle's end it runs requantise/activation (+ residual add) and pool; a
@@ -109,6 +110,8 @@ class SocConfig:
     dram_model: str = "transaction"     # or "bank" (dram_banks.py)
     banks: DramTiming | None = None     # the part of the bank-level model
     ctrl_latency_ns: float = 40.0       # bank model: AXI interconnect + controller pipeline
+    pieces: int = 4                     # parts a burst's data lands in (1: all at its end)
+    skip_after_compute: bool = False    # the earlier slice order, kept to compare (§12.3.2)
 
     @classmethod
     def preset(cls, dram="ideal", cpu="none", dram_model="transaction", **kw):
@@ -245,13 +248,14 @@ class _Soc:
 
 
     def burst(self, ch, bus, nbytes, b, deliver=None):
-        """Issue one burst: occupy the bus, then data arrives after the latency."""
+        """Issue one burst: occupy the bus while its data crosses; the data lands `latency`
+        after it crossed, in `pieces` equal parts (an AXI read streams its beats: the engine
+        may start on the first ones while the last are still on the bus)."""
         env = self.env
         req = self.slot[ch].request()
         yield req
         t0 = env.now
         why = self.layer_why[b][ch]
-        land_at = None
         if self.bank is not None:
             with bus.request() as r:
                 yield r
@@ -262,31 +266,44 @@ class _Soc:
                 c_end, d_end, parts = self.bank.serve(addr, nbytes, ch == "output", env.now)
                 for k, v in parts.items():
                     why[k] += v
+                lands = self._pieces(nbytes, env.now, d_end)
+                proc = env.process(self._land(ch, b, t0, req, deliver, lands))
                 if c_end > env.now:
                     yield env.timeout(c_end - env.now)
-            land_at = d_end + self.lat
         elif not self.inf:
             with bus.request() as r:
                 yield r
                 why["bus_wait"] += env.now - t0
+                lands = self._pieces(nbytes, env.now, env.now + nbytes / self.bps)
+                proc = env.process(self._land(ch, b, t0, req, deliver, lands))
                 yield env.timeout(nbytes / self.bps)
                 why["data"] += nbytes / self.bps
             why["latency"] += self.lat
+        else:
+            proc = env.process(self._land(ch, b, t0, req, deliver,
+                                          [(env.now + self.lat, nbytes)]))
         self.busy[ch] += env.now - t0
         self.cbytes[ch] += nbytes
+        return proc
 
-        def land():
-            if land_at is not None:
-                if land_at > env.now:
-                    yield env.timeout(land_at - env.now)
-            elif self.lat:
-                yield env.timeout(self.lat)
+    def _pieces(self, nbytes, start, data_end):
+        """(land time, bytes) of the parts of a burst whose data crosses over [start,
+        data_end]."""
+        n = max(1, min(self.cfg.pieces, nbytes // 16))
+        step = (data_end - start) / n
+        return [(start + (i + 1) * step + self.lat, nbytes * (i + 1) // n - nbytes * i // n)
+                for i in range(n)]
+
+    def _land(self, ch, b, t0, req, deliver, lands):
+        env = self.env
+        for t, nb in lands:
+            if t > env.now:
+                yield env.timeout(t - env.now)
             if deliver is not None:
-                yield deliver.put(nbytes)
-            self.slot[ch].release(req)
-            if self.record:
-                self.timeline.append((ch, b, t0, env.now))
-        return env.process(land())
+                yield deliver.put(nb)
+        self.slot[ch].release(req)
+        if self.record:
+            self.timeline.append((ch, b, t0, env.now))
 
     def weights_dma(self):
         """W(j) may load once job j-2 has finished (two banks); a transfer is split in bursts."""
@@ -367,13 +384,17 @@ class _Soc:
                     yield self.x_data.get(xs)
                     self._wait("pixels", b, t, True)
                     yield self.x_credit.put(xs)
-                if cs:
-                    yield env.timeout(cs / self.f)
-                if ss:
-                    t = env.now
+                done_at = env.now + cs / self.f
+                computing = env.timeout(cs / self.f) if cs else None
+                if computing is not None and cfg.skip_after_compute:
+                    yield computing
+                if ss:      # the output pipeline reads the skip while the slice computes
                     yield self.s_data.get(ss)
-                    self._wait("skip", b, t, True)
                     yield self.s_credit.put(ss)
+                if computing is not None and not computing.processed:
+                    yield computing
+                if ss and env.now > done_at:
+                    self._wait("skip", b, done_at, True)
                 if os_:
                     t = env.now
                     yield self.o_fifo.put(os_)

@@ -89,8 +89,9 @@ def coupled_run(hw, jobs, cfg, window=None, timing_only=True, max_cycles=None) -
                 schedule=cpl.hs, output=data[keep].copy(), window=window or cpl.window)
 
 
-def exact_check(lp, hw, cfg: SocConfig, window=None) -> dict:
-    """Layer lp (a perf.bench LayerPerf with its mapping) coupled at cycle level vs estimated."""
+def exact_check(lp, hw, cfg: SocConfig, window=None, others=None) -> dict:
+    """Layer lp (a perf.bench LayerPerf with its mapping) coupled at cycle level vs estimated;
+    `others` ({name: SocConfig}): more estimates of the same layer to compare."""
     if cfg.bw_gbs == float("inf") and cfg.dram_model == "transaction":
         raise ValueError("--exact needs a DRAM with finite bandwidth (ideal DRAM leaves nothing "
                          "to check: the twin's own cycles are exact)")
@@ -105,14 +106,19 @@ def exact_check(lp, hw, cfg: SocConfig, window=None) -> dict:
     one = copy.copy(lp)
     one.job_cycles = list(ideal["cycles_per_job"])
     one.cycles = int(sum(one.job_cycles))
-    nocpu = copy.copy(cfg)
-    nocpu.cpu = None
-    est = run_soc([one], hw, nocpu, record_timeline=False)
+
+    def estimate(c):
+        c = copy.copy(c)
+        c.cpu = None
+        return run_soc([one], hw, c, record_timeline=False).layer_s[0]
+
     exact_s = max(cyc, land) / f
-    est_s = est.layer_s[0]
+    est_s = estimate(cfg)
     return dict(idx=lp.idx, name=lp.name, bound=lp.bound, jobs=len(jobs),
                 dram=cfg.dram_model, ideal_us=ideal["total_cycles"] / f * 1e6,
                 exact_us=float(exact_s * 1e6), estimate_us=float(est_s * 1e6),
                 error_pct=float(100.0 * (est_s - exact_s) / exact_s),
                 twin_cycles=int(cyc), windows=run["windows"], window=run["window"],
-                bus_us={k: float(v / f * 1e6) for k, v in run["busy"].items()})
+                bus_us={k: float(v / f * 1e6) for k, v in run["busy"].items()},
+                others_error_pct={k: float(100.0 * (estimate(c) - exact_s) / exact_s)
+                                  for k, c in (others or {}).items()})
