@@ -111,6 +111,20 @@ def test_soc_ideal_equals_engine_and_monotonic(nets32):
     assert cpu <= fps[-2]
 
 
+def test_memory_bound_counts_dram_stalls_not_firmware(nets32):
+    """A layer is memory-bound by its DMA/DRAM stalls: the firmware's time (which a layer's
+    span holds with a CPU) does not make it so."""
+    from dsf_sim.models.soc_model import SocConfig, run_soc
+    hw = hw_of("kraken")
+    layers = B.simulate(B.layer_list(nets32["resnet50"], hw), hw)
+    cpu = run_soc(layers, hw, SocConfig.preset("ideal", "a53"), record_timeline=False)
+    assert any(s > e * 1.02 for s, e in zip(cpu.layer_s, cpu.layer_engine_s))
+    assert not any(cpu.memory_bound())
+    slow = run_soc(layers, hw, SocConfig.preset("ddr4-2400", "a53", bw_gbs=0.25),
+                   record_timeline=False)
+    assert sum(slow.memory_bound()) > len(layers) // 2
+
+
 def test_bench_cli_writes_outputs(tmp_path, capsys):
     from dsf_sim.cli import main
     rc = main(["bench", "resnet50", "--hw", str(REPO / "configs" / "kraken.json"),

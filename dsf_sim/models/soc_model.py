@@ -186,7 +186,11 @@ class SocResult:
         return out
 
     def memory_bound(self, tol=0.02):
-        return [ls > le * (1 + tol) for ls, le in zip(self.layer_s, self.layer_engine_s)]
+        """Per layer: its DMA/DRAM stalls (waits for the firmware's packing excluded) exceed
+        `tol` of its compute time. Not the layer's span against its compute: with a CPU that
+        span holds the firmware's time too, and every layer would look memory-bound."""
+        return [sum(st.values()) > le * tol
+                for st, le in zip(self.layer_stalls_s, self.layer_engine_s)]
 
 
 def _split(total, n):
