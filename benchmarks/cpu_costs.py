@@ -15,7 +15,7 @@ benchmarks/cpu_routine_harness.c replays the whole firmware against it before ru
 routine (post_raw, pool_store, unpack_finished, pack_bundle_input, pack_skip, accumulate) on one
 bundle again; instructions per call / the SoC model's element count of that bundle are the
 per-element costs of CPU_PRESETS['a53'] (requant, add, pool, unpack, pack, skip_pack, acc).
-Usage: .venv/bin/python benchmarks/cpu_costs.py [--routines-only]
+Usage: .venv/bin/python benchmarks/cpu_costs.py [--routines-only [--post off]]
 """
 import json
 import os
@@ -139,9 +139,11 @@ def routine_jobs(layers):
     return out
 
 
-def measure_routines(input_size=32, reps=2, progress=True) -> dict:
+def measure_routines(input_size=32, reps=2, progress=True, post="auto") -> dict:
     """{key: instructions per element} of the per-layer routines on ResNet-50 (Kraken, 4-bit)
-    at `input_size`, element-weighted over every bundle that runs them, and the rows."""
+    at `input_size`, element-weighted over every bundle that runs them, and the rows. post:
+    the export's on-chip post-processing ('off': every bundle raw, so the firmware's residual
+    add runs and is measured)."""
     from dsf_sim.api.networks import build
     from dsf_sim.compiler.hardware import Hardware
     from dsf_sim.models.twin_hal import TwinHal
@@ -154,7 +156,7 @@ def measure_routines(input_size=32, reps=2, progress=True) -> dict:
     d["data_dir"] = tmp
     hw = Hardware.from_dict(d)
     model = build("resnet50", hw, bits=hw.X_BITS, input_size=input_size)
-    model.export_inference(x=model.random_input, hw=hw, out_dir=tmp, check=False)
+    model.export_inference(x=model.random_input, hw=hw, out_dir=tmp, check=False, post=post)
     rec_path = os.path.join(tmp, "rec.bin")
     rec = RecordingHal(TwinHal(hw), rec_path)
     Accelerator(tmp, rec).run()
@@ -167,7 +169,7 @@ def measure_routines(input_size=32, reps=2, progress=True) -> dict:
                     os.path.join(ROOT, "firmware", "dsf_fw_hal.c"), "-lm", "-o", exe], check=True)
     files = [os.path.join(tmp, f) for f in ("weights.bin", "input.bin")] + [
         rec_path, os.path.join(tmp, "y.bin")]
-    layers = B.layer_list(model, hw, "auto")
+    layers = B.layer_list(model, hw, post)
     B.simulate(layers, hw)          # the per-job stream bytes (accumulate's element count)
     jobs = routine_jobs(layers)
     nm = subprocess.run(["aarch64-linux-gnu-nm", exe], check=True, capture_output=True,
@@ -194,20 +196,22 @@ def measure_routines(input_size=32, reps=2, progress=True) -> dict:
     # post_raw with an add = requant + add; pool_store without a pool is the int32 copy
     if "add" in per and "requant" in per:
         per["add"] = max(0.0, per["add"] - per["requant"])
-    return dict(per_element=per, rows=rows, input_size=input_size)
+    return dict(per_element=per, rows=rows, input_size=input_size, post=post)
 
 
 def main():
     import sys
     from dsf_sim.models.soc_model import CPU_PRESETS
     if "--routines-only" in sys.argv:
-        r = measure_routines()
+        post = sys.argv[sys.argv.index("--post") + 1] if "--post" in sys.argv else "auto"
+        r = measure_routines(post=post)
         r.update(target="aarch64 (-O2, static), qemu-aarch64 single-step instruction count, "
                         "ResNet-50 (Kraken 7x96, 4-bit) firmware replay", ipc_assumed=IPC,
                  cpu_preset_a53_measured={k: CPU_PRESETS["a53-measured"][k]
                                           for k in ROUTINE_KEYS},
                  cpu_preset_a53_assumed={k: CPU_PRESETS["a53"][k] for k in ROUTINE_KEYS})
-        path = os.path.join(HERE, "results", "cpu_routines.json")
+        path = os.path.join(HERE, "results", "cpu_routines.json" if post == "auto"
+                            else f"cpu_routines_post_{post}.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as f:
             json.dump(r, f, indent=1)

@@ -4,7 +4,7 @@ The user API follows DeepSoCFlow: Hardware, QInput, Bundle, QModel. The package 
 (lower layers never import higher ones; tests/test_layers.py checks it):
 
     errors, values -> frontend -> compiler -> runtime -> models -> rtl_bridge -> flows -> perf
-    -> api, cli
+    -> api, sweep, cli
 """
 from .api.hardware import Hardware  # noqa: F401  (no TensorFlow needed)
 from .errors import DsfError, HardwareError, MismatchError, ModelError  # noqa: F401

@@ -1,4 +1,4 @@
-"""`dsf` command line: export, verify, lockstep, bench, profile, build, info, fuzz.
+"""`dsf` command line: export, verify, lockstep, bench, profile, sweep, build, info, fuzz.
 
 Model files: see dsf_sim/api/model_file.py.
 """
@@ -66,6 +66,14 @@ def _bandwidths(text):
     if not vals:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed GB/s values such as 1,2,4")
     return vals
+
+
+def _layer_names(text):
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty layer name (expected "
+                                         f"LAYER[,LAYER...])")
+    return names
 
 
 def _folder(text):
@@ -175,6 +183,30 @@ def cmd_lockstep(args):
     return 0
 
 
+def cmd_sweep(args):
+    """A design-space sweep on Dask (dsf_sim/sweep/): results, Pareto plots, HTML report."""
+    from .errors import DsfError
+    from .sweep.runner import run_sweep
+    from .sweep.spec import load_spec
+    if args.workers is not None and args.scheduler:
+        raise DsfError("--workers is invalid with --scheduler: allowed one of them (--workers "
+                       "sizes the embedded LocalCluster; a running cluster has its own workers)")
+    spec = load_spec(args.spec)
+    if args.workers is not None:
+        spec.workers = args.workers
+    res = run_sweep(spec, args.out, scheduler=args.scheduler, progress=not args.no_progress,
+                    connect_timeout=args.connect_timeout)
+    print(f"sweep: {res['points']} points: {res['computed']} computed ({res['ok']} ok, "
+          f"{res['infeasible']} infeasible, {res['errors']} errors), {res['cached']} from the "
+          f"cache; {res['engine_tasks']} engine and {res['synth_tasks']} synth tasks; "
+          f"{res['wall_s']:.1f} s -> {res['parquet']}")
+    for net, png in res.get("plots", {}).items():
+        print(f"plot ({net}): {png}")
+    if res.get("report"):
+        print(f"report: {res['report']}")
+    return 1 if res["errors"] else 0
+
+
 def cmd_bench(args):
     from .perf.report import format_table, load_hw, run_bench
     hw = load_hw(args.hw, args.bits)
@@ -206,7 +238,7 @@ def cmd_profile(args):
     hw = load_hw(args.hw, args.bits)
     model, name, _ = resolve_network(args.network, hw, args.input_size)
     res = run_profile(model, name, hw, os.path.basename(args.hw), bws, out=args.out, cpu=args.cpu,
-                      dram=args.dram, dram_model=args.dram_model)
+                      dram=args.dram, dram_model=args.dram_model, exact=args.exact)
     print(f"{res['network']} {res['bits']}-bit on {res['hw']}: engine-only {res['engine_fps']:.1f} fps")
     for p in res["points"]:
         print(f"  {p['bw_gbs']:>7.2f} GB/s: {p['fps']:>8.2f} fps, {p['memory_bound_layers']} "
@@ -230,6 +262,11 @@ def cmd_profile(args):
                      key=lambda t: -t[1])[:3]
         print(f"  {r['name']}: {r['layer_us']:.1f} us, compute {r['parts_us'].get('compute', 0):.1f}"
               + "".join(f", {k} {v:.1f}" for k, v in top))
+    for r in res["exact"]:
+        print(f"  --exact {r['name']} ({r['jobs']} jobs, {st['dram']} {r['dram']}): twin with "
+              f"DMA/DRAM valid/ready {r['exact_us']:.2f} us, SoC estimate "
+              f"{r['estimate_us']:.2f} us ({r['error_pct']:+.2f} %), ideal streams "
+              f"{r['ideal_us']:.2f} us")
     for k in ("plot",):
         if res.get(k):
             print(f"plot: {res[k]}")
@@ -341,6 +378,19 @@ def main(argv=None):
     p = sub.add_parser("info", help="versions of the tools dsf_sim uses")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_info)
+    p = sub.add_parser("sweep", help="design-space sweep on Dask: networks x hardware x DRAM, "
+                                     "cached and resumable, Parquet table + Pareto plots")
+    p.add_argument("spec", help="sweep YAML (docs/architecture.md §23)")
+    p.add_argument("--out", type=_folder, default="sweep_out")
+    p.add_argument("--scheduler", default=None,
+                   help="tcp://HOST:PORT of a running Dask scheduler (default: an embedded "
+                        "LocalCluster)")
+    p.add_argument("--workers", type=_int_at_least(1), default=None,
+                   help="LocalCluster worker processes (default: the spec's, else CPUs, <= 4)")
+    p.add_argument("--connect-timeout", type=_positive, default=10.0,
+                   help="seconds to wait for --scheduler before a named error")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(fn=cmd_sweep)
     from .models.soc_model import CPU_PRESETS, DRAM_PRESETS
     p = sub.add_parser("bench", help="per-layer performance from the cycle model (+ SoC/DRAM model)")
     p.add_argument("network", help="alexnet | vgg16 | resnet50 | MODEL.py")
@@ -409,6 +459,10 @@ def main(argv=None):
     p.add_argument("--bits", type=int, choices=[4, 8, 16], default=None)
     p.add_argument("--input-size", type=_int_at_least(1), default=None)
     p.add_argument("--out", type=_folder, default="bench_out")
+    p.add_argument("--exact", type=_layer_names, default=[], metavar="LAYER[,LAYER]",
+                   help="also run these layers (names or indices) on the twin with valid/ready "
+                        "from the DMA/DRAM model at cycle level, and report the SoC model's "
+                        "error on them")
     p.set_defaults(fn=cmd_profile)
     args = ap.parse_args(argv)
     try:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "dsf_sim"
 LAYERS = {"errors": 0, "values": 0, "assets": 0, "frontend": 1, "compiler": 2, "runtime": 3, "models": 4,
-          "rtl_bridge": 5, "flows": 6, "perf": 7, "api": 8, "cli": 8, "__init__": 8}
+          "rtl_bridge": 5, "flows": 6, "perf": 7, "api": 8, "sweep": 8,
+          "cli": 8, "__init__": 8}
 
 
 def _module(p: Path) -> str:

@@ -95,15 +95,20 @@ def load_model(path: str, hw_json: str | None = None, hw=None):
     return model, hw
 
 
-def resolve_network(network: str, hw, input_size=None, seed=0):
-    """(model, name, reference fps) for a built-in network name or a model file (.py)."""
+def resolve_network(network: str, hw, input_size=None, seed=0, batch=1):
+    """(model, name, reference fps) for a built-in network name, a model file (.py) or a
+    trained QKeras model (.h5 / .keras, imported with `batch` images per inference)."""
     if network.endswith(".py"):
         model, _ = load_model(network, None, hw=hw)
         return model, Path(network).stem, None
+    if network.endswith((".h5", ".keras")):
+        from .importer import from_keras
+        return from_keras(network, hw, batch_size=batch), Path(network).stem, None
     from . import networks as N
     from ..perf.report import KRAKEN_REF
     if network not in N.NETWORKS:
         raise DsfError(f"network = {network!r} is invalid: allowed one of "
-                       f"{sorted(N.NETWORKS)} or a model file ending in .py")
-    model = N.build(network, hw, bits=hw.X_BITS, input_size=input_size, seed=seed)
+                       f"{sorted(N.NETWORKS)}, a model file ending in .py or a trained "
+                       f"QKeras model (.h5 / .keras)")
+    model = N.build(network, hw, bits=hw.X_BITS, input_size=input_size, seed=seed, batch=batch)
     return model, network, KRAKEN_REF.get(network) if input_size is None else None
