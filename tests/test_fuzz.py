@@ -15,13 +15,14 @@ from dsf_sim.flows.fuzz import _smaller, campaign, random_case, replay, run_case
 cases = st.integers(0, 2**31 - 1).map(random_case)
 
 
-def test_200_random_cases_on_the_twin(tmp_path):
-    s = campaign(200, rtl_every=0, seed=100_000, out_dir=str(tmp_path), progress=False)
+def test_100_random_cases_on_the_twin(tmp_path):
+    """A CI-sized campaign (the recorded ones, benchmarks/results/fuzz_*.json, run thousands)."""
+    s = campaign(100, rtl_every=0, seed=100_000, out_dir=str(tmp_path), progress=False)
     assert s["fail"] == 0, s["failures"]
-    assert s["pass"] >= 180, s["refusals"][:5]      # refusals are named, and rare
+    assert s["pass"] >= 90, s["refusals"][:5]       # refusals are named, and rare
     assert all("is invalid" in r or "allowed" in r for r in s["refusals"]), s["refusals"]
     summary = json.load(open(tmp_path / "fuzz_summary.json"))
-    assert len(summary["results"]) == 200
+    assert len(summary["results"]) == 100
     # the derived budgets' basis (runtime/sim_limits.py) is an upper estimate on random hardware
     assert 0.02 < s["max_cycles_over_expected"] <= 1.0, s["max_cycles_over_expected"]
 
@@ -43,10 +44,10 @@ def test_shrink_finds_a_locally_minimal_failing_case():
     assert all(not b.get("add") and not b["core"]["use_bias"] for b in sb)
 
 
-def test_10_random_cases_on_the_rtl(tmp_path):
-    s = campaign(12, rtl_every=1, seed=200_000, out_dir=str(tmp_path), progress=False)
+def test_6_random_cases_on_the_rtl(tmp_path):
+    s = campaign(6, rtl_every=1, seed=200_000, out_dir=str(tmp_path), progress=False)
     assert s["fail"] == 0, s["failures"]
-    assert s["rtl_cases"] >= 10
+    assert s["rtl_cases"] >= 5
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
