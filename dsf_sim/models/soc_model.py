@@ -69,11 +69,12 @@ CPU_PRESETS = {
 }
 # The same core running the firmware as written (scalar C, -O2): the per-layer routines'
 # AArch64 instructions per element counted under qemu on a ResNet-50 frame replay
-# (benchmarks/cpu_costs.py --routines-only -> results/cpu_routines.json), IPC 1 assumed.
-# `add` and `skip_pack` do not occur on that frame (its adds are finished on chip): they keep
-# the requant / pack figures of the same loops.
+# (benchmarks/cpu_costs.py --routines-only -> results/cpu_routines.json), IPC 1 assumed;
+# `add` on the same frame exported with every bundle raw (--post off ->
+# results/cpu_routines_post_off.json: the residual add beyond the requantisation). `skip_pack`
+# occurs on neither frame: it keeps the figure of the pack loop it shares.
 CPU_PRESETS["a53-measured"] = dict(CPU_PRESETS["a53"], requant=50.6, pool=57.1, unpack=73.2,
-                                   pack=42.8, acc=7.4, add=50.6, skip_pack=42.8)
+                                   pack=42.8, acc=7.4, add=58.3, skip_pack=42.8)
 
 
 def fn_cpu_cycles(lp, c) -> float:
