@@ -23,7 +23,6 @@ class EngineModelError(RuntimeError):
 STUCK_NAMES = {0: "output (m_axis)", 1: "pixels (s_axis_pixels)", 2: "weights (s_axis_weights)",
                3: "skip (s_axis_skip)"}
 S_CYCLE = registers.index("harness", "cycle")
-NO_SCHEDULE = np.zeros((2, dma.N_CHANNELS, 0), np.int64)
 
 
 class EngineState:
@@ -53,7 +52,7 @@ class EngineState:
         self.trace = (np.zeros(core.N_TRACE if trace else 0, np.int64),
                       np.zeros(B if trace else 0, np.uint8))
         # a DMA/DRAM model's handshake schedule (core.advance; dma_coupling.py): none by default
-        self.hs = NO_SCHEDULE
+        self.hs = None
 
     def reg(self, module, name) -> int:
         return int(self.S[registers.index(module, name)])
