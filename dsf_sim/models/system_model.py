@@ -76,7 +76,7 @@ class _SystemRun:
     architecture §11 protocol at every edge with an event."""
 
     def __init__(self, export_dir, seed, valid_prob, ready_prob, timing_only, watchdog,
-                 fast=False, fault=None):
+                 fast=False, fault=None, stretch=True):
         self.export_dir = os.path.abspath(export_dir)
         self.hw, self.manifest = load_export(self.export_dir)
         self.limits = limits(self.manifest, self.hw, valid_prob, ready_prob)
@@ -90,7 +90,8 @@ class _SystemRun:
         self.dram = np.zeros(self.total + 2 * B, dtype=np.uint8)  # + pad: a partial last M2S
         place_files(self.dram, mm, self.export_dir, self.manifest)   # (+ pad: beat reads past)
         lib.dsf_fw_init(self.dram.ctypes.data_as(ctypes.c_void_p), self.total)
-        self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only or fast, watchdog)
+        self.es = EngineState(self.hw, seed, valid_prob, ready_prob, timing_only or fast, watchdog,
+                              stretch=stretch)
         self.timing_only, self.watchdog = timing_only, watchdog
         self.fast = fast and not timing_only
         self.streams = {}          # fast path: job key -> {"x"|"w"|"s": bytes at DMA start}
@@ -299,7 +300,8 @@ class _SystemRun:
 def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
                      ready_prob: float = 1.0, timing_only: bool = False,
                      watchdog: int | None = None, check: bool = False,
-                     max_cycles: int | None = None, fast: bool = False, fault=None) -> dict:
+                     max_cycles: int | None = None, fast: bool = False, fault=None,
+                     stretch: bool = True) -> dict:
     """Cycle-accurate run of a whole exported inference (architecture §11). Returns the §11
     result dict (schema shared with rtl_bridge.system_tb.run_system_tb) plus twin-only extras and
     "firmware_run" (a FirmwareRun; `check=True` also runs compare_run on it -- not meaningful with
@@ -307,15 +309,19 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
     cycles, events and values; the module docstring). `watchdog` / `max_cycles` default to the
     budgets derived from the export and the handshake probabilities (runtime/sim_limits.py).
     `fault` ({"channel", "transfer", "kind"}, runtime/faults.py) makes one transfer fail: the
-    firmware's report arrives as a FirmwareError (a stuck transfer as a SystemWatchdogError)."""
-    for name, v in (("timing_only", timing_only), ("fast", fast), ("check", check)):
+    firmware's report arrives as a FirmwareError (a stuck transfer as a SystemWatchdogError).
+    `stretch=False` makes the timing-only clock (timing_only and fast) step every cycle instead of
+    jumping over steady MAC stretches (engine/stretch.py): the same result, slower."""
+    for name, v in (("timing_only", timing_only), ("fast", fast), ("check", check),
+                    ("stretch", stretch)):
         if not isinstance(v, (bool, np.bool_)):
             raise DsfError(f"run_system_model: {name} = {v!r} is invalid: allowed True or False")
     if fast and timing_only:
         raise DsfError("run_system_model: fast = True is invalid with timing_only = True: allowed "
                        "one of them (fast computes every value, timing_only none)")
     t_wall = time.time()
-    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast, fault)
+    r = _SystemRun(export_dir, seed, valid_prob, ready_prob, timing_only, watchdog, fast, fault,
+                   stretch)
     if max_cycles is None:
         max_cycles = r.limits["max_cycles"]
     try:
@@ -346,6 +352,7 @@ def run_system_model(export_dir: str, seed: int = 1, valid_prob: float = 1.0,
         "mode": "timing_only" if timing_only else ("fast" if fast else "cycle"),
         "job_values_s": round(r.job_values_s, 4), "job_wait_s": round(r.job_wait_s, 4), "macs": int(macs), "macs_per_bundle": macs_b,
         "pe_utilisation": macs / (r.hw.ROWS * r.hw.COLS * cycles_total),
+        "jumped_cycles": r.es.reg("harness", "jumped"),
         "bytes_per_channel": {k: v["bytes"] for k, v in channels.items()},
         "sim_wall_s": wall, "cycles_per_s": cycles_total / wall if wall > 0 else 0.0,
         "firmware_run": run,

@@ -24,7 +24,7 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from ..jit import jit
 from ..prng import xorshift32
-from . import dma, output, pe_array, pixel_streamer, sequencer, weight_loader
+from . import dma, output, pe_array, pixel_streamer, sequencer, stretch, weight_loader
 from .params import N_PARAMS, P_AXI_BYTES, P_TIMING_ONLY, P_WATCHDOG
 from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG, N_SEQUENCER,
                         N_WEIGHT_LOADER, OUTPUT0, PIXEL_STREAMER0, PRNG0, SEQUENCER0,
@@ -134,9 +134,10 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     B = prm[P_AXI_BYTES]
     nlog_max = log[0].shape[0]
     tracing = trace[0].shape[0] > 0
+    jumps = stretch.enabled(prm, tracing, hs is not None)
 
     h, g, p, wl, q, o = _load(S)
-    cycle, last_act, nlog, ntlast = h
+    cycle, last_act, nlog, ntlast, jumped = h
     s0, s1, s2, s3 = g
     a0, a1 = C[0, dma.C_ACT] != 0, C[1, dma.C_ACT] != 0
     a2, a3 = C[2, dma.C_ACT] != 0, C[3, dma.C_ACT] != 0
@@ -149,6 +150,29 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         if cycle >= limit:
             status = LIMIT
             break
+        if jumps:     # a steady MAC stretch: taken in one step (stretch.py)
+            sf, br = pixel_streamer.slot_full(p), weight_loader.bank_ready(wl)
+            busy_w = a1 and weight_loader.s_tready(wl, prm)
+            busy_s = a3 and output.skip_tready(o)
+            m = stretch.period_length(q, p, wl, o, sf, br, a0, a1, busy_w, busy_s, thr, C,
+                                      cycle, limit, prm)
+            if m > 0:
+                T = m * (2 * q.kh2 + 1)
+                q, p, wl, s0, s1, s2, s3, p_valid, w_valid, s_valid, last_act = stretch.periods(
+                    m, q, p, wl, busy_w, s0, s1, s2, s3, w_valid, s_valid, a1, a2, a3, thr, C,
+                    cycle, prm)
+                cycle += T
+                jumped += T
+                continue
+            n = stretch.slot_length(q, sf, br, o, a0 and pixel_streamer.s_tready(p, prm), busy_w,
+                                    busy_s, cycle, last_act, limit, prm)
+            if n > 0:
+                s0, s1, s2, s3, p_valid, w_valid, s_valid = stretch.draws(
+                    n, s0, s1, s2, s3, p_valid, w_valid, s_valid, a0, a1, a2, a3, thr, C)
+                q = stretch.macs(q, n, prm)
+                cycle += n
+                jumped += n
+                continue
         # ---- 1. PRNG (once per cycle), channel valids / ready
         s0 = xorshift32(s0)
         s1 = xorshift32(s1)
@@ -238,7 +262,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             status = ERR_WATCHDOG
             break
 
-    _store(S, Harness(cycle, last_act, nlog, ntlast), Prng(s0, s1, s2, s3), p, wl, q, o)
+    _store(S, Harness(cycle, last_act, nlog, ntlast, jumped), Prng(s0, s1, s2, s3), p, wl, q, o)
     C[0, dma.C_PEND] = 1 if (p_valid and a0) else 0
     C[1, dma.C_PEND] = 1 if (w_valid and a1) else 0
     C[3, dma.C_PEND] = 1 if (s_valid and a3) else 0

@@ -59,7 +59,7 @@ class JobImage:
 def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
                                ready_prob: float = 1.0, timing_only: bool = False,
                                watchdog: int = 20000, max_cycles: int = 50_000_000,
-                               check: bool = True, mutate=None) -> dict:
+                               check: bool = True, mutate=None, stretch: bool = True) -> dict:
     """Twin counterpart of engine_tb.run_engine_jobs_full (keys: ok, error, njobs, total_cycles,
     end_cycles, cycles_per_job, output_beats, beats, beat_cycles, pixel/weight_beats_accepted)."""
     jobs = list(jobs)
@@ -67,7 +67,7 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
     img = JobImage(hw, jobs)
     dram, nw, np_, nout = img.dram, img.nw, img.np, img.nout
     es = EngineState(hw, seed, valid_prob, ready_prob, timing_only, watchdog, nlog=nout,
-                     mutate=mutate)
+                     mutate=mutate, stretch=stretch)
     img.start_sources(es)
 
     def arm_output():
@@ -95,7 +95,10 @@ def run_engine_jobs_model_full(hw, jobs, seed: int = 1, valid_prob: float = 1.0,
                total_cycles=ends[-1] if ends else cycle, output_beats=n,
                pixel_beats_accepted=p_acc, weight_beats_accepted=w_acc,
                skip_beats_accepted=s_acc, end_cycles=ends,
-               cycles_per_job=[e - (ends[i - 1] if i else 0) for i, e in enumerate(ends)])
+               cycles_per_job=[e - (ends[i - 1] if i else 0) for i, e in enumerate(ends)],
+               channel_cycles=[[int(v) for v in es.C[ch, [dma.C_BUSY, dma.C_STALL]]]
+                               for ch in range(dma.N_CHANNELS)],
+               jumped_cycles=es.reg("harness", "jumped"))
     if status != OK:
         if status in (ERR_WATCHDOG, LIMIT):
             idle = cycle - es.reg("harness", "last_act")

@@ -15,10 +15,10 @@ from ...compiler.hardware import HEADER_FIELDS, POST_FIELDS
 PARAMS = ("ROWS", "COLS", "X_BITS", "K_BITS", "Y_BITS", "Y_OUT_BITS", "AXI_BYTES",
           "RAM_WEIGHTS_DEPTH", "WB", "NPK", "W_CM_M1", "W_XN_M1", "B_BITS", "LANES",
           "POST_BEATS", "BIAS_BEATS", "PIPE_BITS",
-          "WATCHDOG", "TIMING_ONLY", "MUTATION")
+          "WATCHDOG", "TIMING_ONLY", "MUTATION", "STRETCH")
 (P_ROWS, P_COLS, P_X_BITS, P_K_BITS, P_Y_BITS, P_Y_OUT_BITS, P_AXI_BYTES, P_RAM_WEIGHTS_DEPTH,
  P_WB, P_NPK, P_W_CM_M1, P_W_XN_M1, P_B_BITS, P_LANES, P_POST_BEATS, P_BIAS_BEATS, P_PIPE_BITS,
- P_WATCHDOG, P_TIMING_ONLY, P_MUTATION) = range(len(PARAMS))
+ P_WATCHDOG, P_TIMING_ONLY, P_MUTATION, P_STRETCH) = range(len(PARAMS))
 N_PARAMS = len(PARAMS)
 
 # header fields, in the table's order (F_KH2, F_KW2, ...)
@@ -36,8 +36,11 @@ TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "OB_FIN_O
  T_CO_OF_KW2, T_POST_OFF, T_POST_W) = range(len(TABLES))
 
 
-def param_vector(hw, watchdog: int, timing_only: bool, mutation: int) -> np.ndarray:
+def param_vector(hw, watchdog: int, timing_only: bool, mutation: int,
+                 stretch: bool = True) -> np.ndarray:
+    """stretch: the timing-only clock jumps over steady MAC stretches (stretch.py; same result)."""
     run = {"WATCHDOG": watchdog, "TIMING_ONLY": int(bool(timing_only)), "MUTATION": mutation,
+           "STRETCH": int(bool(stretch)),
            "W_CM_M1": hw.header_field_width("CM_M1"), "W_XN_M1": hw.header_field_width("XN_M1")}
     return np.array([run[n] if n in run else getattr(hw, n) for n in PARAMS], np.int64)
 

@@ -16,6 +16,7 @@ REGISTERS = (
     # harness (rtl/tb/tb_engine.cpp / tb_system.sv): not engine registers
     ("harness", "cycle", 0), ("harness", "last_act", 0), ("harness", "nlog", 0),
     ("harness", "ntlast", 0),
+    ("harness", "jumped", 0),   # cycles taken in steady-stretch jumps (stretch.py), a statistic
     ("prng", "s0", 0), ("prng", "s1", 0), ("prng", "s2", 0), ("prng", "s3", 0),
     # rtl/dsf_pixel_streamer.sv (full: one bit per slot)
     ("pixel_streamer", "fill", 0), ("pixel_streamer", "rd", 0), ("pixel_streamer", "full", 0),

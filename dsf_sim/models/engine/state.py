@@ -27,10 +27,11 @@ S_CYCLE = registers.index("harness", "cycle")
 
 class EngineState:
     def __init__(self, hw, seed=1, valid_prob=1.0, ready_prob=1.0, timing_only=False,
-                 watchdog=20000, nlog=0, mutate=None, trace=False):
+                 watchdog=20000, nlog=0, mutate=None, trace=False, stretch=True):
         self.hw = hw
         self.B = hw.AXI_BYTES
-        self.prm = param_vector(hw, watchdog, timing_only, mutation_id(mutate))
+        # stretch=False: the timing-only clock steps every cycle (the reference of stretch.py)
+        self.prm = param_vector(hw, watchdog, timing_only, mutation_id(mutate), stretch)
         self.tabs = tables(hw)
         self.seed32, states, self.thr = prng.setup(seed, valid_prob, ready_prob)
         self.S = np.array(registers.reset_values(), np.int64)
