@@ -104,36 +104,44 @@ def _pack_raw(y, XW, YB, YOB, OB, B, out):
 
 
 @jit
-def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs, out):
+def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs, biases, out):
     """Finish packets: word g*ROWS + r of XB bits = lane(raw sum, bias of g, skip word at the same
-    bit of the skip stream) & mask, as post_lane computes it for every lane of the drain."""
+    bit of the skip stream) & mask, as post_lane computes it for every lane of the drain. Words
+    of 1/2/4/8 bits never cross a byte: they are read and written with one byte operation."""
     NB, R, _, CO = y.shape
     c = post_lane.decode(cfgset, 0, tabs)
     add, sk_signed = c[7] != 0, c[8] != 0
     xmask = (1 << XB) - 1
+    in_byte = 8 % XB == 0
     bb = BB // 8
+    for g in range(min(CO, COLS)):     # biases[CO]: zero past COLS
+        bias = 0
+        for k in range(bb):
+            bias |= np.int64(cfgset[bias0 + g * bb + k]) << (8 * k)
+        if bias >> (8 * bb - 1):
+            bias -= np.int64(1) << (8 * bb)
+        biases[g] = bias
     pk = 0
     for nb in range(NB):
         for w in range(XW):
-            base = pk * OB * B
-            for g in range(CO):
-                bias = 0
-                if g < COLS:
-                    for k in range(bb):
-                        bias |= cfgset[bias0 + g * bb + k] << (8 * k)
-                    if bias >> (8 * bb - 1):
-                        bias -= 1 << (8 * bb)
-                for r in range(R):
-                    kw = g * R + r
-                    bit = base * 8 + kw * XB
+            base = pk * OB * B * 8
+            for r in range(R):
+                for g in range(CO):
+                    bit = base + (g * R + r) * XB
                     sk = 0
                     if add:
-                        sk = words.get(skip, 0, bit, XB)
+                        if in_byte:
+                            sk = (np.int64(skip[bit >> 3]) >> (bit & 7)) & xmask
+                        else:
+                            sk = words.get(skip, 0, bit, XB)
                         if sk_signed:
                             sk = words.signed(sk, XB)
                     a = _wrap(np.int64(y[nb, r, w, g]), YB)
-                    q = post_lane.lane(a, bias, sk, c, P, 0) & xmask
-                    words.put_or(out, 0, bit, XB, q)
+                    q = post_lane.lane(a, biases[g], sk, c, P, 0) & xmask
+                    if in_byte:
+                        out[bit >> 3] |= q << (bit & 7)
+                    else:
+                        words.put_or(out, 0, bit, XB, q)
             pk += 1
 
 
@@ -212,7 +220,7 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None) -> b
         else:
             skb = np.zeros(1, dtype=np.uint8)
         _pack_finished(y, XW, hw.Y_BITS, hw.X_BITS, ob, B, cfgset, hw.POST_BEATS * B, hw.B_BITS,
-                       COLS, skb, hw.PIPE_BITS, tabs, out)
+                       COLS, skb, hw.PIPE_BITS, tabs, np.zeros(CO, np.int64), out)
     else:
         _pack_raw(y, XW, hw.Y_BITS, hw.Y_OUT_BITS // 8, ob, B, out)
     return out[:n_beats * B - (B - keep)].tobytes()
