@@ -109,7 +109,10 @@ def measure(name, a, bar):
     s, p = a.seed, a.prob
     out = {"export_s": t_export, "runs": {}}
     modes = {"twin_fast": dict(fast=True), "twin_cycle": {}, "twin_timing_only":
-             dict(timing_only=True)}
+             dict(timing_only=True),
+             # the same clock stepping every cycle (no stretch jumps, architecture §14.5)
+             "twin_fast_stepped": dict(fast=True, stretch=False),
+             "twin_timing_only_stepped": dict(timing_only=True, stretch=False)}
     for kw in modes.values():                     # warm-up: firmware build, numba cache
         run_system_model(d, s, p, p, **kw)
     best = {}
@@ -131,6 +134,11 @@ def measure(name, a, bar):
             raise SystemExit(f"{name}: {m} cycles {r['cycles_total']} != twin_cycle {cyc}")
     if best["twin_fast"][1]["events"] != ref["events"]:
         raise SystemExit(f"{name}: twin_fast DMA events differ from twin_cycle")
+    for m in ("twin_fast", "twin_timing_only"):   # jumps change nothing but the speed
+        st = best[m + "_stepped"][1]
+        if any(best[m][1][k] != st[k] for k in ("events", "channels", "commands")):
+            raise SystemExit(f"{name}: {m} with stretch jumps differs from stepping every cycle")
+    out.update(jumped_cycles=best["twin_timing_only"][1]["jumped_cycles"])
     out.update(cycles_total=cyc, macs=macs, pe_utilisation=ref["pe_utilisation"],
                fast_job_values_worker_s=best["twin_fast"][1]["job_values_s"],
                fast_job_values_wait_s=best["twin_fast"][1]["job_wait_s"])
@@ -184,8 +192,10 @@ def measure(name, a, bar):
         for base in ("verilator_engine_jobs", "verilator_system_tb"):
             if base in r and k != base and not k.startswith("verilator"):
                 out["ratios"][f"{k} / {base}"] = r[k]["cycles_per_s"] / r[base]["cycles_per_s"]
-    for k in ("twin_cycle", "twin_timing_only"):
+    for k in ("twin_cycle", "twin_timing_only", "twin_fast_stepped"):
         out["ratios"][f"twin_fast / {k}"] = r["twin_fast"]["cycles_per_s"] / r[k]["cycles_per_s"]
+    out["ratios"]["twin_timing_only / twin_timing_only_stepped"] = (
+        r["twin_timing_only"]["cycles_per_s"] / r["twin_timing_only_stepped"]["cycles_per_s"])
     return out
 
 
@@ -215,7 +225,7 @@ def main(argv=None):
                          f"comma-separated list of resnet50, small")
     res = {"seed": a.seed, "valid_prob": a.prob, "ready_prob": a.prob, "repeat": a.repeat,
            "machine": machine(), "date": time.strftime("%Y-%m-%d"), "workloads": {}}
-    with tqdm(total=len(names) * (3 * a.repeat + 1), desc="sim_speed", unit="run") as bar:
+    with tqdm(total=len(names) * (5 * a.repeat + 1), desc="sim_speed", unit="run") as bar:
         for w in names:
             res["workloads"][w] = measure(w, a, bar)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)

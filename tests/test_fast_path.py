@@ -13,7 +13,7 @@ from cases import (ENGINE_CONFIGS, RANDOM_SEEDS, SYSTEM_KEYS, engine_hw, export_
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
 from dsf_sim.models.engine.job_values import JobStreamError, job_output
-from dsf_sim.models.engine.params import tables
+from dsf_sim.models.engine.params import T_OB_FIN_OF_KW2, tables
 from dsf_sim.models.system_model import FastPathError, _SystemRun, run_system_model
 from dsf_sim.runtime.check import compare_run
 
@@ -147,3 +147,45 @@ def test_verify_runs_either_twin_mode_with_the_same_result(zoo_dirs):
     with pytest.raises(DsfError, match=r"twin = 'turbo' is invalid: allowed one of \('fast', "
                                        r"'cycle'\)"):
         run_sim(d, "model", twin="turbo")
+
+
+@pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS))
+def test_lanes_without_wrap_equal_the_lane_arithmetic(cfg):
+    """Finished words of a job whose intermediates provably stay inside PIPE_BITS take the short
+    path (_pack_finished_nowrap); it gives the bytes of the lanes' own arithmetic, and the proof
+    refuses every job where a shift or sum could wrap."""
+    from cases import random_post
+    from dsf_sim.compiler.layout import pack_post_beats
+    from dsf_sim.models.engine import job_values as J
+    hw = engine_hw(cfg)
+    tabs = tables(hw)
+    B, R = hw.AXI_BYTES, hw.ROWS
+    rng = np.random.default_rng(7)
+    short = refused = 0
+    for case in range(300):
+        KW = int(rng.choice([k for k in (1, 3, 5) if k <= min(hw.KW_MAX, hw.COLS)]))
+        CO, NB, XW = hw.COLS // KW, int(rng.integers(1, 3)), int(rng.integers(1, 4))
+        post = random_post(hw, rng, add=bool(rng.integers(0, 2)), wild=case % 5 == 0)
+        if case % 5 == 1:       # the residual add's shift alone reaches past PIPE_BITS
+            post.update(ADD=1, SH_ACT=hw.PIPE_BITS - int(rng.integers(1, 4)))
+        bmax = 1 << (hw.B_BITS - 1)
+        bias = rng.integers(-bmax, bmax, CO) >> int(rng.integers(0, hw.B_BITS))
+        cfgset = np.ascontiguousarray(pack_post_beats(hw, post, bias).reshape(-1))
+        span = 1 << int(rng.integers(1, hw.Y_BITS + 2))       # sometimes past Y_BITS
+        y = rng.integers(-span, span, (NB, R, XW, CO)).astype(np.float64)
+        ob = int(tabs[T_OB_FIN_OF_KW2][KW // 2])
+        skip = rng.integers(0, 256, NB * XW * ob * B, dtype=np.uint8)
+        biases = np.zeros(CO, np.int64)
+        c = J._decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, hw.COLS, tabs, biases)
+        want = np.zeros(NB * XW * ob * B, np.uint8)
+        J._pack_finished(y, XW, hw.Y_BITS, hw.X_BITS, ob, B, c, biases, skip, hw.PIPE_BITS, want)
+        fast = J._nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(y.min()),
+                                   int(y.max()), biases)
+        if fast is None:
+            refused += 1
+            continue
+        got = np.zeros_like(want)
+        J._pack_finished_nowrap(y, XW, hw.X_BITS, ob, B, fast[0], fast[1], skip, c[8] != 0, got)
+        assert np.array_equal(got, want), (case, post)
+        short += 1
+    assert short > 50 and refused > 20, (short, refused)

@@ -27,29 +27,29 @@ class JobStreamError(ValueError):
     """A job's streams do not describe one engine job (headers disagree, lengths wrong)."""
 
 
+@jit(inline=True)
+def _word(buf, pos, bit, bits, in_byte):
+    """Unsigned word at bit `bit` of buf[pos:]; one byte operation when the word cannot cross a
+    byte (1/2/4/8 bits)."""
+    if in_byte:
+        return (np.int64(buf[pos + (bit >> 3)]) >> (bit & 7)) & ((1 << bits) - 1)
+    return words.get(buf, pos, bit, bits)
+
+
 @jit
 def _unpack_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, out):
     """Pixel beats (header excluded) -> out[NB, PR*XWP + 2*PW, CM], column (nb, w, ci)'s word r
     at row r*XWP + PW + w (its W halo, the rest, stays zero): a flat spatial axis, so each kernel
-    tap of the whole job is one contiguous slice. Words are read LSB first through a bit
-    accumulator, one byte at a time."""
-    mask = (1 << XB) - 1
+    tap of the whole job is one contiguous slice."""
     half = 1 << (XB - 1)
+    in_byte = 8 % XB == 0
     col = 0
     for nb in range(NB):
         for w in range(XW):
             for ci in range(CM):
                 pos = col * PB * B
-                acc = 0
-                have = 0
                 for r in range(PR):
-                    while have < XB:
-                        acc |= np.int64(xb[pos]) << have
-                        pos += 1
-                        have += 8
-                    v = acc & mask
-                    acc >>= XB
-                    have -= XB
+                    v = _word(xb, pos, r * XB, XB, in_byte)
                     if signed:
                         v = (v ^ half) - half
                     out[nb, r * XWP + PW + w, ci] = v
@@ -59,24 +59,16 @@ def _unpack_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, out):
 @jit
 def _unpack_weights(wb, B, WB, KH, KW, CM, CO, KB, out):
     """Weight rows (header and configuration beats excluded) -> out[KH, KW, CM, CO]:
-    row ci*KH + kh, column g*KW + k (signed KB-bit words, LSB first, read through a bit
-    accumulator)."""
-    mask = (1 << KB) - 1
+    row ci*KH + kh, column g*KW + k (signed KB-bit words, LSB first)."""
     half = 1 << (KB - 1)
+    in_byte = 8 % KB == 0
     for ci in range(CM):
         for kh in range(KH):
             pos = (ci * KH + kh) * WB * B
-            acc = 0
-            have = 0
             for g in range(CO):
                 for k in range(KW):
-                    while have < KB:
-                        acc |= np.int64(wb[pos]) << have
-                        pos += 1
-                        have += 8
-                    out[kh, k, ci, g] = ((acc & mask) ^ half) - half
-                    acc >>= KB
-                    have -= KB
+                    v = _word(wb, pos, (g * KW + k) * KB, KB, in_byte)
+                    out[kh, k, ci, g] = (v ^ half) - half
 
 
 @jit(inline=True)
@@ -104,23 +96,29 @@ def _pack_raw(y, XW, YB, YOB, OB, B, out):
 
 
 @jit
-def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs, biases, out):
-    """Finish packets: word g*ROWS + r of XB bits = lane(raw sum, bias of g, skip word at the same
-    bit of the skip stream) & mask, as post_lane computes it for every lane of the drain. Words
-    of 1/2/4/8 bits never cross a byte: they are read and written with one byte operation."""
-    NB, R, _, CO = y.shape
-    c = post_lane.decode(cfgset, 0, tabs)
-    add, sk_signed = c[7] != 0, c[8] != 0
-    xmask = (1 << XB) - 1
-    in_byte = 8 % XB == 0
+def _decode_cfg(cfgset, bias0, BB, COLS, tabs, biases):
+    """The configuration set's fields (post_lane.decode) and its bias words into biases[CO]
+    (zero past COLS)."""
     bb = BB // 8
-    for g in range(min(CO, COLS)):     # biases[CO]: zero past COLS
-        bias = 0
+    for g in range(min(biases.shape[0], COLS)):
+        bias = np.int64(0)
         for k in range(bb):
             bias |= np.int64(cfgset[bias0 + g * bb + k]) << (8 * k)
         if bias >> (8 * bb - 1):
             bias -= np.int64(1) << (8 * bb)
         biases[g] = bias
+    return post_lane.decode(cfgset, 0, tabs)
+
+
+@jit
+def _pack_finished(y, XW, YB, XB, OB, B, c, biases, skip, P, out):
+    """Finish packets: word g*ROWS + r of XB bits = lane(raw sum, bias of g, skip word at the same
+    bit of the skip stream) & mask, as post_lane computes it for every lane of the drain. Words
+    of 1/2/4/8 bits never cross a byte: they are read and written with one byte operation."""
+    NB, R, _, CO = y.shape
+    add, sk_signed = c[7] != 0, c[8] != 0
+    xmask = (1 << XB) - 1
+    in_byte = 8 % XB == 0
     pk = 0
     for nb in range(NB):
         for w in range(XW):
@@ -130,10 +128,7 @@ def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs,
                     bit = base + (g * R + r) * XB
                     sk = 0
                     if add:
-                        if in_byte:
-                            sk = (np.int64(skip[bit >> 3]) >> (bit & 7)) & xmask
-                        else:
-                            sk = words.get(skip, 0, bit, XB)
+                        sk = _word(skip, 0, bit, XB, in_byte)
                         if sk_signed:
                             sk = words.signed(sk, XB)
                     a = _wrap(np.int64(y[nb, r, w, g]), YB)
@@ -143,6 +138,77 @@ def _pack_finished(y, XW, YB, XB, OB, B, cfgset, bias0, BB, COLS, skip, P, tabs,
                     else:
                         words.put_or(out, 0, bit, XB, q)
             pk += 1
+
+
+@jit(inline=True)
+def _rq_exact(y, e_pos, e_neg, lo, hi):
+    """post_lane._rq for a y = x << A that did not wrap: round half to even of y / 2^e
+    (e = e_neg for y < 0), then the clip in the RTL's order."""
+    e = e_neg if y < 0 else e_pos
+    fl = y >> e
+    rem = y & ((np.int64(1) << e) - 1)
+    half = (np.int64(1) << e) >> 1
+    up = (rem > half) | ((rem == half) & ((fl & 1) == 1) & (e > 0))
+    q = fl + np.int64(up)
+    r = hi if q > hi else q
+    return lo if q < lo else r
+
+
+@jit
+def _pack_finished_nowrap(y, XW, XB, OB, B, k, bias_y, skip, sk_signed, out):
+    """_pack_finished for a job whose every intermediate stays inside PIPE_BITS (proved by
+    _nowrap_constants from the job's sums, biases and skip range): the lanes' shifts are plain
+    multiplications by powers of two, so each word is a handful of integer operations."""
+    NB, R, _, CO = y.shape
+    s_a, ep1, en1, lo1, hi1, add, s_q, s_s, ep2, en2, lo2, hi2 = k
+    xmask = (1 << XB) - 1
+    in_byte = 8 % XB == 0
+    pk = 0
+    for nb in range(NB):
+        for w in range(XW):
+            base = pk * OB * B * 8
+            for r in range(R):
+                for g in range(CO):
+                    bit = base + (g * R + r) * XB
+                    q = _rq_exact((np.int64(y[nb, r, w, g]) << s_a) + bias_y[g], ep1, en1, lo1,
+                                  hi1)
+                    if add:
+                        sk = _word(skip, 0, bit, XB, in_byte)
+                        if sk_signed:
+                            sk = words.signed(sk, XB)
+                        q = _rq_exact((q << s_q) + (sk << s_s), ep2, en2, lo2, hi2)
+                    q &= xmask
+                    if in_byte:
+                        out[bit >> 3] |= q << (bit & 7)
+                    else:
+                        words.put_or(out, 0, bit, XB, q)
+            pk += 1
+
+
+def _nowrap_constants(c, P, YB, XB, y_lo, y_hi, biases):
+    """(constants, bias_y) of _pack_finished_nowrap when no intermediate of post_lane.lane can
+    wrap or be cut for this job's raw sums [y_lo, y_hi] (exact integers), biases and any skip
+    word; None otherwise (then the lanes are computed as they are). Python integers: exact."""
+    (sh_core, sh_bias, a1, b1, k1, lo1, hi1, add, _ss, sh_act, sh_skip, a2, b2, k2, lo2,
+     hi2) = (int(v) for v in c)
+    lim = 1 << (P - 1)
+    if y_lo < -(1 << (YB - 1)) or y_hi >= 1 << (YB - 1):       # the Y_BITS wrap would act
+        return None
+    amax = max(-y_lo, y_hi)
+    bmax = int(np.abs(biases).max()) if biases.size else 0
+    if max(sh_core, sh_bias, a1) >= P:
+        return None
+    if ((amax << sh_core) + (bmax << sh_bias)) << a1 >= lim:
+        return None
+    k = [sh_core + a1, min(b1, P - 1), min(b1 + k1, P - 1), lo1, hi1, int(add != 0), 0, 0, 0,
+         0, 0, 0]
+    if add:
+        qmax = max(abs(lo1), abs(hi1))
+        if max(sh_act, sh_skip, a2) >= P or ((qmax << sh_act) + (1 << (XB + sh_skip))) << a2 >= lim:
+            return None
+        k[6:] = [sh_act + a2, sh_skip + a2, min(b2, P - 1), min(b2 + k2, P - 1), lo2, hi2]
+    bias_y = np.array([(int(b) << sh_bias) << a1 for b in biases], np.int64)
+    return tuple(k), bias_y
 
 
 def _dtype_for(x_bits, x_signed, k_bits, terms):
@@ -219,8 +285,15 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None) -> b
             skb = sk
         else:
             skb = np.zeros(1, dtype=np.uint8)
-        _pack_finished(y, XW, hw.Y_BITS, hw.X_BITS, ob, B, cfgset, hw.POST_BEATS * B, hw.B_BITS,
-                       COLS, skb, hw.PIPE_BITS, tabs, np.zeros(CO, np.int64), out)
+        biases = np.zeros(CO, np.int64)
+        c = _decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, COLS, tabs, biases)
+        fast = _nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(y.min()),
+                                 int(y.max()), biases) if y.size else None
+        if fast is None:
+            _pack_finished(y, XW, hw.Y_BITS, hw.X_BITS, ob, B, c, biases, skb, hw.PIPE_BITS, out)
+        else:
+            _pack_finished_nowrap(y, XW, hw.X_BITS, ob, B, fast[0], fast[1], skb, c[8] != 0,
+                                  out)
     else:
         _pack_raw(y, XW, hw.Y_BITS, hw.Y_OUT_BITS // 8, ob, B, out)
     return out[:n_beats * B - (B - keep)].tobytes()
