@@ -446,6 +446,40 @@ static int64_t tensor_word(int b, int64_t idx) {
   return fin_word(b, idx);
 }
 
+/* OR nbits bits of src from bit sb into dst from bit db (the dst bits are zero): whole runs of
+ * packed words at once, up to 56 bits per step (a step's bits span at most 8 bytes) */
+static void bits_or(uint8_t *dst, uint64_t db, const uint8_t *src, uint64_t sb, uint64_t nbits) {
+  while (nbits) {
+    uint64_t n = nbits < 56 ? nbits : 56, v = 0, w;
+    const uint8_t *sp = src + (sb >> 3);
+    uint8_t *dp = dst + (db >> 3);
+    unsigned ss = (unsigned)(sb & 7), ds = (unsigned)(db & 7), k;
+    unsigned nb = (unsigned)((ss + n + 7) >> 3);
+    for (k = 0; k < nb; k++) v |= (uint64_t)sp[k] << (8 * k);
+    w = ((v >> ss) & ((((uint64_t)1) << n) - 1)) << ds;
+    nb = (unsigned)((ds + n + 7) >> 3);
+    for (k = 0; k < nb; k++) dp[k] |= (uint8_t)(w >> (8 * k));
+    sb += n;
+    db += n;
+    nbits -= n;
+  }
+}
+
+/* rows jj of pixel column col that read rows srow = srow0 + jj of a finished source column fc
+ * (vertical stride 1): the rows inside both images are one interval, copied as runs of words,
+ * one per source row block (a run of a channel's rows is contiguous in its packet, §17.2) */
+static void pack_column_runs(uint8_t *col, const fin_col_t *fc, int64_t srow0, int64_t ja,
+                             int64_t jb) {
+  while (ja < jb) {
+    int64_t row = srow0 + ja + fc->r0, blk = row / ROWS, pos = row - blk * ROWS;
+    int64_t len = ROWS - pos < jb - ja ? ROWS - pos : jb - ja;
+    const uint8_t *pk = fc->job + (uint64_t)(fc->pk0 + blk * fc->pk_l) * fc->pk_bytes;
+    bits_or(col, (uint64_t)ja * X_BITS, pk, (uint64_t)(fc->gbit + pos) * X_BITS,
+            (uint64_t)len * X_BITS);
+    ja += len;
+  }
+}
+
 /* bundle b's pixel streams, the source elements whose channel (in the source's NHWC output of
  * src_co channels) lies in [lo, hi): the whole input with lo = 0, hi = src_co; per finished job
  * of the source (a channel slice, architecture §17.4) otherwise. lo = 0 clears the streams. */
@@ -460,6 +494,9 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   const dsf_bundle_t *sd = d->src >= 0 ? desc((int)d->src) : 0;
   int direct = sd && !sd->out_int && d->kind == 0 && sh_ == sd->out_h && sw_ == sd->out_w &&
                ci == sd->co;
+  /* ... or the source's int32 output in the same shape: a column's rows are sw_ * ci apart */
+  int int32_src = sd && sd->out_int && d->kind == 0 && sh_ == sd->out_h && sw_ == sd->out_w &&
+                  ci == sd->co;
   int p;
   for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
     const dsf_part_t *q = ppart(b, p);
@@ -487,6 +524,23 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
             scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
             if (direct) fc = fin_column((int)d->src, n, scol, c_src);
+            if ((direct || int32_src) && s_h == 1) {   /* rows jj in [ja, jb): srow = s0 + jj */
+              int64_t r0 = l * ROWS - ph_, s0 = r0 + t_h + pph;
+              int64_t ja = -r0, jb = q->xh_e - r0;
+              if (ja < -s0) ja = -s0;
+              if (jb > sh_ - s0) jb = sh_ - s0;
+              if (ja < 0) ja = 0;
+              if (jb > q->pr) jb = q->pr;
+              if (direct) {
+                pack_column_runs(col, &fc, s0, ja, jb);
+              } else {        /* the source's int32 NHWC output, one row apart: sw_ * ci words */
+                const uint8_t *sp = S.dram + out_off((int)d->src) +
+                                    4 * (((n * sh_ + s0 + ja) * sw_ + scol) * ci + c_src);
+                for (jj = ja; jj < jb; jj++, sp += 4 * sw_ * ci)
+                  xword_or(col, (uint64_t)jj * X_BITS, (uint64_t)(uint32_t)ld32(sp));
+              }
+              continue;
+            }
             for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
               int32_t v;
@@ -641,11 +695,24 @@ static void pack_skip(int b) {
 static void unpack_finished(int b, int64_t lo, int64_t hi) {
   const dsf_bundle_t *d = desc(b);
   uint8_t *tmp = S.dram + MM.tmp;
-  int64_t n, oh, ow, c, pos = 0;
+  int64_t n, oh, ow, c, OH = d->out_h, OW = d->out_w, CO = d->co;
   for (n = 0; n < d->xn_e; n++)
-    for (oh = 0; oh < d->out_h; oh++)
-      for (ow = 0; ow < d->out_w; ow++, pos++)
-        for (c = lo; c < hi; c++) st64(tmp + 8 * (pos * d->co + c), fin_at(b, n, oh, ow, c));
+    for (ow = 0; ow < OW; ow++)
+      for (c = lo; c < hi; c++) {   /* one channel column: fin_row's packets, walked row by row */
+        fin_col_t f = fin_column(b, n, ow, c);
+        int64_t blk = f.r0 / ROWS, pos = f.r0 - blk * ROWS;
+        const uint8_t *pk = f.job + (uint64_t)(f.pk0 + blk * f.pk_l) * f.pk_bytes;
+        uint8_t *t = tmp + 8 * ((n * OH * OW + ow) * CO + c);
+        for (oh = 0; oh < OH; oh++, t += 8 * OW * CO) {
+          int64_t v = (int64_t)xword_get(pk, (uint64_t)((f.gbit + pos) * X_BITS));
+          if (f.sign && (v >> (X_BITS - 1))) v -= (int64_t)1 << X_BITS;
+          st64(t, v);
+          if (++pos == ROWS) {
+            pos = 0;
+            pk += (uint64_t)f.pk_l * f.pk_bytes;
+          }
+        }
+      }
 }
 
 /* the fn stage (architecture §21-§22) on tmp (binary point f) in place: per row of the last
@@ -824,25 +891,38 @@ static DSF_NOIPA void pool_store(int b, int64_t f, int64_t lo, int64_t hi) {
     int64_t pi, pj, a, bb;
     for (n = 0; n < N; n++)
       for (pi = 0; pi < d->pool_oh; pi++)
-        for (pj = 0; pj < d->pool_ow; pj++)
+        for (pj = 0; pj < d->pool_ow; pj++) {
+          /* the window's rows [r0, r1) and columns [q0, q1) inside the image, once per position;
+           * then every channel over them (cnt = the window's elements, as counted one by one) */
+          int64_t r0 = pi * d->pool_sh - d->pool_pt, r1 = r0 + d->pool_kh;
+          int64_t q0 = pj * d->pool_sw - d->pool_pl, q1 = q0 + d->pool_kw, cnt;
+          const uint8_t *win;
+          uint8_t *dst = out + 4 * (((n * d->pool_oh + pi) * d->pool_ow + pj) * CO);
+          if (r0 < 0) r0 = 0;
+          if (r1 > OH) r1 = OH;
+          if (q0 < 0) q0 = 0;
+          if (q1 > OW) q1 = OW;
+          cnt = (r1 > r0 && q1 > q0) ? (r1 - r0) * (q1 - q0) : 0;
+          win = tmp + 8 * (((n * OH + r0) * OW + q0) * CO);
           for (c = lo; c < hi; c++) {
-            int64_t acc_v = 0, cnt = 0, y;
-            for (a = 0; a < d->pool_kh; a++) {
-              int64_t r = pi * d->pool_sh + a - d->pool_pt;
-              if (r < 0 || r >= OH) continue;
-              for (bb = 0; bb < d->pool_kw; bb++) {
-                int64_t q = pj * d->pool_sw + bb - d->pool_pl, v;
-                if (q < 0 || q >= OW) continue;
-                v = ld64(tmp + 8 * (((n * OH + r) * OW + q) * CO + c));
-                if (d->pool == 1) acc_v = (cnt == 0 || v > acc_v) ? v : acc_v;
-                else acc_v += v;
-                cnt++;
+            int64_t acc_v = 0, y;
+            if (cnt) {
+              const uint8_t *row = win + 8 * c;
+              acc_v = d->pool == 1 ? ld64(row) : 0;
+              for (a = r0; a < r1; a++, row += 8 * OW * CO) {
+                const uint8_t *e = row;
+                for (bb = q0; bb < q1; bb++, e += 8 * CO) {
+                  int64_t v = ld64(e);
+                  if (d->pool == 1) acc_v = v > acc_v ? v : acc_v;
+                  else acc_v += v;
+                }
               }
             }
             y = dsf_requant(acc_v, (int)f, (int)d->pool_frac, d->pool_lo, d->pool_hi,
                             (int)d->pool_slope, (int)d->pool_pshift, d->pool == 1 ? 1 : cnt);
-            st32(out + 4 * (((n * d->pool_oh + pi) * d->pool_ow + pj) * CO + c), (int32_t)y);
+            st32(dst + 4 * c, (int32_t)y);
           }
+        }
   } else {
     for (pos = 0; pos < N * OH * OW; pos++)
       for (c = lo; c < hi; c++)
