@@ -480,6 +480,52 @@ static void pack_column_runs(uint8_t *col, const fin_col_t *fc, int64_t srow0, i
   }
 }
 
+/* pass p of bundle b, a conv reading the words of its source in the source's own shape with
+ * vertical stride 1 (finished words, or direct = 0: the source's int32 output): per channel its
+ * phase, source channel and finished column once, per (n, l) the rows jj inside both images
+ * (one interval [ja, jb), srow = s0 + jj), then every column's rows as runs of packed words
+ * (pack_column_runs) or int32 rows sw * ci words apart. The same words as the general loop. */
+static void pack_pass_stride1(int b, int p, int64_t lo, int64_t hi, int direct) {
+  const dsf_bundle_t *d = desc(b);
+  const dsf_part_t *q = ppart(b, p), *sq = part((int)d->src, 0);
+  const dsf_pass_t *ps = pass(b, p);
+  int64_t sh_ = d->h, sw_ = d->w, ci = d->ci, src_co = desc((int)d->src)->co;
+  int64_t ph_ = q->kh_e / 2, col_bytes = q->pb * AXI_BYTES, cmp = ps->cm, c, n, l, w, jj;
+  uint8_t *cols = S.dram + pix_offset(b, p) + AXI_BYTES;
+  const uint8_t *src32 = S.dram + out_off((int)d->src);
+  for (c = 0; c < cmp; c++) {
+    int64_t ce = ps->c0 + c, phase = ce / ci, c_src = ce % ci, pph, ppw;
+    fin_col_t fc;
+    if (c_src % src_co < lo || c_src % src_co >= hi) continue;   /* another slice's */
+    pph = nth_bit(q->phmask_h, phase / q->nph_w);
+    ppw = nth_bit(q->phmask_w, phase % q->nph_w);
+    fc = fin_column((int)d->src, 0, 0, c_src);
+    for (n = 0; n < d->xn_e; n++)
+      for (l = 0; l < q->xl; l++) {
+        int64_t r0 = l * ROWS - ph_, s0 = r0 + q->t_h + pph, ja = -r0, jb = q->xh_e - r0;
+        if (ja < -s0) ja = -s0;
+        if (jb > sh_ - s0) jb = sh_ - s0;
+        if (ja < 0) ja = 0;
+        if (jb > q->pr) jb = q->pr;
+        if (ja >= jb) continue;
+        for (w = 0; w < q->xw_e; w++) {
+          int64_t scol = (w + q->t_w) * d->sw + ppw;
+          uint8_t *col = cols + (uint64_t)((((n * q->xl + l) * q->xw_e + w) * cmp + c) * col_bytes);
+          if (scol < 0 || scol >= sw_) continue;
+          if (direct) {
+            fin_col_t f = fc;
+            f.pk0 = fc.pk0 + n * sq->xl * sq->xw_e + scol;
+            pack_column_runs(col, &f, s0, ja, jb);
+          } else {
+            const uint8_t *sp = src32 + 4 * (((n * sh_ + s0 + ja) * sw_ + scol) * ci + c_src);
+            for (jj = ja; jj < jb; jj++, sp += 4 * sw_ * ci)
+              xword_or(col, (uint64_t)jj * X_BITS, (uint64_t)(uint32_t)ld32(sp));
+          }
+        }
+      }
+  }
+}
+
 /* bundle b's pixel streams, the source elements whose channel (in the source's NHWC output of
  * src_co channels) lies in [lo, hi): the whole input with lo = 0, hi = src_co; per finished job
  * of the source (a channel slice, architecture §17.4) otherwise. lo = 0 clears the streams. */
@@ -509,6 +555,10 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
       memset(out, 0, pix_bytes(b, p));
       memcpy(out, dsf_pixel_headers[d->pass0 + p], AXI_BYTES);  /* the header beat, as exported */
     }
+    if ((direct || int32_src) && s_h == 1) {
+      pack_pass_stride1(b, p, lo, hi, direct);
+      continue;
+    }
     col = out + AXI_BYTES;
     for (n = 0; n < d->xn_e; n++)
       for (l = 0; l < q->xl; l++)
@@ -524,23 +574,6 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
             scol = (w + t_w) * s_w + ppw;
             if (scol < 0 || scol >= sw_) continue;
             if (direct) fc = fin_column((int)d->src, n, scol, c_src);
-            if ((direct || int32_src) && s_h == 1) {   /* rows jj in [ja, jb): srow = s0 + jj */
-              int64_t r0 = l * ROWS - ph_, s0 = r0 + t_h + pph;
-              int64_t ja = -r0, jb = q->xh_e - r0;
-              if (ja < -s0) ja = -s0;
-              if (jb > sh_ - s0) jb = sh_ - s0;
-              if (ja < 0) ja = 0;
-              if (jb > q->pr) jb = q->pr;
-              if (direct) {
-                pack_column_runs(col, &fc, s0, ja, jb);
-              } else {        /* the source's int32 NHWC output, one row apart: sw_ * ci words */
-                const uint8_t *sp = S.dram + out_off((int)d->src) +
-                                    4 * (((n * sh_ + s0 + ja) * sw_ + scol) * ci + c_src);
-                for (jj = ja; jj < jb; jj++, sp += 4 * sw_ * ci)
-                  xword_or(col, (uint64_t)jj * X_BITS, (uint64_t)(uint32_t)ld32(sp));
-              }
-              continue;
-            }
             for (jj = 0; jj < q->pr; jj++) {
               int64_t row = l * ROWS + jj - ph_, srow;
               int32_t v;
