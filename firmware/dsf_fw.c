@@ -883,11 +883,11 @@ static int64_t post_raw(int b) {
   const dsf_bundle_t *d = desc(b);
   const uint8_t *acc = S.dram + MM.acc;
   uint8_t *tmp = S.dram + MM.tmp;
-  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, idx, f = d->act_frac;
-  for (idx = 0; idx < total; idx++) {
+  int64_t total = d->xn_e * d->out_h * d->out_w * d->co, idx, c = 0, f = d->act_frac;
+  for (idx = 0; idx < total; idx++, c = c + 1 == d->co ? 0 : c + 1) {   /* c = idx % co */
     int64_t y = ld64(acc + 8 * idx);
     if (d->use_bias)
-      y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, idx % d->co), (int)(d->f_s - d->f_bias));
+      y = shl(y, (int)(d->f_s - d->f_core)) + shl(bias_word(b, c), (int)(d->f_s - d->f_bias));
     st64(tmp + 8 * idx, dsf_requant(y, (int)d->f_s, (int)d->act_frac, d->act_lo, d->act_hi,
                                     (int)d->act_slope, (int)d->act_pshift, 1));
   }
