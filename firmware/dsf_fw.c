@@ -447,18 +447,29 @@ static int64_t tensor_word(int b, int64_t idx) {
 }
 
 /* OR nbits bits of src from bit sb into dst from bit db (the dst bits are zero): whole runs of
- * packed words at once, up to 56 bits per step (a step's bits span at most 8 bytes) */
-static void bits_or(uint8_t *dst, uint64_t db, const uint8_t *src, uint64_t sb, uint64_t nbits) {
+ * packed words at once, up to 56 bits per step (a step's bits span at most 8 bytes), as one
+ * 8-byte load / store where both 8-byte windows end inside their buffers (src_end, dst_end),
+ * else byte by byte (the host is little-endian) */
+static void bits_or(uint8_t *dst, uint64_t db, const uint8_t *src, uint64_t sb, uint64_t nbits,
+                    const uint8_t *src_end, const uint8_t *dst_end) {
   while (nbits) {
     uint64_t n = nbits < 56 ? nbits : 56, v = 0, w;
     const uint8_t *sp = src + (sb >> 3);
     uint8_t *dp = dst + (db >> 3);
-    unsigned ss = (unsigned)(sb & 7), ds = (unsigned)(db & 7), k;
-    unsigned nb = (unsigned)((ss + n + 7) >> 3);
-    for (k = 0; k < nb; k++) v |= (uint64_t)sp[k] << (8 * k);
-    w = ((v >> ss) & ((((uint64_t)1) << n) - 1)) << ds;
-    nb = (unsigned)((ds + n + 7) >> 3);
-    for (k = 0; k < nb; k++) dp[k] |= (uint8_t)(w >> (8 * k));
+    unsigned ss = (unsigned)(sb & 7), ds = (unsigned)(db & 7), k, nb;
+    if (sp + 8 <= src_end && dp + 8 <= dst_end) {
+      uint64_t d;
+      memcpy(&v, sp, 8);
+      memcpy(&d, dp, 8);
+      d |= ((v >> ss) & ((((uint64_t)1) << n) - 1)) << ds;
+      memcpy(dp, &d, 8);
+    } else {
+      nb = (unsigned)((ss + n + 7) >> 3);
+      for (k = 0; k < nb; k++) v |= (uint64_t)sp[k] << (8 * k);
+      w = ((v >> ss) & ((((uint64_t)1) << n) - 1)) << ds;
+      nb = (unsigned)((ds + n + 7) >> 3);
+      for (k = 0; k < nb; k++) dp[k] |= (uint8_t)(w >> (8 * k));
+    }
     sb += n;
     db += n;
     nbits -= n;
@@ -468,14 +479,14 @@ static void bits_or(uint8_t *dst, uint64_t db, const uint8_t *src, uint64_t sb, 
 /* rows jj of pixel column col that read rows srow = srow0 + jj of a finished source column fc
  * (vertical stride 1): the rows inside both images are one interval, copied as runs of words,
  * one per source row block (a run of a channel's rows is contiguous in its packet, §17.2) */
-static void pack_column_runs(uint8_t *col, const fin_col_t *fc, int64_t srow0, int64_t ja,
-                             int64_t jb) {
+static void pack_column_runs(uint8_t *col, const uint8_t *col_end, const fin_col_t *fc,
+                             int64_t srow0, int64_t ja, int64_t jb) {
   while (ja < jb) {
     int64_t row = srow0 + ja + fc->r0, blk = row / ROWS, pos = row - blk * ROWS;
     int64_t len = ROWS - pos < jb - ja ? ROWS - pos : jb - ja;
     const uint8_t *pk = fc->job + (uint64_t)(fc->pk0 + blk * fc->pk_l) * fc->pk_bytes;
     bits_or(col, (uint64_t)ja * X_BITS, pk, (uint64_t)(fc->gbit + pos) * X_BITS,
-            (uint64_t)len * X_BITS);
+            (uint64_t)len * X_BITS, pk + fc->pk_bytes, col_end);
     ja += len;
   }
 }
@@ -515,7 +526,7 @@ static void pack_pass_stride1(int b, int p, int64_t lo, int64_t hi, int direct) 
           if (direct) {
             fin_col_t f = fc;
             f.pk0 = fc.pk0 + n * sq->xl * sq->xw_e + scol;
-            pack_column_runs(col, &f, s0, ja, jb);
+            pack_column_runs(col, col + col_bytes, &f, s0, ja, jb);
           } else {
             const uint8_t *sp = src32 + 4 * (((n * sh_ + s0 + ja) * sw_ + scol) * ci + c_src);
             for (jj = ja; jj < jb; jj++, sp += 4 * sw_ * ci)
