@@ -103,6 +103,20 @@ def _m2s_after_edge(C, ch, fired, valid, active):
 
 
 @jit(inline=True)
+def _draw(s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr):
+    """Step 1 of a cycle: the generators step; an M2S valid latches on its draw and stays until
+    its beat is taken, the S2M ready is this cycle's draw."""
+    s0, s1, s2, s3 = xorshift32(s0), xorshift32(s1), xorshift32(s2), xorshift32(s3)
+    if not pv:
+        pv = a0 and s0 < thr[0]
+    if not wv:
+        wv = a1 and s1 < thr[1]
+    if not sv:
+        sv = a3 and s3 < thr[3]
+    return s0, s1, s2, s3, pv, wv, a2 and s2 < thr[2], sv
+
+
+@jit(inline=True)
 def _gated(gate, C, cycle, pv, wv, mr, sv):
     """The draws, each only once the DMA/DRAM model has its channel's current beat there."""
     return (pv and gate[0, C[0, dma.C_BEATS]] <= cycle, wv and gate[1, C[1, dma.C_BEATS]] <= cycle,
@@ -141,8 +155,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     s0, s1, s2, s3 = g
     a0, a1 = C[0, dma.C_ACT] != 0, C[1, dma.C_ACT] != 0
     a2, a3 = C[2, dma.C_ACT] != 0, C[3, dma.C_ACT] != 0
-    p_valid = C[0, dma.C_PEND] != 0
-    w_valid = C[1, dma.C_PEND] != 0
+    p_valid, w_valid = C[0, dma.C_PEND] != 0, C[1, dma.C_PEND] != 0
     s_valid = C[3, dma.C_PEND] != 0
 
     status = OK
@@ -150,41 +163,18 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         if cycle >= limit:
             status = LIMIT
             break
-        if jumps:     # a steady MAC stretch: taken in one step (stretch.py)
-            sf, br = pixel_streamer.slot_full(p), weight_loader.bank_ready(wl)
-            busy_w = a1 and weight_loader.s_tready(wl, prm)
-            busy_s = a3 and output.skip_tready(o)
-            m = stretch.period_length(q, p, wl, o, sf, br, a0, a1, busy_w, busy_s, thr, C,
-                                      cycle, limit, prm)
-            if m > 0:
-                T = m * (2 * q.kh2 + 1)
-                q, p, wl, s0, s1, s2, s3, p_valid, w_valid, s_valid, last_act = stretch.periods(
-                    m, q, p, wl, busy_w, s0, s1, s2, s3, w_valid, s_valid, a1, a2, a3, thr, C,
-                    cycle, prm)
-                cycle += T
-                jumped += T
-                continue
-            n = stretch.slot_length(q, sf, br, o, a0 and pixel_streamer.s_tready(p, prm), busy_w,
-                                    busy_s, cycle, last_act, limit, prm)
+        if jumps:     # a steady MAC stretch, taken in one step (stretch.py)
+            n, q, p, wl, jg, jv, last_act = stretch.jump(
+                q, p, wl, o, (s0, s1, s2, s3), (p_valid, w_valid, s_valid), (a0, a1, a2, a3),
+                thr, C, cycle, last_act, limit, prm)
             if n > 0:
-                s0, s1, s2, s3, p_valid, w_valid, s_valid = stretch.draws(
-                    n, s0, s1, s2, s3, p_valid, w_valid, s_valid, a0, a1, a2, a3, thr, C)
-                q = stretch.macs(q, n, prm)
+                (s0, s1, s2, s3), (p_valid, w_valid, s_valid) = jg, jv
                 cycle += n
                 jumped += n
                 continue
         # ---- 1. PRNG (once per cycle), channel valids / ready
-        s0 = xorshift32(s0)
-        s1 = xorshift32(s1)
-        s2 = xorshift32(s2)
-        s3 = xorshift32(s3)
-        if not p_valid:
-            p_valid = a0 and s0 < thr[0]
-        if not w_valid:
-            w_valid = a1 and s1 < thr[1]
-        m_ready = a2 and s2 < thr[2]
-        if not s_valid:
-            s_valid = a3 and s3 < thr[3]
+        s0, s1, s2, s3, p_valid, w_valid, m_ready, s_valid = _draw(
+            s0, s1, s2, s3, p_valid, w_valid, s_valid, a0, a1, a2, a3, thr)
         if hs is not None:    # a latched valid passed its gate already (its beat is unchanged)
             p_valid, w_valid, m_ready, s_valid = _gated(hs[0], C, cycle, p_valid, w_valid,
                                                         m_ready, s_valid)

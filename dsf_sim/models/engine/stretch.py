@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..jit import jit
 from ..prng import xorshift32
-from . import dma
+from . import dma, output, pixel_streamer, weight_loader
 from .params import P_MUTATION, P_STRETCH, P_TIMING_ONLY, P_W_CM_M1, P_W_XN_M1, P_WATCHDOG, P_WB
 from .registers import PixelStreamer, Sequencer, WeightLoader
 from .sequencer import ST_MAC
@@ -197,3 +197,28 @@ def periods(m, q, p, wl, busy_w, s0, s1, s2, s3, wv, sv, a1, a2, a3, thr, C, cyc
     C[0, dma.C_STALL] += m * (khn - pb)
     return (macs(q, T, prm), _streamer_after(p, m, prm), wl, s0, s1, s2, s3, pb < khn, wv, sv,
             last_act)
+
+
+@jit(inline=True)
+def jump(q, p, wl, o, g, v, a, thr, C, cycle, last_act, limit, prm):
+    """The jump from this cycle if a steady stretch starts here: (cycles, q, p, wl, generators,
+    valids of pixels / weights / skip, last_act); 0 cycles and the state as it was otherwise.
+    Whole slot periods first, else the rest of the slot."""
+    s0, s1, s2, s3 = g
+    pv, wv, sv = v
+    a0, a1, a2, a3 = a
+    sf, br = pixel_streamer.slot_full(p), weight_loader.bank_ready(wl)
+    busy_w = a1 and weight_loader.s_tready(wl, prm)
+    busy_s = a3 and output.skip_tready(o)
+    m = period_length(q, p, wl, o, sf, br, a0, a1, busy_w, busy_s, thr, C, cycle, limit, prm)
+    if m > 0:
+        T = m * (2 * q.kh2 + 1)
+        q, p, wl, s0, s1, s2, s3, pv, wv, sv, last_act = periods(
+            m, q, p, wl, busy_w, s0, s1, s2, s3, wv, sv, a1, a2, a3, thr, C, cycle, prm)
+        return T, q, p, wl, (s0, s1, s2, s3), (pv, wv, sv), last_act
+    n = slot_length(q, sf, br, o, a0 and pixel_streamer.s_tready(p, prm), busy_w, busy_s, cycle,
+                    last_act, limit, prm)
+    if n > 0:
+        s0, s1, s2, s3, pv, wv, sv = draws(n, s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr, C)
+        q = macs(q, n, prm)
+    return n, q, p, wl, (s0, s1, s2, s3), (pv, wv, sv), last_act
