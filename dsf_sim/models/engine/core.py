@@ -23,7 +23,6 @@ from __future__ import annotations
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from ..jit import jit
-from ..prng import xorshift32
 from . import dma, output, pe_array, pixel_streamer, sequencer, stretch, weight_loader
 from .params import N_PARAMS, P_AXI_BYTES, P_TIMING_ONLY, P_WATCHDOG
 from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG, N_SEQUENCER,
@@ -103,20 +102,6 @@ def _m2s_after_edge(C, ch, fired, valid, active):
 
 
 @jit(inline=True)
-def _draw(s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr):
-    """Step 1 of a cycle: the generators step; an M2S valid latches on its draw and stays until
-    its beat is taken, the S2M ready is this cycle's draw."""
-    s0, s1, s2, s3 = xorshift32(s0), xorshift32(s1), xorshift32(s2), xorshift32(s3)
-    if not pv:
-        pv = a0 and s0 < thr[0]
-    if not wv:
-        wv = a1 and s1 < thr[1]
-    if not sv:
-        sv = a3 and s3 < thr[3]
-    return s0, s1, s2, s3, pv, wv, a2 and s2 < thr[2], sv
-
-
-@jit(inline=True)
 def _gated(gate, C, cycle, pv, wv, mr, sv):
     """The draws, each only once the DMA/DRAM model has its channel's current beat there."""
     return (pv and gate[0, C[0, dma.C_BEATS]] <= cycle, wv and gate[1, C[1, dma.C_BEATS]] <= cycle,
@@ -173,7 +158,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
                 jumped += n
                 continue
         # ---- 1. PRNG (once per cycle), channel valids / ready
-        s0, s1, s2, s3, p_valid, w_valid, m_ready, s_valid = _draw(
+        s0, s1, s2, s3, p_valid, w_valid, m_ready, s_valid = dma.draw(
             s0, s1, s2, s3, p_valid, w_valid, s_valid, a0, a1, a2, a3, thr)
         if hs is not None:    # a latched valid passed its gate already (its beat is unchanged)
             p_valid, w_valid, m_ready, s_valid = _gated(hs[0], C, cycle, p_valid, w_valid,

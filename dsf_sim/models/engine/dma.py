@@ -8,6 +8,7 @@ between `advance` calls and reads the statistics).
 from __future__ import annotations
 
 from ..jit import jit
+from ..prng import xorshift32
 
 CHANNEL_FIELDS = ("ACT", "ADDR", "BYTES", "NB", "IDX", "PEND", "OFF", "BUSY", "STALL", "BEATS",
                   "BYTESTOT", "EVENT")
@@ -67,3 +68,18 @@ def s2m_write(C, dram, src, base, kept, last):
         C[CH_OUTPUT, C_EVENT] = C[CH_OUTPUT, C_OFF]
         return True
     return False
+
+
+@jit(inline=True)
+def draw(s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr):
+    """A cycle's handshake draws (architecture §5): the four generators step; an M2S valid
+    (pixels, weights, skip) latches on its draw and stays until its beat is taken, the S2M
+    ready is this cycle's draw."""
+    s0, s1, s2, s3 = xorshift32(s0), xorshift32(s1), xorshift32(s2), xorshift32(s3)
+    if not pv:
+        pv = a0 and s0 < thr[0]
+    if not wv:
+        wv = a1 and s1 < thr[1]
+    if not sv:
+        sv = a3 and s3 < thr[3]
+    return s0, s1, s2, s3, pv, wv, a2 and s2 < thr[2], sv

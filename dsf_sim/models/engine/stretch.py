@@ -25,7 +25,6 @@ handshake schedule and for mutants.
 from __future__ import annotations
 
 from ..jit import jit
-from ..prng import xorshift32
 from . import dma, output, pixel_streamer, weight_loader
 from .params import P_MUTATION, P_STRETCH, P_TIMING_ONLY, P_W_CM_M1, P_W_XN_M1, P_WATCHDOG, P_WB
 from .registers import PixelStreamer, Sequencer, WeightLoader
@@ -87,16 +86,7 @@ def draws(n, s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr, C):
     sw = 0
     ss = 0
     for _ in range(n):
-        s0 = xorshift32(s0)
-        s1 = xorshift32(s1)
-        s2 = xorshift32(s2)
-        s3 = xorshift32(s3)
-        if not pv:
-            pv = a0 and s0 < thr[0]
-        if not wv:
-            wv = a1 and s1 < thr[1]
-        if not sv:
-            sv = a3 and s3 < thr[3]
+        s0, s1, s2, s3, pv, wv, _, sv = dma.draw(s0, s1, s2, s3, pv, wv, sv, a0, a1, a2, a3, thr)
         sp += 1 if pv else 0
         sw += 1 if wv else 0
         ss += 1 if sv else 0
