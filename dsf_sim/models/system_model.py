@@ -42,7 +42,7 @@ from ..runtime.fw_driver import (CH_NAMES, CMD_DMA, CMD_DONE, CMD_ERROR, CMD_WAI
                                  DsfCmd, FirmwareError, build_firmware, firmware_view,
                                  load_firmware, memory_map, place_files)
 from .engine import ERR_OVERFLOW, ERR_WATCHDOG, EVENT, LIMIT, EngineModelError, EngineState
-from .engine.job_values import JobStreamError, job_output, needs_skip
+from .engine.job_values import JobStreamError, PixelMemo, job_output, needs_skip
 from .engine.dma import (C_ACT, C_BEATS, C_BUSY, C_BYTES, C_BYTESTOT, C_EVENT, C_IDX, C_OFF,
                          C_STALL)
 from .engine.registers import index as reg_index
@@ -99,6 +99,7 @@ class _SystemRun:
         self.worker = ThreadPoolExecutor(1, "dsf-job-values") if self.fast else None
         self.job_values_s = 0.0    # fast path: worker seconds computing job outputs
         self.job_wait_s = 0.0      # fast path: seconds the clock waited for them
+        self.pixel_memo = PixelMemo()   # fast path: the worker's last decoded pixel stream
         self.cmd = DsfCmd()
         self.commands, self.events, self.fw_log, self.raw, self.skips = [], [], [], {}, {}
         self.inflight = [None] * len(CH_NAMES)   # per channel: the DMA command dict in flight
@@ -184,7 +185,7 @@ class _SystemRun:
     def _values(self, w, x, skip):
         t0 = time.perf_counter()
         try:
-            return job_output(self.hw, self.es.tabs, w, x, skip)
+            return job_output(self.hw, self.es.tabs, w, x, skip, self.pixel_memo)
         finally:
             self.job_values_s += time.perf_counter() - t0
 

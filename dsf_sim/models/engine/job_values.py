@@ -13,6 +13,8 @@ are exactly what the S2M DMA writes (the TLAST beat's kept bytes only).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ...compiler.layout import unpack_header
@@ -27,48 +29,96 @@ class JobStreamError(ValueError):
     """A job's streams do not describe one engine job (headers disagree, lengths wrong)."""
 
 
-@jit(inline=True)
-def _word(buf, pos, bit, bits, in_byte):
-    """Unsigned word at bit `bit` of buf[pos:]; one byte operation when the word cannot cross a
-    byte (1/2/4/8 bits)."""
-    if in_byte:
-        return (np.int64(buf[pos + (bit >> 3)]) >> (bit & 7)) & ((1 << bits) - 1)
-    return words.get(buf, pos, bit, bits)
-
-
 @jit
-def _unpack_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, out):
+def _unpack_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, tbl, XWP, PW, out):
     """Pixel beats (header excluded) -> out[NB, PR*XWP + 2*PW, CM], column (nb, w, ci)'s word r
     at row r*XWP + PW + w (its W halo, the rest, stays zero): a flat spatial axis, so each kernel
-    tap of the whole job is one contiguous slice."""
-    half = 1 << (XB - 1)
-    in_byte = 8 % XB == 0
+    tap of the whole job is one contiguous slice. Words of 1/2/4/8 bits come from tbl[byte, s]
+    (signed or not as the stream), written along ci (contiguous)."""
+    cb = PB * B                                    # bytes per column
+    if 8 % XB == 0:
+        wpb = tbl.shape[1]
+        lw = (wpb > 1) + (wpb > 2) + (wpb > 4)      # log2(words per byte)
+        for nb in range(NB):
+            for r in range(PR):
+                s = r & (wpb - 1)
+                for w in range(XW):
+                    o = out[nb, r * XWP + PW + w]
+                    pos = (nb * XW + w) * CM * cb + (r >> lw)
+                    for ci in range(CM):
+                        o[ci] = tbl[xb[pos + ci * cb], s]
+        return
     col = 0
     for nb in range(NB):
         for w in range(XW):
             for ci in range(CM):
-                pos = col * PB * B
                 for r in range(PR):
-                    v = _word(xb, pos, r * XB, XB, in_byte)
-                    if signed:
-                        v = (v ^ half) - half
-                    out[nb, r * XWP + PW + w, ci] = v
+                    v = words.get(xb, col * cb, r * XB, XB)
+                    out[nb, r * XWP + PW + w, ci] = words.signed(v, XB) if signed else v
                 col += 1
 
 
 @jit
-def _unpack_weights(wb, B, WB, KH, KW, CM, CO, KB, out):
+def _unpack_weights(wb, B, WB, KH, KW, CM, CO, KB, tbl, out, nz):
     """Weight rows (header and configuration beats excluded) -> out[KH, KW, CM, CO]:
-    row ci*KH + kh, column g*KW + k (signed KB-bit words, LSB first)."""
-    half = 1 << (KB - 1)
-    in_byte = 8 % KB == 0
+    row ci*KH + kh, column g*KW + k (signed KB-bit words, LSB first). Words of 1/2/4/8 bits come
+    from tbl[byte, s] (the s-th signed word of a byte): one load per word, no bit arithmetic.
+    Returns the number of used output groups: 1 + the last g with a nonzero weight (the columns
+    past it hold zero weights; their sums are zero and are not computed). nz[CO]: zeroed
+    scratch."""
+    wpb = tbl.shape[1]
+    lw = (wpb > 1) + (wpb > 2) + (wpb > 4)          # log2(words per byte)
     for ci in range(CM):
         for kh in range(KH):
             pos = (ci * KH + kh) * WB * B
-            for g in range(CO):
+            if 8 % KB != 0:
                 for k in range(KW):
-                    v = _word(wb, pos, (g * KW + k) * KB, KB, in_byte)
-                    out[kh, k, ci, g] = (v ^ half) - half
+                    o = out[kh, k, ci]
+                    for g in range(CO):
+                        v = words.signed(words.get(wb, pos, (g * KW + k) * KB, KB), KB)
+                        o[g] = v
+                        nz[g] |= v
+            elif KW == 1:                   # a byte's words are consecutive groups
+                o = out[kh, 0, ci]
+                full = CO >> lw
+                for jb in range(full):
+                    bt = wb[pos + jb]
+                    for s in range(wpb):
+                        v = tbl[bt, s]
+                        o[jb * wpb + s] = v
+                        nz[jb * wpb + s] |= v
+                for g in range(full * wpb, CO):
+                    v = tbl[wb[pos + full], g - full * wpb]
+                    o[g] = v
+                    nz[g] |= v
+            else:
+                for k in range(KW):
+                    o = out[kh, k, ci]
+                    for g in range(CO):
+                        j = g * KW + k
+                        v = tbl[wb[pos + (j >> lw)], j & (wpb - 1)]
+                        o[g] = v
+                        nz[g] |= v
+    used = 0
+    for g in range(CO):
+        if nz[g] != 0:
+            used = g + 1
+    return used
+
+
+@functools.lru_cache(maxsize=None)
+def word_table(bits: int, signed: bool) -> np.ndarray:
+    """[256, 8 // bits] int64: the words of `bits` (1, 2, 4 or 8) packed LSB first in a byte,
+    as two's-complement values when `signed` (a 1-bit row for wider words: unused)."""
+    if 8 % bits:
+        return np.zeros((256, 1), np.int64)
+    wpb = 8 // bits
+    b = np.arange(256, dtype=np.int64)[:, None]
+    v = (b >> (np.arange(wpb, dtype=np.int64) * bits)) & ((1 << bits) - 1)
+    if signed:
+        half = 1 << (bits - 1)
+        v = (v ^ half) - half
+    return np.ascontiguousarray(v)
 
 
 @jit(inline=True)
@@ -78,16 +128,17 @@ def _wrap(v, bits):
 
 
 @jit
-def _pack_raw(y, XW, YB, YOB, OB, B, out):
+def _pack_raw(y, XW, CO, YB, YOB, OB, B, out):
     """Raw packets: packet (nb, w) = OB beats; word r*CO + g of YOB bytes = the Y_BITS-wrapped sum
-    (y[nb, r, w, g] exact, w < XW)."""
-    NB, R, _, CO = y.shape
+    (y[nb, r, w, g] exact, w < XW; the groups g >= y's last axis are zero sums: out is zero
+    there already)."""
+    NB, R, _, CU = y.shape
     pk = 0
     for nb in range(NB):
         for w in range(XW):
             base = pk * OB * B
             for r in range(R):
-                for g in range(CO):
+                for g in range(CU):
                     v = _wrap(np.int64(y[nb, r, w, g]), YB)
                     o = base + (r * CO + g) * YOB
                     for k in range(YOB):
@@ -111,33 +162,57 @@ def _decode_cfg(cfgset, bias0, BB, COLS, tabs, biases):
 
 
 @jit
-def _pack_finished(y, XW, YB, XB, OB, B, c, biases, skip, P, out):
-    """Finish packets: word g*ROWS + r of XB bits = lane(raw sum, bias of g, skip word at the same
-    bit of the skip stream) & mask, as post_lane computes it for every lane of the drain. Words
-    of 1/2/4/8 bits never cross a byte: they are read and written with one byte operation."""
-    NB, R, _, CO = y.shape
-    add, sk_signed = c[7] != 0, c[8] != 0
-    xmask = (1 << XB) - 1
-    in_byte = 8 % XB == 0
-    pk = 0
-    for nb in range(NB):
-        for w in range(XW):
-            base = pk * OB * B * 8
-            for r in range(R):
-                for g in range(CO):
-                    bit = base + (g * R + r) * XB
-                    sk = 0
-                    if add:
-                        sk = _word(skip, 0, bit, XB, in_byte)
-                        if sk_signed:
-                            sk = words.signed(sk, XB)
-                    a = _wrap(np.int64(y[nb, r, w, g]), YB)
-                    q = post_lane.lane(a, biases[g], sk, c, P, 0) & xmask
-                    if in_byte:
-                        out[bit >> 3] |= q << (bit & 7)
-                    else:
-                        words.put_or(out, 0, bit, XB, q)
-            pk += 1
+def _stream_words(buf, P, stride, n, bits, signed, tbl, out):
+    """out[p, i] = word i of packet p (packets `stride` bytes apart, words of `bits` LSB first;
+    two's complement when `signed`): the skip words at the bits of the output words they meet."""
+    lw = (tbl.shape[1] > 1) + (tbl.shape[1] > 2) + (tbl.shape[1] > 4)
+    sub = tbl.shape[1] - 1
+    for p in range(P):
+        base = p * stride
+        if 8 % bits == 0:
+            for i in range(n):
+                out[p, i] = tbl[buf[base + (i >> lw)], i & sub]
+        else:
+            for i in range(n):
+                v = words.get(buf, base, i * bits, bits)
+                out[p, i] = words.signed(v, bits) if signed else v
+
+
+@jit(inline=True)
+def _put_packet(out, base, q, n, XB):
+    """OR words q[:n] of XB bits, LSB first, into out[base:] (zero there); 1/2/4/8-bit words a
+    byte at a time."""
+    xmask = (np.int64(1) << XB) - 1
+    if 8 % XB == 0:
+        wpb = 8 // XB
+        full = n // wpb
+        for j in range(full):
+            v = np.int64(0)
+            for s in range(wpb):
+                v |= (q[j * wpb + s] & xmask) << (s * XB)
+            out[base + j] = v
+        v = np.int64(0)
+        for i in range(full * wpb, n):
+            v |= (q[i] & xmask) << ((i - full * wpb) * XB)
+        if full * wpb < n:
+            out[base + full] = v
+    else:
+        for i in range(n):
+            words.put_or(out, base, i * XB, XB, q[i] & xmask)
+
+
+@jit
+def _pack_finished(yt, YB, XB, OB, B, c, bias_rep, skw, P, out, q):
+    """Finish packets from yt[packet, g*ROWS + r] (the raw sums in the packet's word order):
+    word i = lane(raw sum, its bias bias_rep[i], skip word skw[packet, i]) of XB bits, as
+    post_lane computes it for every lane of the drain."""
+    NP, n = yt.shape
+    add = c[7] != 0
+    for p in range(NP):
+        for i in range(n):
+            sk = skw[p, i] if add else 0
+            q[i] = post_lane.lane(_wrap(np.int64(yt[p, i]), YB), bias_rep[i], sk, c, P, 0)
+        _put_packet(out, p * OB * B, q, n, XB)
 
 
 @jit(inline=True)
@@ -155,34 +230,20 @@ def _rq_exact(y, e_pos, e_neg, lo, hi):
 
 
 @jit
-def _pack_finished_nowrap(y, XW, XB, OB, B, k, bias_y, skip, sk_signed, out):
+def _pack_finished_nowrap(yt, XB, OB, B, k, bias_rep, skw, out, q):
     """_pack_finished for a job whose every intermediate stays inside PIPE_BITS (proved by
     _nowrap_constants from the job's sums, biases and skip range): the lanes' shifts are plain
-    multiplications by powers of two, so each word is a handful of integer operations."""
-    NB, R, _, CO = y.shape
+    multiplications by powers of two, so each word is a handful of integer operations, in
+    loops over contiguous words that the compiler vectorises."""
+    NP, n = yt.shape
     s_a, ep1, en1, lo1, hi1, add, s_q, s_s, ep2, en2, lo2, hi2 = k
-    xmask = (1 << XB) - 1
-    in_byte = 8 % XB == 0
-    pk = 0
-    for nb in range(NB):
-        for w in range(XW):
-            base = pk * OB * B * 8
-            for r in range(R):
-                for g in range(CO):
-                    bit = base + (g * R + r) * XB
-                    q = _rq_exact((np.int64(y[nb, r, w, g]) << s_a) + bias_y[g], ep1, en1, lo1,
-                                  hi1)
-                    if add:
-                        sk = _word(skip, 0, bit, XB, in_byte)
-                        if sk_signed:
-                            sk = words.signed(sk, XB)
-                        q = _rq_exact((q << s_q) + (sk << s_s), ep2, en2, lo2, hi2)
-                    q &= xmask
-                    if in_byte:
-                        out[bit >> 3] |= q << (bit & 7)
-                    else:
-                        words.put_or(out, 0, bit, XB, q)
-            pk += 1
+    for p in range(NP):
+        for i in range(n):
+            q[i] = _rq_exact((np.int64(yt[p, i]) << s_a) + bias_rep[i], ep1, en1, lo1, hi1)
+        if add:
+            for i in range(n):
+                q[i] = _rq_exact((q[i] << s_q) + (skw[p, i] << s_s), ep2, en2, lo2, hi2)
+        _put_packet(out, p * OB * B, q, n, XB)
 
 
 def _nowrap_constants(c, P, YB, XB, y_lo, y_hi, biases):
@@ -222,9 +283,36 @@ def _dtype_for(x_bits, x_signed, k_bits, terms):
     return np.int64
 
 
-def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None) -> bytes:
+class PixelMemo:
+    """The last pixel stream a run decoded, with its decoded array. Why: a layer's output-channel
+    passes stream the same pixels one job after another (373 of ResNet-50's 447 jobs), and
+    decoding them is a third of a job's value work. Reused only when the bytes are equal (one
+    memcmp), so a changed stream is always decoded afresh. One per run (not shared by threads)."""
+
+    def __init__(self):
+        self.pixels = None
+        self.xf = None
+        self.hits = 0
+
+
+def _decoded_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, dt, pixels, memo):
+    if memo is not None and memo.pixels is not None and memo.xf.dtype == dt \
+            and memo.xf.shape == (NB, PR * XWP + 2 * PW, CM) and memo.pixels == pixels:
+        memo.hits += 1
+        return memo.xf
+    xf = np.zeros((NB, PR * XWP + 2 * PW, CM), dtype=dt)
+    _unpack_pixels(xb[B:], B, NB, XW, CM, PB, PR, XB, signed, word_table(XB, signed), XWP, PW,
+                   xf)
+    if memo is not None:
+        memo.pixels, memo.xf = pixels, xf
+    return xf
+
+
+def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None,
+               memo: PixelMemo | None = None) -> bytes:
     """The bytes the engine's S2M stream carries for one job (weights, pixels and, for an adding
-    finish job, skip streams as their DMAs read them). JobStreamError names what does not fit."""
+    finish job, skip streams as their DMAs read them). JobStreamError names what does not fit.
+    `memo`: a run's PixelMemo (the previous job's decoded pixels, reused when equal)."""
     B = hw.AXI_BYTES
     wb = np.frombuffer(weights, dtype=np.uint8)
     xb = np.frombuffer(pixels, dtype=np.uint8)
@@ -256,47 +344,74 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None) -> b
     dt = _dtype_for(hw.X_BITS, signed, hw.K_BITS, KH * KW * CM)
     PW = h["KW2"]
     XWP = XW + 2 * PW
-    xf = np.zeros((NB, PR * XWP + 2 * PW, CM), dtype=dt)
-    _unpack_pixels(xb[B:], B, NB, XW, CM, PB, PR, hw.X_BITS, signed, XWP, PW, xf)
+    xf = _decoded_pixels(xb, B, NB, XW, CM, PB, PR, hw.X_BITS, signed, XWP, PW, dt, bytes(pixels),
+                         memo)
     wf = np.empty((KH, KW, CM, CO), dtype=dt)
-    _unpack_weights(wb[B + npost:], B, hw.WB, KH, KW, CM, CO, hw.K_BITS, wf)
-    # y[nb, r*XWP + w] = sum over taps (a, b) of xf[nb, (r + a)*XWP + w + b] . wf[a, b]; the
-    # columns w >= XW of each row are computed and never read
-    n = R * XWP
-    y = np.zeros((NB, n, CO), dtype=dt)
-    for a in range(KH):
-        for b in range(KW):
-            y += xf[:, a * XWP + b:a * XWP + b + n] @ wf[a, b]
-    y = y.reshape(NB, R, XWP, CO)
+    cu = _unpack_weights(wb[B + npost:], B, hw.WB, KH, KW, CM, CO, hw.K_BITS,
+                         word_table(hw.K_BITS, True), wf, np.zeros(CO, np.int64))
+    y = _sums(xf, wf, cu, R, XWP, KH, KW, dt)
     kw2 = h["KW2"]
     ob = int(tabs[T_OB_FIN_OF_KW2][kw2] if fin else tabs[T_OB_OF_KW2][kw2])
     keep = int(tabs[T_KEEP_FIN_OF_KW2][kw2] if fin else tabs[T_KEEP_OF_KW2][kw2])
     n_beats = NB * XW * ob
     out = np.zeros(n_beats * B, dtype=np.uint8)
     if fin:
-        cfgset = np.ascontiguousarray(wb[B:B + npost])
-        if _adds(cfgset, tabs):
-            if skip is None:
-                raise JobStreamError("an adding finish job got no skip stream")
-            sk = np.frombuffer(skip, dtype=np.uint8)
-            if sk.size != n_beats * B:        # one skip beat per output beat
-                raise JobStreamError(f"skip stream of {sk.size} bytes, expected {n_beats * B} "
-                                     f"(one {B}-byte beat per output beat)")
-            skb = sk
-        else:
-            skb = np.zeros(1, dtype=np.uint8)
-        biases = np.zeros(CO, np.int64)
-        c = _decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, COLS, tabs, biases)
-        fast = _nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(y.min()),
-                                 int(y.max()), biases) if y.size else None
-        if fast is None:
-            _pack_finished(y, XW, hw.Y_BITS, hw.X_BITS, ob, B, c, biases, skb, hw.PIPE_BITS, out)
-        else:
-            _pack_finished_nowrap(y, XW, hw.X_BITS, ob, B, fast[0], fast[1], skb, c[8] != 0,
-                                  out)
+        _finish(hw, tabs, wb[B:B + npost], skip, y, XW, CO, ob, n_beats, out)
     else:
-        _pack_raw(y, XW, hw.Y_BITS, hw.Y_OUT_BITS // 8, ob, B, out)
+        _pack_raw(y, XW, CO, hw.Y_BITS, hw.Y_OUT_BITS // 8, ob, B, out)
     return out[:n_beats * B - (B - keep)].tobytes()
+
+
+def _sums(xf, wf, cu, R, XWP, KH, KW, dt):
+    """y[nb, r, w, g] for g < cu: the sums of every pixel column w < XWP (w >= XW computed, never
+    read) through BLAS, one product per kernel tap over the flat spatial axis."""
+    NB = xf.shape[0]
+    n = R * XWP
+    y = np.empty((NB, n, cu), dtype=dt)
+    tmp = np.empty_like(y) if KH * KW > 1 else None
+    for a in range(KH):
+        for b in range(KW):
+            xs = xf[:, a * XWP + b:a * XWP + b + n]
+            if a == 0 and b == 0:
+                np.matmul(xs, wf[a, b, :, :cu], out=y)
+            else:
+                np.matmul(xs, wf[a, b, :, :cu], out=tmp)
+                y += tmp
+    return y.reshape(NB, R, XWP, cu)
+
+
+def _finish(hw, tabs, cfg_beats, skip, y, XW, CO, ob, n_beats, out):
+    """Finish packets into out: the raw sums in packet word order (g*ROWS + r; the unused
+    groups g >= y's last axis are zero sums), the configuration set's bias and lane fields, the
+    skip words of an adding job; the proven no-wrap arithmetic where it applies."""
+    B, R = hw.AXI_BYTES, hw.ROWS
+    NB, cu = y.shape[0], y.shape[3]
+    cfgset = np.ascontiguousarray(cfg_beats)
+    biases = np.zeros(CO, np.int64)
+    c = _decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, hw.COLS, tabs, biases)
+    yt = np.zeros((NB * XW, CO, R), dtype=y.dtype)
+    yt.reshape(NB, XW, CO, R)[:, :, :cu] = y[:, :, :XW].transpose(0, 2, 3, 1)
+    yt = yt.reshape(NB * XW, CO * R)
+    n = CO * R
+    adds = c[7] != 0
+    skw = np.zeros((NB * XW, n) if adds else (1, 1), np.int64)
+    if adds:
+        if skip is None:
+            raise JobStreamError("an adding finish job got no skip stream")
+        sk = np.frombuffer(skip, dtype=np.uint8)
+        if sk.size != n_beats * B:        # one skip beat per output beat
+            raise JobStreamError(f"skip stream of {sk.size} bytes, expected {n_beats * B} "
+                                 f"(one {B}-byte beat per output beat)")
+        _stream_words(sk, NB * XW, ob * B, n, hw.X_BITS, c[8] != 0,
+                      word_table(hw.X_BITS, bool(c[8])), skw)
+    q = np.empty(n, np.int64)
+    fast = _nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(yt.min()),
+                             int(yt.max()), biases) if yt.size else None
+    if fast is None:
+        _pack_finished(yt, hw.Y_BITS, hw.X_BITS, ob, B, c, np.repeat(biases, R), skw,
+                       hw.PIPE_BITS, out, q)
+    else:
+        _pack_finished_nowrap(yt, hw.X_BITS, ob, B, fast[0], np.repeat(fast[1], R), skw, out, q)
 
 
 def needs_skip(hw, tabs, weights: bytes) -> bool:
