@@ -93,6 +93,71 @@ def test_fast_path_equals_per_cycle_twin_on_the_zoo(zoo_dirs, name, cfg):
         assert fast["mode"] == "fast" and cyc["mode"] == "cycle"
         _same_run(fast, cyc)
         compare_run(fast["firmware_run"], hw, manifest)          # and bit-exact
+        _SPECULATED[name, cfg] = fast["job_speculated"]
+
+
+_SPECULATED = {}
+
+
+def test_speculated_sums_are_used_on_the_zoo_and_a_wrong_guess_is_dropped(zoo_dirs):
+    """The fast path starts a job's sums on the previous pixel stream when its weights start;
+    the zoo's multi-pass bundles use such guesses (the runs above were equal to the per-cycle
+    twin with them), and a guess on other pixels is dropped and recomputed, never used."""
+    for key in ZOO:
+        if key not in _SPECULATED:
+            fast = run_system_model(zoo_dirs[key], 1, 1.0, 1.0, fast=True)
+            _SPECULATED[key] = fast["job_speculated"]
+    assert sum(h for h, _ in _SPECULATED.values()) > 0, _SPECULATED
+    d = zoo_dirs["resblock", "4x8_axi64"]
+    want = run_system_model(d, 3, 0.5, 0.3)
+    r = _SystemRun(d, 3, 0.5, 0.3, False, None, fast=True)
+    source = r._fast_source
+
+    def wrong_guess(rec):          # every guess is made on pixels with one bit flipped
+        if rec["ch"] == 1 and r.last_x is not None:
+            b, p, x = r.last_x
+            r.last_x = (b, p, bytes([x[0] ^ 1]) + x[1:])
+        source(rec)
+
+    r._fast_source = wrong_guess
+    try:
+        r.run(1 << 62)
+        hits, misses = r.spec_hits, r.spec_misses
+        got = r.firmware_run()
+    finally:
+        r.close()
+    assert hits == 0 and misses > 0, (hits, misses)
+    assert np.array_equal(got.output, want["firmware_run"].output)
+    assert got.raw_streams == want["firmware_run"].raw_streams
+
+
+def test_value_worker_runs_queued_work_while_waiting_and_reports_errors():
+    """ValueWorker.result: a waiting thread runs the awaited task itself while it is queued
+    (and newer tasks while it runs elsewhere), results and exceptions arrive in the asking
+    thread, a finish awaiting its sums never deadlocks, shutdown cancels what is queued."""
+    import threading
+    from dsf_sim.models.value_worker import ValueWorker
+    w = ValueWorker()
+    gate = threading.Event()
+    blocker = w.submit(gate.wait, 5)                 # occupies the worker thread
+    ran_in = []
+    sums = w.submit(lambda: ran_in.append(threading.current_thread().name) or 7)
+    fin = w.submit(lambda: w.result(sums) * 6)
+    assert w.result(fin) == 42                       # run here: the worker is blocked
+    assert ran_in == [threading.current_thread().name] and w.helped >= 2
+    bad = w.submit(lambda: 1 // 0)
+    with pytest.raises(ZeroDivisionError):
+        w.result(bad)
+    gate.set()
+    assert w.result(blocker) is True
+    gate2 = threading.Event()
+    w.submit(gate2.wait, 5)                          # the worker is busy ...
+    left = w.submit(lambda: 1)
+    left.add_done_callback(lambda f: gate2.set())    # ... until shutdown cancels the queue
+    w.shutdown()
+    assert left.cancelled()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        w.submit(lambda: 1)
 
 
 @pytest.mark.parametrize("seed", RANDOM_SEEDS[:6])

@@ -14,6 +14,7 @@ are exactly what the S2M DMA writes (the TLAST beat's kept bytes only).
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -287,25 +288,39 @@ class PixelMemo:
     """The last pixel stream a run decoded, with its decoded array. Why: a layer's output-channel
     passes stream the same pixels one job after another (373 of ResNet-50's 447 jobs), and
     decoding them is a third of a job's value work. Reused only when the bytes are equal (one
-    memcmp), so a changed stream is always decoded afresh. One per run (not shared by threads)."""
+    memcmp), so a changed stream is always decoded afresh. `entry` is one (bytes, array) tuple,
+    replaced whole, so threads sharing a memo never see half an update."""
 
     def __init__(self):
-        self.pixels = None
-        self.xf = None
+        self.entry = None
         self.hits = 0
 
 
 def _decoded_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, dt, pixels, memo):
-    if memo is not None and memo.pixels is not None and memo.xf.dtype == dt \
-            and memo.xf.shape == (NB, PR * XWP + 2 * PW, CM) and memo.pixels == pixels:
+    shape = (NB, PR * XWP + 2 * PW, CM)
+    e = memo.entry if memo is not None else None
+    if e is not None and e[1].dtype == dt and e[1].shape == shape and e[0] == pixels:
         memo.hits += 1
-        return memo.xf
-    xf = np.zeros((NB, PR * XWP + 2 * PW, CM), dtype=dt)
+        return e[1]
+    xf = np.zeros(shape, dtype=dt)
     _unpack_pixels(xb[B:], B, NB, XW, CM, PB, PR, XB, signed, word_table(XB, signed), XWP, PW,
                    xf)
     if memo is not None:
-        memo.pixels, memo.xf = pixels, xf
+        memo.entry = (pixels, xf)
     return xf
+
+
+class JobSums(NamedTuple):
+    """A job's raw sums y[NB, ROWS, XWP, used groups] and what packing them needs: the half of
+    the job's values that does not depend on a skip stream (the fast path computes it before
+    the skip DMA starts; groups past `used` have zero weights, so zero sums)."""
+    y: np.ndarray
+    XW: int
+    CO: int
+    ob: int
+    keep: int
+    fin: bool
+    cfg_beats: np.ndarray | None
 
 
 def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None,
@@ -313,6 +328,12 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None,
     """The bytes the engine's S2M stream carries for one job (weights, pixels and, for an adding
     finish job, skip streams as their DMAs read them). JobStreamError names what does not fit.
     `memo`: a run's PixelMemo (the previous job's decoded pixels, reused when equal)."""
+    return job_finish(hw, tabs, job_sums(hw, tabs, weights, pixels, memo), skip)
+
+
+def job_sums(hw, tabs, weights: bytes, pixels: bytes, memo: PixelMemo | None = None) -> JobSums:
+    """The raw sums of the job of these weight and pixel streams, their headers checked against
+    each other and the streams' lengths (job_output's first half)."""
     B = hw.AXI_BYTES
     wb = np.frombuffer(weights, dtype=np.uint8)
     xb = np.frombuffer(pixels, dtype=np.uint8)
@@ -353,13 +374,21 @@ def job_output(hw, tabs, weights: bytes, pixels: bytes, skip: bytes | None,
     kw2 = h["KW2"]
     ob = int(tabs[T_OB_FIN_OF_KW2][kw2] if fin else tabs[T_OB_OF_KW2][kw2])
     keep = int(tabs[T_KEEP_FIN_OF_KW2][kw2] if fin else tabs[T_KEEP_OF_KW2][kw2])
-    n_beats = NB * XW * ob
+    return JobSums(y, XW, CO, ob, keep, fin, wb[B:B + npost] if fin else None)
+
+
+def job_finish(hw, tabs, sums: JobSums, skip: bytes | None) -> bytes:
+    """The job's output bytes from its sums (job_output's second half): raw words, or finished
+    words with the skip stream of an adding job; the TLAST beat's kept bytes only."""
+    B = hw.AXI_BYTES
+    y, XW, CO, ob = sums.y, sums.XW, sums.CO, sums.ob
+    n_beats = y.shape[0] * XW * ob
     out = np.zeros(n_beats * B, dtype=np.uint8)
-    if fin:
-        _finish(hw, tabs, wb[B:B + npost], skip, y, XW, CO, ob, n_beats, out)
+    if sums.fin:
+        _finish(hw, tabs, sums.cfg_beats, skip, y, XW, CO, ob, n_beats, out)
     else:
         _pack_raw(y, XW, CO, hw.Y_BITS, hw.Y_OUT_BITS // 8, ob, B, out)
-    return out[:n_beats * B - (B - keep)].tobytes()
+    return out[:n_beats * B - (B - sums.keep)].tobytes()
 
 
 def _sums(xf, wf, cu, R, XWP, KH, KW, dt):
