@@ -46,7 +46,7 @@ for line in sys.stdin:
     wall = time.perf_counter() - t
     out = hashlib.sha256(r["firmware_run"].output.tobytes()).hexdigest()
     keep = {k: r.get(k) for k in ("job_values_s", "job_wait_s", "job_speculated")}
-    print(json.dumps(dict(wall=wall, cycles=r["cycles"], out=out, **keep)), flush=True)
+    print(json.dumps(dict(wall=wall, cycles=r["cycles_total"], out=out, **keep)), flush=True)
 """
 
 
