@@ -29,6 +29,7 @@ from ..compiler.rtl_config import ENGINE_STREAMS
 from ..models import prng
 from ..models.engine import EVENT, LIMIT, OK, ERR_WATCHDOG, EngineState
 from ..models.engine import core, dma, registers
+from ..models.engine import trace_rows as TR
 from ..models.engine.harness import JobImage
 from ..models.engine.signals import DATA_PORTS, DEBUG, GATED, INDEX, NAMES, PORTS, SIGNALS, STIMULUS
 from ..models.jit import jit
@@ -182,65 +183,41 @@ def rtl_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, rtl_mutation=Non
                    timeout).finish()
 
 
-# twin columns: (source, argument) per signal, from the table
-SRC_REGISTER, SRC_PROBE, SRC_ACC00, SRC_BEAT_INDEX, SRC_JOBS = range(5)
-
-
+# twin columns: (source, argument) per signal, from the table (models/engine/trace_rows.py)
 def _twin_sources() -> np.ndarray:
     out = np.zeros((NS, 2), np.int64)
     for i, s in enumerate(SIGNALS):
         if s.twin is None:
-            out[i] = (SRC_JOBS, 0) if s.name == "jobs_done" else \
-                (SRC_BEAT_INDEX, {"p_idx": dma.CH_PIXELS, "w_idx": dma.CH_WEIGHTS,
-                                  "s_idx": dma.CH_SKIP}[s.name])
+            out[i] = (TR.SRC_JOBS, 0) if s.name == "jobs_done" else \
+                (TR.SRC_BEAT_INDEX, {"p_idx": dma.CH_PIXELS, "w_idx": dma.CH_WEIGHTS,
+                                     "s_idx": dma.CH_SKIP}[s.name])
         elif s.twin[0] == "register":
-            out[i] = (SRC_REGISTER, registers.index(s.twin[1], s.twin[2]))
+            out[i] = (TR.SRC_REGISTER, registers.index(s.twin[1], s.twin[2]))
         elif s.twin[0] == "probe":
-            out[i] = (SRC_PROBE, core.TRACE_SLOTS.index(s.twin[1]))
+            out[i] = (TR.SRC_PROBE, TR.PROBE_SLOTS.index(s.twin[1]))
         else:
-            out[i] = (SRC_ACC00, s.twin[1])
+            out[i] = (TR.SRC_ACC00, s.twin[1])
     return out
 
 
 TWIN_SOURCES = _twin_sources()
-SLOT_TKEEP = core.TRACE_SLOTS.index("m_axis_tkeep")
 S_CYCLE = registers.index("harness", "cycle")
 S_NLOG = registers.index("harness", "nlog")
 
 
 @jit
 def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slot, wl_mem, s1_x,
-                 acc, out_mem, log, trace, hs, sources, tr_sc, tr_data, tr_keep):
-    """Step the twin one cycle at a time (each `advance` with limit = cycle + 1 runs exactly one
-    cycle) and record the table's columns: registers, accumulator and beat indices as they are
-    during the cycle (before its edge), probes as the cycle loop computed them. The output
-    channel is re-armed at every TLAST like the engine harness. Returns (cycles, status)."""
-    trp, trd = trace
-    B = trd.shape[0]
-    t = 0
+                 acc, out_mem, log, trace, hs):
+    """Run the twin up to maxc cycles from S[cycle] (trace's rows: their base), `advance`
+    writing a row per cycle (trace_rows.py), until njobs output transfers are done. The output
+    channel is re-armed at every TLAST like the engine harness. Returns (rows, status)."""
+    B = trace[1].shape[1]
+    limit = S[S_CYCLE] + maxc
     done = 0
     status = OK
-    while done < njobs and t < maxc:
-        for k in range(sources.shape[0]):
-            src, arg = sources[k, 0], sources[k, 1]
-            if src == SRC_REGISTER:
-                tr_sc[t, k] = S[arg]
-            elif src == SRC_ACC00:
-                tr_sc[t, k] = (acc[0, 0] >> 32) if arg else (acc[0, 0] & 0xFFFFFFFF)
-            elif src == SRC_BEAT_INDEX:
-                tr_sc[t, k] = C[arg, dma.C_IDX]
-            elif src == SRC_JOBS:
-                tr_sc[t, k] = done
-        status = core.advance(prm, tabs, S, C, dram, thr, S[S_CYCLE] + 1, slot, wl_mem, s1_x,
-                              acc, out_mem, log, trace, hs)
-        for k in range(sources.shape[0]):
-            if sources[k, 0] == SRC_PROBE:
-                tr_sc[t, k] = trp[sources[k, 1]]
-        for i in range(B):
-            tr_data[t, i] = trd[i]
-            if i < trp[SLOT_TKEEP]:
-                tr_keep[t, i >> 3] |= 1 << (i & 7)
-        t += 1
+    while done < njobs:
+        status = core.advance(prm, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc,
+                              out_mem, log, trace, hs)
         if status == EVENT:
             if C[2, dma.C_EVENT] >= 0:
                 done += 1
@@ -257,9 +234,10 @@ def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slo
             status = OK
         elif status == LIMIT:
             status = OK
+            break
         else:
             break
-    return t, status
+    return trace[4][1], status
 
 
 def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=None,
@@ -271,7 +249,7 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
     img = JobImage(hw, jobs, spare_beats=4096)
     dram, out_base, out_cap = img.dram, img.out_base, img.out_cap
     es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=img.nout,
-                     mutate=twin_mutation, trace=True)
+                     mutate=twin_mutation)
     img.start_sources(es)
     es.start(2, out_base, out_cap)
     traces = []
@@ -287,11 +265,10 @@ def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=
         sc = np.zeros((n, NS), np.int64)
         data = np.zeros((n, B), np.uint8)
         keep = np.zeros((n, (B + 7) // 8), np.uint8)
-        done0 = es.reg("harness", "ntlast")
+        rows = TR.rows(sc, data, keep, TWIN_SOURCES, es.cycle)
         t, status = _model_trace(es.prm, es.tabs, es.S, es.C, dram, es.thr, left, out_base,
                                  out_cap, n, es.slot, es.wl_mem, es.s1_x, es.acc, es.out_mem,
-                                 es.log, es.trace, es.hs, TWIN_SOURCES, sc, data, keep)
-        sc[:t, IX["jobs_done"]] += done0
+                                 es.log, rows, es.hs)
         traces.append((sc[:t], data[:t], keep[:t]))
         total += t
         left = len(jobs) - es.reg("harness", "ntlast")

@@ -23,7 +23,8 @@ from __future__ import annotations
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from ..jit import jit
-from . import dma, output, pe_array, pixel_streamer, sequencer, stretch, weight_loader
+from . import (dma, output, pe_array, pixel_streamer, sequencer, stretch, trace_rows,
+               weight_loader)
 from .params import N_PARAMS, P_AXI_BYTES, P_TIMING_ONLY, P_WATCHDOG
 from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG, N_SEQUENCER,
                         N_WEIGHT_LOADER, OUTPUT0, PIXEL_STREAMER0, PRNG0, SEQUENCER0,
@@ -34,9 +35,7 @@ from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG,
 OK, EVENT, ERR_WATCHDOG, LIMIT, ERR_OVERFLOW, ERR_OUTBUF = 0, 1, 2, 3, 4, 5
 
 # per-cycle probes written when tracing (lockstep): ports and stimulus as the twin computed them
-TRACE_SLOTS = ("p_valid", "w_valid", "m_ready", "s_axis_pixels_tready", "s_axis_weights_tready",
-               "m_axis_tvalid", "m_axis_tlast", "m_axis_tkeep", "raddr", "s_valid",
-               "s_axis_skip_tready")
+TRACE_SLOTS = trace_rows.PROBE_SLOTS
 N_TRACE = len(TRACE_SLOTS)
 
 
@@ -81,13 +80,18 @@ def _log_beat(log, nlog, cycle, dr, base, B, keep, last):
 
 
 @jit(inline=True)
-def _probe(trace, buf, base, o, B, probes):
-    """Lockstep: this cycle's ports and stimulus as computed, m_axis_tdata bytes."""
-    trp, trd = trace
-    for k in range(N_TRACE):
-        trp[k] = probes[k]
-    for i in range(B):
-        trd[i] = buf[base + i] if o.dr_v != 0 else 0
+def _trace_registers(trace, S, C, acc, cycle, h, g, p, wl, q, o):
+    """Lockstep: S holds the registers during this cycle, and its row gets their columns."""
+    _store(S, h, g, p, wl, q, o)
+    trace_rows.registers_row(trace, S, C, acc, cycle)
+
+
+@jit(inline=True)
+def _flags(C):
+    """The channels' active and pending (latched valid) flags as advance keeps them."""
+    return (C[0, dma.C_ACT] != 0, C[1, dma.C_ACT] != 0, C[2, dma.C_ACT] != 0,
+            C[3, dma.C_ACT] != 0, C[0, dma.C_PEND] != 0, C[1, dma.C_PEND] != 0,
+            C[3, dma.C_PEND] != 0)
 
 
 @jit(inline=True)
@@ -130,24 +134,23 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
     prm = to_fixed_tuple(prm_array, N_PARAMS)   # a value, not memory: loads hoist out of the loop
     rowbuf, banks, rdata, cfgset = wl_mem
     dr, skbuf, beat = out_mem[4], out_mem[8], out_mem[9]
-    B = prm[P_AXI_BYTES]
-    nlog_max = log[0].shape[0]
-    tracing = trace[0].shape[0] > 0
+    B, nlog_max = prm[P_AXI_BYTES], log[0].shape[0]
+    tracing = trace[0].shape[0] > 0                 # lockstep's rows (trace_rows.py)
     jumps = stretch.enabled(prm, tracing, hs is not None)
 
     h, g, p, wl, q, o = _load(S)
     cycle, last_act, nlog, ntlast, jumped = h
     s0, s1, s2, s3 = g
-    a0, a1 = C[0, dma.C_ACT] != 0, C[1, dma.C_ACT] != 0
-    a2, a3 = C[2, dma.C_ACT] != 0, C[3, dma.C_ACT] != 0
-    p_valid, w_valid = C[0, dma.C_PEND] != 0, C[1, dma.C_PEND] != 0
-    s_valid = C[3, dma.C_PEND] != 0
+    a0, a1, a2, a3, p_valid, w_valid, s_valid = _flags(C)
 
     status = OK
     while True:
         if cycle >= limit:
             status = LIMIT
             break
+        if tracing:
+            _trace_registers(trace, S, C, acc, cycle, Harness(cycle, last_act, nlog, ntlast,
+                             jumped), Prng(s0, s1, s2, s3), p, wl, q, o)
         if jumps:     # a steady MAC stretch, taken in one step (stretch.py)
             n, q, p, wl, jg, jv, last_act = stretch.jump(
                 q, p, wl, o, (s0, s1, s2, s3), (p_valid, w_valid, s_valid), (a0, a1, a2, a3),
@@ -189,11 +192,12 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
             tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
         else:
             tb, tbase = dr, 0
-        if tracing:                              # in the order of TRACE_SLOTS
-            _probe(trace, tb, tbase, o, B,
-                   (int(p_valid), int(w_valid), int(m_ready), int(p_tready), int(w_tready),
-                    int(ov), int(output.tlast(o, prm)), output.tkeep(o, prm), raddr,
-                    int(s_valid), int(s_tready)))
+        if tracing:                              # in the order of trace_rows.PROBE_SLOTS
+            trace_rows.probes_row(
+                trace, cycle, tb, tbase, o.dr_v != 0, B,
+                (int(p_valid), int(w_valid), int(m_ready), int(p_tready), int(w_tready), int(ov),
+                 int(output.tlast(o, prm)), output.tkeep(o, prm), raddr, int(s_valid),
+                 int(s_tready)))
 
         # ---- 3. the rising edge
         ev = False

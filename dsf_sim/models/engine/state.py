@@ -2,7 +2,7 @@
 
 The state vector `S` (registers.REGISTERS), the DMA channel table `C` (dma.CHANNEL_FIELDS), the
 PRNG thresholds, each module's memories (registers.MEMORIES), the output log of the engine
-harness and the lockstep trace probes. `advance` resumes from exactly this, so a harness can stop
+harness and lockstep's trace rows. `advance` resumes from exactly this, so a harness can stop
 at any edge, act, and go on.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import prng
-from . import core, dma, registers
+from . import dma, registers, trace_rows
 from .core import advance
 from .mutations import mutation_id
 from .params import param_vector, tables
@@ -27,7 +27,7 @@ S_CYCLE = registers.index("harness", "cycle")
 
 class EngineState:
     def __init__(self, hw, seed=1, valid_prob=1.0, ready_prob=1.0, timing_only=False,
-                 watchdog=20000, nlog=0, mutate=None, trace=False, stretch=True):
+                 watchdog=20000, nlog=0, mutate=None, stretch=True):
         self.hw = hw
         self.B = hw.AXI_BYTES
         # stretch=False: the timing-only clock steps every cycle (the reference of stretch.py)
@@ -49,9 +49,8 @@ class EngineState:
         B = self.B
         self.log = (np.zeros((nlog, B), np.uint8), np.zeros((nlog, B), np.bool_),
                     np.zeros(nlog, np.bool_), np.zeros(nlog, np.int64))
-        # trace=True: advance writes the probes of every simulated cycle here (lockstep)
-        self.trace = (np.zeros(core.N_TRACE if trace else 0, np.int64),
-                      np.zeros(B if trace else 0, np.uint8))
+        # lockstep's rows (trace_rows.py): its model_trace sets recording rows per chunk
+        self.trace = trace_rows.none(B)
         # a DMA/DRAM model's handshake schedule (core.advance; dma_coupling.py): none by default
         self.hs = None
 
