@@ -4,26 +4,33 @@ Workload: tests/zoo.py "kernels", "strides", "pools", "residual" models (batch 2
 small_hw(bits=4) (4x8 engine, AXI 64), all jobs back to back `--copies` times (default 10),
 valid/ready probability 0.5, seed 1.
 Measured (build / JIT excluded, one warm-up each):
-  * fast path, RTL   tb_lockstep (Verilator C++, debug wrapper) writing the per-cycle trace file
-                     + reading it into numpy;
-  * fast path, model the twin stepped one cycle per advance call inside numba (trace=True);
-  * fast path, compare  numpy first-divergence over all compared signals;
+  * fast path, RTL   tb_lockstep (Verilator C++, debug wrapper, -O3) writing the per-cycle trace
+                     file + mapping it into numpy record views;
+  * fast path, model the twin's cycle loop writing each cycle's row as it runs (trace_rows.py);
+  * fast path, compare  first divergence: one numba pass over both traces, stopping at the first
+                     difference;
   * lockstep         `lockstep()` end to end: the RTL process and the twin's trace run at the
                      same time (two cores), then the compare; the sum of the three parts above
                      is the sequential baseline of the same run;
   * reference        plain tb_engine (no trace) and the engine model without tracing;
   * pyverilator      the same harness in Python, one pyverilator call per signal per cycle (the slow
                      path that dumps the VCD window), timed over the first --pyv-cycles cycles.
+  * --baseline-rev REV  `lockstep()` of git revision REV (a temporary worktree, its own build
+                     folder) against the working tree on the same jobs, one long-lived process
+                     per side, alternating `--rounds` times: the before/after of one run.
 Writes benchmarks/results/lockstep_speed.json.
 
-    .venv/bin/python benchmarks/lockstep_speed.py [--pyv-cycles 3000]
+    .venv/bin/python benchmarks/lockstep_speed.py [--pyv-cycles 3000] [--baseline-rev REV]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import pickle
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +42,66 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
 NAMES = ("kernels", "strides", "pools", "residual")
+
+# one side of --baseline-rev: its own package only (the editable install's import hook would serve
+# this checkout's modules to the old revision), then one lockstep() per line on stdin
+_SIDE = r"""
+import json, pickle, sys, time
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if 'Editable' not in getattr(f, '__name__', type(f).__name__)]
+sys.path.insert(0, sys.argv[1])
+from dsf_sim.rtl_bridge import lockstep as LS
+hw, jobs, s, p = pickle.load(open(sys.argv[2], 'rb'))
+LS.lockstep(hw, jobs, s, p, p)
+for line in sys.stdin:
+    t = time.perf_counter()
+    r = LS.lockstep(hw, jobs, s, p, p)
+    print(json.dumps(dict(wall=time.perf_counter() - t, cycles=r.cycles, passed=r.passed)),
+          flush=True)
+"""
+
+
+def versus_rev(rev, rounds, hw, jobs, seed, prob, tmp):
+    """lockstep() of REV and of the working tree on the same jobs, alternating; both must pass
+    with the same cycles. {then: [s], now: [s], cycles}."""
+    from tqdm import tqdm
+    jp = os.path.join(tmp, "jobs.pkl")
+    with open(jp, "wb") as f:
+        pickle.dump((hw, jobs, seed, prob), f)
+    wt = tempfile.mkdtemp(prefix="dsf_rev_")
+    r = subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", wt, rev],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"lockstep_speed: --baseline-rev = {rev!r} is invalid: "
+                         f"{r.stderr.strip()}")
+    procs, runs = {}, {"then": [], "now": []}
+    try:
+        for k, root in (("then", wt), ("now", ROOT)):
+            procs[k] = subprocess.Popen([sys.executable, "-c", _SIDE, root, jp],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True, cwd=root)
+        for _ in tqdm(range(rounds), desc=f"lockstep {rev} vs now", unit="round"):
+            for k, pr in procs.items():
+                pr.stdin.write("run\n")
+                pr.stdin.flush()
+                line = pr.stdout.readline()
+                if not line:
+                    raise SystemExit(f"lockstep_speed: the {k} side stopped (build or import "
+                                     f"failed in {wt if k == 'then' else ROOT})")
+                x = json.loads(line)
+                if not x["passed"]:
+                    raise SystemExit(f"lockstep_speed: the {k} side's lockstep failed")
+                runs[k].append(x)
+    finally:
+        for pr in procs.values():
+            pr.kill()
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", wt],
+                       capture_output=True)
+        shutil.rmtree(wt, ignore_errors=True)
+    cyc = {x["cycles"] for rs in runs.values() for x in rs}
+    if len(cyc) != 1:
+        raise SystemExit(f"lockstep_speed: the sides compared different cycle counts {cyc}")
+    return {k: [x["wall"] for x in rs] for k, rs in runs.items()} | {"cycles": cyc.pop()}
 
 
 def timed(fn, repeat=2):
@@ -51,6 +118,10 @@ def main():
     ap.add_argument("--pyv-cycles", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--prob", type=float, default=0.5)
+    ap.add_argument("--baseline-rev", default=None,
+                    help="also run lockstep() of this git revision, alternating with the working "
+                         "tree (before/after in one run)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternations for --baseline-rev")
     ap.add_argument("--copies", type=int, default=10,
                     help="the job list back to back this many times (a longer run: rates, not "
                          "process start-up)")
@@ -117,10 +188,18 @@ def main():
         "speedup_fast_vs_pyverilator_rtl_only": (T / t_ls) / (n / t_pyv),
         "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
     }
+    if args.baseline_rev:
+        vs = versus_rev(args.baseline_rev, args.rounds, hw, jobs, s, p, tmp)
+        then, now = min(vs["then"]), min(vs["now"])
+        res["versus_rev"] = {"rev": args.baseline_rev, "rounds": args.rounds,
+                             "then_s": vs["then"], "now_s": vs["now"],
+                             "then_cycles_per_s": T / then, "now_cycles_per_s": T / now,
+                             "then_over_now_best": then / now}
     out = os.path.join(HERE, "results", "lockstep_speed.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
+    with open(out + ".tmp", "w") as f:
         json.dump(res, f, indent=1)
+    os.replace(out + ".tmp", out)
     print(json.dumps(res, indent=1))
 
 

@@ -183,6 +183,30 @@ def test_stale_trace_is_refused(mut_setup, tmp_path):
         LS.read_trace(str(p))
 
 
+def test_trace_file_truncated_or_foreign_is_refused(mut_setup, tmp_path):
+    """read_trace maps the harness's file without copying: a record cut short or a file that is
+    not a trace is a named error, and a whole file reads back the RTL's own columns."""
+    hw, jobs, rtl, model = mut_setup
+    B = hw.AXI_BYTES
+    head = b"DSFT" + np.array([LS.NS, B, (B + 7) // 8, LS.SIGNATURE], "<u4").tobytes()
+    rows = np.zeros(3, np.dtype([("sc", "<u4", (LS.NS,)), ("data", np.uint8, (B,)),
+                                 ("keep", np.uint8, ((B + 7) // 8,))]))
+    rows["sc"] = rtl.sc[:3]
+    rows["data"] = rtl.data[:3]
+    rows["keep"] = rtl.keep[:3]
+    p = tmp_path / "t.bin"
+    p.write_bytes(head + rows.tobytes())
+    back = LS.read_trace(str(p))
+    assert np.array_equal(back.sc, rtl.sc[:3]) and np.array_equal(back.data, rtl.data[:3])
+    assert np.array_equal(back.keep, rtl.keep[:3]) and back.side == "RTL"
+    p.write_bytes(head + rows.tobytes()[:-1])
+    with pytest.raises(Exception, match=r"t.bin: truncated trace"):
+        LS.read_trace(str(p))
+    p.write_bytes(b"VCD0" + head[4:])
+    with pytest.raises(Exception, match=r"t.bin: not a lockstep trace"):
+        LS.read_trace(str(p))
+
+
 def test_vcd_window_matches_fast_path(mut_setup, tmp_path):
     hw, jobs, _, _ = mut_setup
     name = "out_last_early"

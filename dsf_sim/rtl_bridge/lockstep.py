@@ -108,20 +108,22 @@ def build_lockstep_tb(hw, rtl_mutation=None):
 
 
 def read_trace(path) -> Trace:
-    raw = np.fromfile(path, np.uint8)
-    if raw[:4].tobytes() != b"DSFT" or raw.size < 20:
+    """The harness's trace file as record views (no copy; columns stay uint32)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if head[:4] != b"DSFT" or len(head) < 20:
         raise VerilatorError(f"{path}: not a lockstep trace")
-    ns, nb, kb, sig = np.frombuffer(raw[4:20].tobytes(), "<u4")
+    ns, nb, kb, sig = np.frombuffer(head[4:20], "<u4")
     if ns != NS or sig != SIGNATURE:
         raise VerilatorError(f"{path}: trace columns ({ns}, signature {sig}) are not those of "
                              f"models/engine/signals.py ({NS}, {SIGNATURE}): stale harness build")
     rec = np.dtype([("sc", "<u4", (NS,)), ("data", np.uint8, (nb,)), ("keep", np.uint8, (kb,))])
-    body = raw[20:]
-    if body.size % rec.itemsize:
-        raise VerilatorError(f"{path}: truncated trace ({body.size} bytes, records of "
+    if (size - 20) % rec.itemsize:
+        raise VerilatorError(f"{path}: truncated trace ({size - 20} bytes, records of "
                              f"{rec.itemsize})")
-    r = np.frombuffer(body.tobytes(), rec)
-    return Trace(r["sc"].astype(np.int64), r["data"].copy(), r["keep"].copy(), side="RTL")
+    r = np.fromfile(path, rec, offset=20)
+    return Trace(r["sc"], r["data"], r["keep"], side="RTL")
 
 
 class _RtlRun:
@@ -293,37 +295,61 @@ def _capped(tr: Trace, n: int) -> Trace:
 
 
 # ----------------------------------------------------------------------------- comparison
-def diff_mask(a: Trace, b: Trace):
-    """{signal: bool[T]} over the common length (gated port signals only where both valid)."""
+def diff_mask(a: Trace, b: Trace, t0: int = 0, t1: int | None = None):
+    """{signal: bool[t1 - t0]} over cycles [t0, t1) of the common length (gated port signals
+    only where both valid)."""
     T = min(len(a), len(b))
-    both = (a.sc[:T, IX["m_axis_tvalid"]] == 1) & (b.sc[:T, IX["m_axis_tvalid"]] == 1)
+    t1 = T if t1 is None else min(t1, T)
+    t0 = min(t0, t1)
+    va, vb = a.sc[t0:t1, IX["m_axis_tvalid"]], b.sc[t0:t1, IX["m_axis_tvalid"]]
+    both = (va == 1) & (vb == 1)
     out = {}
     for n in STIMULUS + PORTS + DEBUG + DATA_PORTS:
         if n == "m_axis_tdata":
-            m = np.any(a.data[:T] != b.data[:T], axis=1)
+            m = np.any(a.data[t0:t1] != b.data[t0:t1], axis=1)
         elif n == "m_axis_tkeep":
-            m = np.any(a.keep[:T] != b.keep[:T], axis=1)
+            m = np.any(a.keep[t0:t1] != b.keep[t0:t1], axis=1)
         else:
-            m = a.sc[:T, IX[n]] != b.sc[:T, IX[n]]
+            m = a.sc[t0:t1, IX[n]] != b.sc[t0:t1, IX[n]]
         out[n] = m & both if n in GATED else m
     return out
 
 
 COMPARED = PORTS + DATA_PORTS + DEBUG      # reported first; stimulus last (a harness bug)
+_ALWAYS = np.array([IX[n] for n in STIMULUS + PORTS + DEBUG if n not in GATED], np.int64)
+_GATED_SC = np.array([IX[n] for n in GATED if n not in DATA_PORTS], np.int64)
+
+
+@jit
+def _first_row(asc, bsc, adata, bdata, akeep, bkeep, T, always, gated, valid):
+    """The first cycle < T where a compared column differs (gated ones while both valid), or
+    -1: one pass over both traces, stopping at the first difference."""
+    for t in range(T):
+        for k in always:
+            if asc[t, k] != bsc[t, k]:
+                return t
+        if asc[t, valid] == 1 and bsc[t, valid] == 1:
+            for k in gated:
+                if asc[t, k] != bsc[t, k]:
+                    return t
+            for i in range(adata.shape[1]):
+                if adata[t, i] != bdata[t, i]:
+                    return t
+            for i in range(akeep.shape[1]):
+                if akeep[t, i] != bkeep[t, i]:
+                    return t
+    return -1
 
 
 def first_divergence(a: Trace, b: Trace):
     """(cycle, [signals differing at that cycle, ports first]) or None. A length difference (one
     side finished or hung earlier) counts as a divergence at the shorter length."""
-    masks = diff_mask(a, b)
     T = min(len(a), len(b))
-    anyd = np.zeros(T, bool)
-    for m in masks.values():
-        anyd |= m
-    idx = np.flatnonzero(anyd)
-    if len(idx):
-        t = int(idx[0])
-        return t, [n for n in COMPARED + STIMULUS if masks[n][t]]
+    t = _first_row(a.sc, b.sc, a.data, b.data, a.keep, b.keep, T, _ALWAYS, _GATED_SC,
+                   IX["m_axis_tvalid"])
+    if t >= 0:
+        masks = diff_mask(a, b, t, t + 1)
+        return t, [n for n in COMPARED + STIMULUS if masks[n][0]]
     if len(a) != len(b) or a.status != b.status:
         return T, ["end_of_run"]
     return None
@@ -358,7 +384,7 @@ TABLE_COLUMNS = ("p_valid", "w_valid", "m_ready") + PORTS + DATA_PORTS + DEBUG
 
 def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
     """Both sides' values for cycles [t0, t1); '*' marks a compared value that differs."""
-    masks = diff_mask(model, rtl)
+    masks = diff_mask(model, rtl, t0, t1)
     hdr = ["cycle", "side"] + [SHORT.get(n, n) for n in TABLE_COLUMNS]
     rows = []
     for t in range(t0, t1):
@@ -371,7 +397,7 @@ def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
                 v = tr.value(n, t)
                 gated_off = n in GATED and tr.sc[t, IX["m_axis_tvalid"]] == 0
                 s = "-" if gated_off else (v if isinstance(v, str) else str(v))
-                if t < len(masks[n]) and masks[n][t]:
+                if t - t0 < len(masks[n]) and masks[n][t - t0]:
                     s += "*"
                 row.append(s)
             rows.append(row)

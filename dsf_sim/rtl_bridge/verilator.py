@@ -62,6 +62,9 @@ def build(kind: str, hw, top: str, tb_files=(), tb_texts=None, mutation=None, de
     tb_files = [Path(f) for f in tb_files]
     exe = exe or top
     flags = ["-O2", "-Wno-fatal", "--top-module", top] + (["--trace"] if trace else [])
+    # Verilator's makefile appends OPT_FAST (-Os) after CFLAGS, which would override `copt` for
+    # the model's hot files: set it (and the runtime's OPT_GLOBAL) to `copt` too
+    flags += ["-MAKEFLAGS", f"OPT_FAST={copt} OPT_GLOBAL={copt}"] if link else []
     flags += [f"+define+{d}" for d in sorted(defines)]
     key = content_key(files=tb_files + [TB_DIR / "tb_common.h"] + [Path(f) for f in key_files],
                       texts=[f"{n}\0{t}" for n, t in sorted(texts.items())],

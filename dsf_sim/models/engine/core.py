@@ -34,10 +34,6 @@ from .registers import (HARNESS0, N_HARNESS, N_OUTPUT, N_PIXEL_STREAMER, N_PRNG,
 # status of advance(): S[cycle] is then the next cycle to simulate
 OK, EVENT, ERR_WATCHDOG, LIMIT, ERR_OVERFLOW, ERR_OUTBUF = 0, 1, 2, 3, 4, 5
 
-# per-cycle probes written when tracing (lockstep): ports and stimulus as the twin computed them
-TRACE_SLOTS = trace_rows.PROBE_SLOTS
-N_TRACE = len(TRACE_SLOTS)
-
 
 @jit(inline=True)
 def _load(S):

@@ -8,7 +8,7 @@ with -DDSF_LOCKSTEP (the generated dsf_trace.h), the twin's trace and the Python
 kinds: 'stimulus' (what the harness drives or counts; identical on both sides until the first
 divergence, compared to catch harness bugs), 'port' (engine ports), 'debug' (internal state).
 twin: ('register', module, name) -> the register's value before the cycle's edge;
-      ('probe', slot) -> a value the cycle loop computed during the cycle (core.TRACE_SLOTS);
+      ('probe', slot) -> a value the cycle loop computed during the cycle (trace_rows.PROBE_SLOTS);
       ('acc00', 0 | 1) -> bits [31:0] | [Y_BITS-1:32] of PE (0, 0)'s accumulator;
       None -> the harness's own count.
 rtl: a hierarchical path below the dsf_engine instance, or a function of the hardware giving
