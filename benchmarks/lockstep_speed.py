@@ -17,7 +17,9 @@ Measured (build / JIT excluded, one warm-up each):
                      path that dumps the VCD window), timed over the first --pyv-cycles cycles.
   * --baseline-rev REV  `lockstep()` of git revision REV (a temporary worktree, its own build
                      folder) against the working tree on the same jobs, one long-lived process
-                     per side, alternating `--rounds` times: the before/after of one run.
+                     per side, alternating `--rounds` times: the before/after of one run
+                     (wall seconds, and each side's peak RSS: TensorFlow-free processes
+                     holding the jobs, the traces and numba).
 Writes benchmarks/results/lockstep_speed.json.
 
     .venv/bin/python benchmarks/lockstep_speed.py [--pyv-cycles 3000] [--baseline-rev REV]
@@ -46,7 +48,7 @@ NAMES = ("kernels", "strides", "pools", "residual")
 # one side of --baseline-rev: its own package only (the editable install's import hook would serve
 # this checkout's modules to the old revision), then one lockstep() per line on stdin
 _SIDE = r"""
-import json, pickle, sys, time
+import json, pickle, resource, sys, time
 sys.meta_path[:] = [f for f in sys.meta_path
                     if 'Editable' not in getattr(f, '__name__', type(f).__name__)]
 sys.path.insert(0, sys.argv[1])
@@ -56,8 +58,9 @@ LS.lockstep(hw, jobs, s, p, p)
 for line in sys.stdin:
     t = time.perf_counter()
     r = LS.lockstep(hw, jobs, s, p, p)
-    print(json.dumps(dict(wall=time.perf_counter() - t, cycles=r.cycles, passed=r.passed)),
-          flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(dict(wall=time.perf_counter() - t, cycles=r.cycles, passed=r.passed,
+                          peak_rss_mb=rss)), flush=True)
 """
 
 
@@ -101,7 +104,8 @@ def versus_rev(rev, rounds, hw, jobs, seed, prob, tmp):
     cyc = {x["cycles"] for rs in runs.values() for x in rs}
     if len(cyc) != 1:
         raise SystemExit(f"lockstep_speed: the sides compared different cycle counts {cyc}")
-    return {k: [x["wall"] for x in rs] for k, rs in runs.items()} | {"cycles": cyc.pop()}
+    return ({k: [x["wall"] for x in rs] for k, rs in runs.items()} | {"cycles": cyc.pop()}
+            | {f"{k}_peak_rss_mb": rs[-1]["peak_rss_mb"] for k, rs in runs.items()})
 
 
 def timed(fn, repeat=2):
@@ -194,7 +198,9 @@ def main():
         res["versus_rev"] = {"rev": args.baseline_rev, "rounds": args.rounds,
                              "then_s": vs["then"], "now_s": vs["now"],
                              "then_cycles_per_s": T / then, "now_cycles_per_s": T / now,
-                             "then_over_now_best": then / now}
+                             "then_over_now_best": then / now,
+                             "then_peak_rss_mb": vs["then_peak_rss_mb"],
+                             "now_peak_rss_mb": vs["now_peak_rss_mb"]}
     out = os.path.join(HERE, "results", "lockstep_speed.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".tmp", "w") as f:

@@ -134,6 +134,42 @@ def test_twin_mutation_caught_and_mirrored(mut_setup, name):
         assert both.passed, f"{name}: mutated RTL and mutated twin differ:\n{both.report}"
 
 
+@pytest.mark.parametrize("side", ["rtl", "twin"])
+def test_streaming_compare_matches_whole_traces(mut_setup, monkeypatch, side):
+    """lockstep compares the twin chunk by chunk with the RTL's growing trace file and drops
+    what it compared. With chunks of 37 cycles and the twin at most 101 cycles ahead (many
+    chunk borders, the twin waiting for the RTL), every mutant is reported at the same cycle
+    with the same signals and report as with whole traces, and only rows near the divergence
+    are held; a clean run holds no twin rows unless asked to keep them all."""
+    hw, jobs, clean_rtl, clean_model = mut_setup
+    runs = {}
+    for chunk, lead in ((1 << 16, 1 << 18), (37, 101)):
+        monkeypatch.setattr(LS, "CHUNK", chunk)
+        monkeypatch.setattr(LS, "LEAD", lead)
+        for name in NAMES:
+            kw = {f"{side}_mutation": name}
+            runs[chunk, name] = LS.lockstep(hw, jobs, *STIM_OF.get(name, MUT_STIM), window=8,
+                                            **kw)
+        clean = LS.lockstep(hw, jobs, *MUT_STIM)
+        assert clean.passed and clean.cycles == len(clean_rtl) and clean.model is None
+        kept = LS.lockstep(hw, jobs, *MUT_STIM, keep_traces=True)
+        assert kept.passed and kept.model.base == 0
+        assert independent_first_diff(kept.model, clean_model) is None
+        assert len(kept.model) == len(clean_model)
+    for name in NAMES:
+        big, small = runs[1 << 16, name], runs[37, name]
+        if big.passed:              # a twin mutation the stimulus does not reach
+            assert small.passed, name
+            continue
+        assert (small.cycle, small.signals, small.report) == (big.cycle, big.signals,
+                                                              big.report), name
+        m = small.model
+        assert m.base <= max(0, small.cycle - 8 + 1), name
+        if small.signals != ["end_of_run"]:
+            assert m.base >= small.cycle - 8 - 3 - 37, name
+            assert len(m.sc) <= 8 + 3 + 101 + 2 * 37, name
+
+
 def test_mutations_are_noops_by_default(mut_setup):
     hw, jobs, _, clean_model = mut_setup
     again = LS.model_trace(hw, jobs, *MUT_STIM, twin_mutation="none")

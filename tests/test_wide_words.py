@@ -86,7 +86,7 @@ def test_lockstep_compares_the_accumulators_high_bits(tmp_path):
     hw = small_hw(data_dir=str(tmp_path), **WIDE["x16k16"])
     m = ZOO["kernels"](hw)
     ex = m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path))
-    r = LS.lockstep(hw, LS.export_jobs(ex), 2, 0.5, 0.5)
+    r = LS.lockstep(hw, LS.export_jobs(ex), 2, 0.5, 0.5, keep_traces=True)
     assert r.passed, r.report
     hi = r.rtl.sc[:, INDEX["acc00_hi"]]
     assert hi.any() and np.array_equal(hi, r.model.sc[: len(hi), INDEX["acc00_hi"]])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -78,17 +79,31 @@ def trace_header() -> str:
 # ----------------------------------------------------------------------------- traces
 @dataclass
 class Trace:
-    """Per-cycle record of one side: sc[t, IX[name]], data[t, B] (tdata bytes), keep[t, KB]."""
+    """Per-cycle record of one side: sc[t - base, IX[name]], data[t - base, B] (tdata bytes),
+    keep[t - base, KB] for the cycles t the trace holds, [base, len). A whole run has base 0;
+    lockstep keeps only a window of the twin's rows around a divergence (base > 0)."""
     sc: np.ndarray
     data: np.ndarray
     keep: np.ndarray
     status: str = "done"          # done | watchdog | max_cycles
     side: str = ""
+    base: int = 0
 
     def __len__(self):
-        return len(self.sc)
+        """Cycles of the run up to the last one held."""
+        return self.base + len(self.sc)
+
+    def rows(self, t0, t1):
+        """(sc, data, keep) of cycles [t0, t1), all held."""
+        if t0 < self.base:
+            raise ValueError(f"{self.side} trace holds cycles from {self.base}, not {t0}")
+        a, b = t0 - self.base, t1 - self.base
+        return self.sc[a:b], self.data[a:b], self.keep[a:b]
 
     def value(self, name, t):
+        if not self.base <= t < len(self):
+            raise ValueError(f"{self.side} trace holds cycles [{self.base}, {len(self)}), not {t}")
+        t -= self.base
         if name == "m_axis_tdata":
             return "0x" + bytes(self.data[t][::-1]).hex()
         if name == "m_axis_tkeep":
@@ -107,23 +122,58 @@ def build_lockstep_tb(hw, rtl_mutation=None):
                  copt="-O1" if mutant else "-O3") / "obj" / "tb_lockstep"
 
 
-def read_trace(path) -> Trace:
-    """The harness's trace file as record views (no copy; columns stay uint32)."""
-    size = os.path.getsize(path)
+TRACE_HEAD = 20          # "DSFT", column count, axi bytes, keep bytes, signature
+
+
+def _trace_record(path) -> np.dtype:
+    """The record type of a trace file, from its header (refused if not this table's)."""
     with open(path, "rb") as f:
-        head = f.read(20)
-    if head[:4] != b"DSFT" or len(head) < 20:
+        head = f.read(TRACE_HEAD)
+    if head[:4] != b"DSFT" or len(head) < TRACE_HEAD:
         raise VerilatorError(f"{path}: not a lockstep trace")
-    ns, nb, kb, sig = np.frombuffer(head[4:20], "<u4")
+    ns, nb, kb, sig = np.frombuffer(head[4:TRACE_HEAD], "<u4")
     if ns != NS or sig != SIGNATURE:
         raise VerilatorError(f"{path}: trace columns ({ns}, signature {sig}) are not those of "
                              f"models/engine/signals.py ({NS}, {SIGNATURE}): stale harness build")
-    rec = np.dtype([("sc", "<u4", (NS,)), ("data", np.uint8, (nb,)), ("keep", np.uint8, (kb,))])
-    if (size - 20) % rec.itemsize:
-        raise VerilatorError(f"{path}: truncated trace ({size - 20} bytes, records of "
-                             f"{rec.itemsize})")
-    r = np.fromfile(path, rec, offset=20)
+    return np.dtype([("sc", "<u4", (NS,)), ("data", np.uint8, (nb,)), ("keep", np.uint8, (kb,))])
+
+
+def _mapped(path, rec, n) -> Trace:
+    """The first n records of a trace file as uint32 / byte views of a read-only map (no copy;
+    the map outlives the file's deletion)."""
+    r = np.memmap(path, rec, "r", offset=TRACE_HEAD, shape=(n,)) if n else np.zeros(0, rec)
     return Trace(r["sc"], r["data"], r["keep"], side="RTL")
+
+
+def read_trace(path) -> Trace:
+    """The harness's finished trace file (a record cut short is refused)."""
+    rec = _trace_record(path)
+    size = os.path.getsize(path) - TRACE_HEAD
+    if size % rec.itemsize:
+        raise VerilatorError(f"{path}: truncated trace ({size} bytes, records of "
+                             f"{rec.itemsize})")
+    return _mapped(path, rec, size // rec.itemsize)
+
+
+class _GrowingTrace:
+    """The RTL's trace file while tb_lockstep writes it: the complete records so far."""
+
+    def __init__(self, path):
+        self.path, self.rec, self.n, self.tr = path, None, 0, None
+
+    def refresh(self) -> int:
+        try:
+            size = os.path.getsize(self.path)
+        except FileNotFoundError:
+            return self.n
+        if size < TRACE_HEAD:
+            return self.n
+        if self.rec is None:
+            self.rec = _trace_record(self.path)
+        n = (size - TRACE_HEAD) // self.rec.itemsize
+        if n > self.n:
+            self.n, self.tr = n, _mapped(self.path, self.rec, n)
+        return self.n
 
 
 class _RtlRun:
@@ -133,7 +183,6 @@ class _RtlRun:
     def __init__(self, hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog,
                  max_cycles, timeout):
         import subprocess
-        import time
         exe = build_lockstep_tb(hw, rtl_mutation)
         self.tmp = tempfile.TemporaryDirectory(prefix="dsf_lockstep_")
         jf, self.tf, rf = (os.path.join(self.tmp.name, n)
@@ -156,7 +205,6 @@ class _RtlRun:
 
     def finish(self) -> Trace:
         import subprocess
-        import time
         if self.trace is not None:
             return self.trace
         try:
@@ -242,56 +290,72 @@ def _model_trace(prm, tabs, S, C, dram, thr, njobs, out_base, out_cap, maxc, slo
     return trace[4][1], status
 
 
-def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=None,
-                watchdog=20000, max_cycles=50_000_000, cap=None) -> Trace:
-    """The twin's trace; `cap()` (checked between chunks) may return a lower cycle limit once
-    it is known (the RTL's length + 64 in `lockstep`)."""
-    B = hw.AXI_BYTES
-    # a mutated twin may emit more than the headers announce: spare log room
-    img = JobImage(hw, jobs, spare_beats=4096)
-    dram, out_base, out_cap = img.dram, img.out_base, img.out_cap
-    es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=img.nout,
-                     mutate=twin_mutation)
-    img.start_sources(es)
-    es.start(2, out_base, out_cap)
-    traces = []
-    status, total, left = OK, 0, len(jobs)
-    chunk = 1 << 16
-    while True:               # grow in chunks (the cycle count is not known in advance)
-        c = cap() if cap is not None else None
-        if c is not None:
-            max_cycles = min(max_cycles, c)
-        n = min(chunk, max_cycles - total)
-        if n <= 0:
-            break
+class _TwinRun:
+    """The twin's side of lockstep, run a number of cycles at a time: each call returns the rows
+    of the cycles it ran (fresh arrays, so a caller may keep or drop them)."""
+
+    def __init__(self, hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
+                 max_cycles):
+        self.B = hw.AXI_BYTES
+        # a mutated twin may emit more than the headers announce: spare log room
+        img = JobImage(hw, jobs, spare_beats=4096)
+        self.dram, self.out_base, self.out_cap = img.dram, img.out_base, img.out_cap
+        self.es = EngineState(hw, seed, valid_prob, ready_prob, False, watchdog, nlog=img.nout,
+                              mutate=twin_mutation)
+        img.start_sources(self.es)
+        self.es.start(2, self.out_base, self.out_cap)
+        self.njobs, self.left, self.total, self.max_cycles = len(jobs), len(jobs), 0, max_cycles
+        self.code, self.done = OK, False
+
+    def cap(self, n: int):
+        """Run no cycle at or beyond n (a later, lower cap wins)."""
+        self.max_cycles = min(self.max_cycles, n)
+
+    def step(self, n: int):
+        """Up to n more cycles: (base cycle, sc, data, keep) of the rows run, or None when the
+        run is over."""
+        n = min(n, self.max_cycles - self.total)
+        if self.done or n <= 0:
+            self.done = True
+            return None
+        es, B = self.es, self.B
         sc = np.zeros((n, NS), np.int64)
         data = np.zeros((n, B), np.uint8)
         keep = np.zeros((n, (B + 7) // 8), np.uint8)
-        rows = TR.rows(sc, data, keep, TWIN_SOURCES, es.cycle)
-        t, status = _model_trace(es.prm, es.tabs, es.S, es.C, dram, es.thr, left, out_base,
-                                 out_cap, n, es.slot, es.wl_mem, es.s1_x, es.acc, es.out_mem,
-                                 es.log, rows, es.hs)
-        traces.append((sc[:t], data[:t], keep[:t]))
-        total += t
-        left = len(jobs) - es.reg("harness", "ntlast")
-        if status != OK or left <= 0 or total >= max_cycles or t < n:
-            break
+        t, self.code = _model_trace(es.prm, es.tabs, es.S, es.C, self.dram, es.thr, self.left,
+                                    self.out_base, self.out_cap, n, es.slot, es.wl_mem,
+                                    es.s1_x, es.acc, es.out_mem, es.log,
+                                    TR.rows(sc, data, keep, TWIN_SOURCES, es.cycle), es.hs)
+        base = self.total
+        self.total += t
+        self.left = self.njobs - es.reg("harness", "ntlast")
+        self.done = (self.code != OK or self.left <= 0 or self.total >= self.max_cycles
+                     or t < n)
+        return base, sc[:t], data[:t], keep[:t]
+
+    def status(self, length=None) -> str:
+        """The run's end, as a run limited to `length` cycles would have ended."""
+        if length is not None and length < self.total:
+            return "max_cycles"
+        return ("done" if self.left <= 0 else "watchdog" if self.code == ERR_WATCHDOG
+                else "max_cycles" if self.total >= self.max_cycles
+                else f"model status {self.code}")
+
+
+def model_trace(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, twin_mutation=None,
+                watchdog=20000, max_cycles=50_000_000) -> Trace:
+    """The twin's whole trace (grown in chunks: the cycle count is not known in advance)."""
+    run = _TwinRun(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog, max_cycles)
+    parts, chunk = [], 1 << 16
+    while (c := run.step(chunk)) is not None:
+        parts.append(c)
         chunk = min(chunk * 2, 1 << 22)
-    tr = Trace(np.concatenate([a for a, _, _ in traces]), np.concatenate([b for _, b, _ in traces]),
-               np.concatenate([c for _, _, c in traces]), side="model")
-    tr.status = ("done" if left <= 0 else "watchdog" if status == ERR_WATCHDOG
-                 else "max_cycles" if total >= max_cycles else f"model status {status}")
+    tr = Trace(*(np.concatenate([c[k] for c in parts]) if parts
+                 else np.zeros((0,) + d, t) for k, d, t in
+                 ((1, (NS,), np.int64), (2, (run.B,), np.uint8),
+                  (3, ((run.B + 7) // 8,), np.uint8))), side="model")
+    tr.status = run.status()
     return tr
-
-
-def _capped(tr: Trace, n: int) -> Trace:
-    """The trace as a run limited to n cycles would have left it (what the sequential lockstep
-    did: the twin ran at most the RTL's length + 64 cycles)."""
-    if len(tr) <= n:
-        return tr
-    out = Trace(tr.sc[:n], tr.data[:n], tr.keep[:n], side=tr.side)
-    out.status = "max_cycles"
-    return out
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -301,16 +365,16 @@ def diff_mask(a: Trace, b: Trace, t0: int = 0, t1: int | None = None):
     T = min(len(a), len(b))
     t1 = T if t1 is None else min(t1, T)
     t0 = min(t0, t1)
-    va, vb = a.sc[t0:t1, IX["m_axis_tvalid"]], b.sc[t0:t1, IX["m_axis_tvalid"]]
-    both = (va == 1) & (vb == 1)
+    (asc, ad, ak), (bsc, bd, bk) = a.rows(t0, t1), b.rows(t0, t1)
+    both = (asc[:, IX["m_axis_tvalid"]] == 1) & (bsc[:, IX["m_axis_tvalid"]] == 1)
     out = {}
     for n in STIMULUS + PORTS + DEBUG + DATA_PORTS:
         if n == "m_axis_tdata":
-            m = np.any(a.data[t0:t1] != b.data[t0:t1], axis=1)
+            m = np.any(ad != bd, axis=1)
         elif n == "m_axis_tkeep":
-            m = np.any(a.keep[t0:t1] != b.keep[t0:t1], axis=1)
+            m = np.any(ak != bk, axis=1)
         else:
-            m = a.sc[t0:t1, IX[n]] != b.sc[t0:t1, IX[n]]
+            m = asc[:, IX[n]] != bsc[:, IX[n]]
         out[n] = m & both if n in GATED else m
     return out
 
@@ -341,15 +405,28 @@ def _first_row(asc, bsc, adata, bdata, akeep, bkeep, T, always, gated, valid):
     return -1
 
 
+def _first_diff_rows(a, b, t0: int, t1: int) -> int:
+    """The first cycle in [t0, t1) where traces a and b (rows as (sc, data, keep)) differ, or
+    -1."""
+    (asc, ad, ak), (bsc, bd, bk) = a, b
+    t = _first_row(asc, bsc, ad, bd, ak, bk, t1 - t0, _ALWAYS, _GATED_SC, IX["m_axis_tvalid"])
+    return t0 + t if t >= 0 else -1
+
+
+def signals_at(a: Trace, b: Trace, t: int) -> list:
+    """The compared signals that differ in cycle t, ports first."""
+    masks = diff_mask(a, b, t, t + 1)
+    return [n for n in COMPARED + STIMULUS if masks[n][0]]
+
+
 def first_divergence(a: Trace, b: Trace):
     """(cycle, [signals differing at that cycle, ports first]) or None. A length difference (one
     side finished or hung earlier) counts as a divergence at the shorter length."""
     T = min(len(a), len(b))
-    t = _first_row(a.sc, b.sc, a.data, b.data, a.keep, b.keep, T, _ALWAYS, _GATED_SC,
-                   IX["m_axis_tvalid"])
+    t0 = max(a.base, b.base)
+    t = _first_diff_rows(a.rows(t0, T), b.rows(t0, T), t0, T)
     if t >= 0:
-        masks = diff_mask(a, b, t, t + 1)
-        return t, [n for n in COMPARED + STIMULUS if masks[n][0]]
+        return t, signals_at(a, b, t)
     if len(a) != len(b) or a.status != b.status:
         return T, ["end_of_run"]
     return None
@@ -357,6 +434,9 @@ def first_divergence(a: Trace, b: Trace):
 
 @dataclass
 class LockstepResult:
+    """`cycles`: cycles compared equal (the whole run when passed, else up to the divergence);
+    `model`: the twin's rows (whole with keep_traces, else around the divergence, else None);
+    `rtl`: the RTL's whole trace (a map of its file)."""
     passed: bool
     cycles: int
     jobs: int
@@ -369,8 +449,9 @@ class LockstepResult:
 
 
 def _seq_job(tr: Trace, t: int) -> int:
-    """Index of the job the sequencer works on in cycle t (HDR->MAC transitions so far - 1)."""
-    st = tr.sc[: t + 1, IX["seq_st"]]
+    """Index of the job the sequencer works on in cycle t (HDR->MAC transitions so far - 1;
+    a whole trace)."""
+    st = tr.rows(0, t + 1)[0][:, IX["seq_st"]]
     return int(np.count_nonzero((st[:-1] == 0) & (st[1:] != 0))) - 1 if t > 0 else -1
 
 
@@ -395,7 +476,7 @@ def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
             row = [str(t), tr.side]
             for n in TABLE_COLUMNS:
                 v = tr.value(n, t)
-                gated_off = n in GATED and tr.sc[t, IX["m_axis_tvalid"]] == 0
+                gated_off = n in GATED and tr.value("m_axis_tvalid", t) == 0
                 s = "-" if gated_off else (v if isinstance(v, str) else str(v))
                 if t - t0 < len(masks[n]) and masks[n][t - t0]:
                     s += "*"
@@ -408,7 +489,7 @@ def format_table(model: Trace, rtl: Trace, t0: int, t1: int) -> str:
 def make_report(model: Trace, rtl: Trace, cycle: int, signals, window: int, vcd=None,
                 title="") -> str:
     t = cycle
-    ref = rtl if t < len(rtl) else model
+    ref = rtl if t < len(rtl) or model.base > 0 else model     # the RTL's trace is whole
     tt = min(t, len(ref) - 1)
     pos = {n: ref.value(n, tt) for n in ("seq_st", "n", "l", "w", "ci", "kh", "f")} if tt >= 0 \
         else {}
@@ -439,28 +520,71 @@ def make_report(model: Trace, rtl: Trace, cycle: int, signals, window: int, vcd=
     return "\n".join(lines)
 
 
+LEAD = 1 << 18        # rows the twin may run ahead of the RTL's file (bounds what lockstep holds)
+CHUNK = 1 << 16       # twin rows per call
+
+
 def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_dir=None,
              rtl_mutation=None, twin_mutation=None, watchdog=20000, max_cycles=50_000_000,
-             title="") -> LockstepResult:
+             title="", keep_traces=False, timeout=3600) -> LockstepResult:
     """Run RTL and twin on the same job streams and stimulus; compare every cycle.
 
+    The RTL (its own process) writes its trace file while the twin runs here a chunk at a time;
+    each chunk is compared with the RTL's records as soon as both exist and dropped once
+    compared (the twin waits when it is LEAD rows ahead), so memory stays bounded on runs of
+    any length. The result holds the RTL's trace (a map of its file) and, on a divergence, the
+    twin's rows around it; `keep_traces=True` keeps the twin's whole trace.
     `rtl_mutation` / `twin_mutation` (names of models.engine.mutations) inject test-only bugs.
     On divergence and with `vcd_dir`, the RTL is re-run under pyverilator and a VCD of the last
     `window` cycles before the divergence (+2) is written there."""
     jobs = list(jobs)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"lockstep: window = {window!r} is invalid: allowed an int >= 1")
     run = _RtlRun(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles,
-                  3600)
-    try:                      # the twin runs while the RTL does (two processes, two cores)
-        model = model_trace(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
-                            max_cycles, cap=lambda: (None if (n := run.length_if_done()) is None
-                                                     else n + 64))
+                  timeout)
+    try:
+        twin = _TwinRun(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
+                        max_cycles)
+        grow = _GrowingTrace(run.tf)
+        held, done, div = [], 0, None      # twin chunks kept; cycles [0, done) compared equal
+        while True:
+            while (twin.total - grow.refresh() > LEAD and not run.done()
+                   and time.monotonic() < run.deadline):
+                time.sleep(0.001)          # the RTL is the slower side: let it catch up
+            if run.done():
+                twin.cap(grow.refresh() + 64)
+            c = twin.step(CHUNK)
+            if c is None:
+                break
+            held.append(c)
+            if div is None:
+                done, div = _compare_held(held, grow.tr, done, grow.n)
+                if div is not None:
+                    twin.cap(div + 3)      # the report shows two cycles after it
+            if not keep_traces:
+                keep_from = (done if div is None else div) - window - 3
+                held = [h for h in held if h[0] + len(h[1]) > keep_from]
     finally:
         rtl = run.finish()
-    model = _capped(model, min(max_cycles, len(rtl) + 64))
-    div = first_divergence(model, rtl)
     if div is None:
-        return LockstepResult(True, len(rtl), len(jobs), model=model, rtl=rtl)
-    t, sigs = div
+        done, div = _compare_held(held, rtl, done, len(rtl))
+    end = min(twin.total, len(rtl) + 64)   # the twin runs at most the RTL's length + 64
+    if not held:                           # the twin ran no cycle (max_cycles = 0)
+        held = [(0, np.zeros((0, NS), np.int64), np.zeros((0, twin.B), np.uint8),
+                 np.zeros((0, (twin.B + 7) // 8), np.uint8))]
+    model = Trace(*(np.concatenate([h[k] for h in held]) for k in (1, 2, 3)), side="model",
+                  base=held[0][0], status=twin.status(end))
+    if len(model) > end:
+        model = Trace(*model.rows(model.base, max(end, model.base)), side="model",
+                      base=model.base, status=model.status)
+    if div is not None:
+        sigs = signals_at(model, rtl, div)
+    elif len(model) != len(rtl) or model.status != rtl.status:
+        div, sigs = min(len(model), len(rtl)), ["end_of_run"]
+    else:
+        return LockstepResult(True, len(rtl), len(jobs), model=model if keep_traces else None,
+                              rtl=rtl)
+    t = div
     vcd = None
     if vcd_dir is not None:
         os.makedirs(vcd_dir, exist_ok=True)
@@ -468,8 +592,26 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
         rtl_vcd_window(hw, jobs, seed, valid_prob, ready_prob, max(0, t - window + 1), t + 3, vcd,
                        rtl_mutation)
     rep = make_report(model, rtl, t, sigs, window, vcd, title)
-    return LockstepResult(False, min(len(rtl), len(model)), len(jobs), t, sigs, rep, vcd,
-                          model, rtl)
+    return LockstepResult(False, t, len(jobs), t, sigs, rep, vcd, model, rtl)
+
+
+def _compare_held(held, rtl: Trace | None, done: int, n: int):
+    """Compare the held twin chunks with the RTL's first n cycles from cycle `done` on:
+    (cycles compared equal so far, first differing cycle or None)."""
+    if rtl is None:
+        return done, None
+    for base, sc, data, keep in held:
+        lo, hi = max(done, base), min(base + len(sc), n)
+        if lo >= hi:
+            if base + len(sc) <= done:
+                continue
+            break
+        a = Trace(sc, data, keep, base=base).rows(lo, hi)
+        t = _first_diff_rows(a, rtl.rows(lo, hi), lo, hi)
+        if t >= 0:
+            return t, t
+        done = hi
+    return done, None
 
 
 # ----------------------------------------------------------------------------- slow path
