@@ -18,8 +18,9 @@ Measured (build / JIT excluded, one warm-up each):
   * --baseline-rev REV  `lockstep()` of git revision REV (a temporary worktree, its own build
                      folder) against the working tree on the same jobs, one long-lived process
                      per side, alternating `--rounds` times: the before/after of one run
-                     (wall seconds, and each side's peak RSS: TensorFlow-free processes
-                     holding the jobs, the traces and numba).
+                     (wall seconds, and each side's peak resident memory during its lockstep()
+                     calls, sampled every 2 ms: TensorFlow-free processes holding the jobs,
+                     the traces and numba).
 Writes benchmarks/results/lockstep_speed.json.
 
     .venv/bin/python benchmarks/lockstep_speed.py [--pyv-cycles 3000] [--baseline-rev REV]
@@ -48,19 +49,32 @@ NAMES = ("kernels", "strides", "pools", "residual")
 # one side of --baseline-rev: its own package only (the editable install's import hook would serve
 # this checkout's modules to the old revision), then one lockstep() per line on stdin
 _SIDE = r"""
-import json, pickle, resource, sys, time
+import json, pickle, sys, threading, time
 sys.meta_path[:] = [f for f in sys.meta_path
                     if 'Editable' not in getattr(f, '__name__', type(f).__name__)]
 sys.path.insert(0, sys.argv[1])
 from dsf_sim.rtl_bridge import lockstep as LS
 hw, jobs, s, p = pickle.load(open(sys.argv[2], 'rb'))
 LS.lockstep(hw, jobs, s, p, p)
+
+def rss_mb():      # resident now (ru_maxrss would include the parent's peak: kept across exec)
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
 for line in sys.stdin:
+    peak, stop = [rss_mb()], threading.Event()
+    def sample():
+        while not stop.wait(0.002):
+            peak[0] = max(peak[0], rss_mb())
+    th = threading.Thread(target=sample)
+    th.start()
     t = time.perf_counter()
     r = LS.lockstep(hw, jobs, s, p, p)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(wall=time.perf_counter() - t, cycles=r.cycles, passed=r.passed,
-                          peak_rss_mb=rss)), flush=True)
+    wall = time.perf_counter() - t
+    stop.set()
+    th.join()
+    print(json.dumps(dict(wall=wall, cycles=r.cycles, passed=r.passed, peak_rss_mb=peak[0])),
+          flush=True)
 """
 
 
@@ -105,7 +119,7 @@ def versus_rev(rev, rounds, hw, jobs, seed, prob, tmp):
     if len(cyc) != 1:
         raise SystemExit(f"lockstep_speed: the sides compared different cycle counts {cyc}")
     return ({k: [x["wall"] for x in rs] for k, rs in runs.items()} | {"cycles": cyc.pop()}
-            | {f"{k}_peak_rss_mb": rs[-1]["peak_rss_mb"] for k, rs in runs.items()})
+            | {f"{k}_peak_rss_mb": max(x["peak_rss_mb"] for x in rs) for k, rs in runs.items()})
 
 
 def timed(fn, repeat=2):
