@@ -368,7 +368,7 @@ def main(argv=None):
                        "equivalence certificate on success")
     p.add_argument("model")
     p.add_argument("--seed", type=_int_at_least(0), default=0)
-    p.add_argument("--window", type=int, default=16, help="cycles shown / dumped before a divergence")
+    p.add_argument("--window", type=_int_at_least(1), default=16, help="cycles shown / dumped before a divergence")
     p.add_argument("--hw")
     p.add_argument("--out", type=_folder, default=None, help="export + VCD directory (default: a temp dir)")
     p.add_argument("--cert", default=None, help="certificate path (default: build/certificates/)")

@@ -487,6 +487,12 @@ ROWS = [
      r"argument --input-size: 0 is invalid: allowed an integer >= 1"),
     ("cli-seed", "dsf verify m.py --seed -1", _cli("verify", "m.py", "--seed", "-1"),
      r"argument --seed: -1 is invalid: allowed an integer >= 0"),
+    ("cli-window", "dsf lockstep m.py --window 0", _cli("lockstep", "m.py", "--window", "0"),
+     r"argument --window: 0 is invalid: allowed an integer >= 1"),
+    ("lockstep-window", "lockstep(hw, jobs, window=0) from Python",
+     lambda tmp: __import__("dsf_sim.rtl_bridge.lockstep", fromlist=["x"]).lockstep(
+         _hw(), [], window=0),
+     r"lockstep: window = 0 is invalid: allowed an int >= 1"),
     ("cli-prob", "dsf verify m.py --valid-prob 2", _cli("verify", "m.py", "--valid-prob", "2"),
      r"argument --valid-prob: 2.0 is invalid: allowed 0 < p <= 1"),
     ("cli-hw-dir", "dsf bench resnet50 --hw DIR", _cli("bench", "resnet50", "--hw", HERE),

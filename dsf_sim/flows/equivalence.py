@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 
-from ..rtl_bridge.lockstep import COMPARED, export_jobs, lockstep
+from ..rtl_bridge.lockstep import COMPARED, check_window, export_jobs, lockstep
 from .certificate import write_certificate
 
 
@@ -16,6 +16,7 @@ def lockstep_model(model, hw, seed=0, valid_prob=None, ready_prob=None, window=1
                    cert_path=None, name="model", write_cert=True, x=None, **kw):
     """Export `model`, lockstep all its jobs back to back, write a certificate on success.
     Returns (LockstepResult, certificate path or None)."""
+    check_window(window)                  # before the export: a user's typo fails at once
     out_dir = out_dir or tempfile.mkdtemp(prefix="dsf_lockstep_")
     vp = hw.valid_prob if valid_prob is None else valid_prob
     rp = hw.ready_prob if ready_prob is None else ready_prob

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..compiler.layout import job_beats
+from ..errors import DsfError
 from ..compiler.rtl_config import ENGINE_STREAMS
 from ..models import prng
 from ..models.engine import EVENT, LIMIT, OK, ERR_WATCHDOG, EngineState
@@ -524,6 +525,12 @@ LEAD = 1 << 18        # rows the twin may run ahead of the RTL's file (bounds wh
 CHUNK = 1 << 16       # twin rows per call
 
 
+def check_window(window):
+    """The report's window: cycles shown (and dumped to the VCD) up to a divergence."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise DsfError(f"lockstep: window = {window!r} is invalid: allowed an int >= 1")
+
+
 def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_dir=None,
              rtl_mutation=None, twin_mutation=None, watchdog=20000, max_cycles=50_000_000,
              title="", keep_traces=False, timeout=3600) -> LockstepResult:
@@ -538,8 +545,7 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
     On divergence and with `vcd_dir`, the RTL is re-run under pyverilator and a VCD of the last
     `window` cycles before the divergence (+2) is written there."""
     jobs = list(jobs)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"lockstep: window = {window!r} is invalid: allowed an int >= 1")
+    check_window(window)
     run = _RtlRun(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles,
                   timeout)
     try:
