@@ -88,11 +88,11 @@ def _garbage_padding(hw, g, data, rng):
     return np.packbits(pk, axis=1, bitorder="little").reshape(-1, B)
 
 
-def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False, finish=None):
-    """One job with random (or most negative) weights and pixels, its streams and the expected
-    output streams (the reference level). finish: None (raw sums) or {"add": bool, "wild": bool,
-    "cfg": dict} (the engine finishes the job with that or a random configuration, random bias
-    and skip stream)."""
+def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False, finish=None, zero=False):
+    """One job with random (or most negative, or with `zero` all-zero) weights and pixels, its
+    streams and the expected output streams (the reference level). finish: None (raw sums) or
+    {"add": bool, "wild": bool, "cfg": dict} (the engine finishes the job with that or a random
+    configuration, random bias and skip stream)."""
     g = JobGeometry(KH, KW, CM, XN, XH, XW, bool(xs), finish=finish is not None,
                     add=bool(finish and finish.get("add")))
     g.check(hw)
@@ -105,6 +105,8 @@ def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False, finish=None):
         w = rng.integers(-(1 << (kb - 1)), 1 << (kb - 1), (KH, KW, CM, co))
         lo, hi = (-(1 << (xb - 1)), 1 << (xb - 1)) if xs else (0, 1 << xb)
         x = rng.integers(lo, hi, (XN, XH, XW, CM))
+    if zero:
+        w = np.zeros_like(w)
     y = L.engine_job_reference(hw, g, x, w)
     if finish is None:
         return dict(geom=g, weights=L.pack_weights_job(hw, g, w),

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cases import (ENGINE_CONFIGS, RANDOM_SEEDS, SYSTEM_KEYS, engine_hw, export_random,
-                   export_zoo_cases, job_sequence, run_engine, streams)
+                   export_zoo_cases, job_sequence, make_job, run_engine, streams)
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
-from dsf_sim.models.engine.job_values import JobStreamError, job_output
+from dsf_sim.models.engine.job_values import JobStreamError, job_output, job_sums
 from dsf_sim.models.engine.params import T_OB_FIN_OF_KW2, tables
 from dsf_sim.models.system_model import FastPathError, _SystemRun, run_system_model
 from dsf_sim.runtime.check import compare_run
@@ -41,6 +41,23 @@ def test_job_values_equal_the_cycle_loop(cfg):
             xb = x[0].tobytes()
             sb = None if s is None else np.asarray(s, np.uint8).tobytes()
             assert job_output(hw, tabs, wb, xb, sb) == _kept_bytes(got), f"{cfg} seq {seq} job {j}"
+
+
+@pytest.mark.parametrize("cfg", list(ENGINE_CONFIGS)[:2])
+def test_job_values_of_all_zero_weights_equal_the_cycle_loop(cfg):
+    """Weights that are all zero leave no used output group (no sums computed at all): raw,
+    finishing and adding jobs still give the cycle loop's bytes (bias, clip and skip act on zero
+    sums)."""
+    hw = engine_hw(cfg)
+    tabs = tables(hw)
+    rng = np.random.default_rng(7)
+    jobs = [make_job(hw, rng, 1, 1, 2, 1, hw.ROWS + 1, 3, 1, zero=True, finish=f)
+            for f in (None, {"add": False}, {"add": True, "wild": True})]
+    twin = run_engine("twin", hw, jobs)
+    for j, ((w, x, s), got) in enumerate(zip(streams(jobs), twin["beats"])):
+        sb = None if s is None else np.asarray(s, np.uint8).tobytes()
+        assert job_sums(hw, tabs, w[0].tobytes(), x[0].tobytes()).y.shape[3] == 0
+        assert job_output(hw, tabs, w[0].tobytes(), x[0].tobytes(), sb) == _kept_bytes(got), j
 
 
 def test_pixel_memo_reuses_only_equal_streams():

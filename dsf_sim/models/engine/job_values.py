@@ -269,7 +269,7 @@ def _nowrap_constants(c, P, YB, XB, y_lo, y_hi, biases):
         if max(sh_act, sh_skip, a2) >= P or ((qmax << sh_act) + (1 << (XB + sh_skip))) << a2 >= lim:
             return None
         k[6:] = [sh_act + a2, sh_skip + a2, min(b2, P - 1), min(b2 + k2, P - 1), lo2, hi2]
-    bias_y = np.array([(int(b) << sh_bias) << a1 for b in biases], np.int64)
+    bias_y = (biases.astype(np.int64) << sh_bias) << a1     # exact: bounded by lim above
     return tuple(k), bias_y
 
 
@@ -409,6 +409,31 @@ def _sums(xf, wf, cu, R, XWP, KH, KW, dt):
     return y.reshape(NB, R, XWP, cu)
 
 
+@jit
+def _packet_order(y, XW, CO, yt):
+    """yt[nb*XW + x, g*ROWS + r] = y[nb, r, x, g] (zero for the unused groups g >= y's last
+    axis, of which there is at least one): the raw sums in the packets' word order; returns
+    their (min, max)."""
+    NB, R, _, cu = y.shape
+    lo = y[0, 0, 0, 0]
+    hi = lo
+    if cu < CO:
+        lo = min(lo, 0)
+        hi = max(hi, 0)
+    for nb in range(NB):
+        for x in range(XW):
+            p = nb * XW + x
+            for r in range(R):
+                for g in range(cu):
+                    v = y[nb, r, x, g]
+                    yt[p, g * R + r] = v
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+            for i in range(cu * R, CO * R):
+                yt[p, i] = 0
+    return lo, hi
+
+
 def _finish(hw, tabs, cfg_beats, skip, y, XW, CO, ob, n_beats, out):
     """Finish packets into out: the raw sums in packet word order (g*ROWS + r; the unused
     groups g >= y's last axis are zero sums), the configuration set's bias and lane fields, the
@@ -418,10 +443,13 @@ def _finish(hw, tabs, cfg_beats, skip, y, XW, CO, ob, n_beats, out):
     cfgset = np.ascontiguousarray(cfg_beats)
     biases = np.zeros(CO, np.int64)
     c = _decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, hw.COLS, tabs, biases)
-    yt = np.zeros((NB * XW, CO, R), dtype=y.dtype)
-    yt.reshape(NB, XW, CO, R)[:, :, :cu] = y[:, :, :XW].transpose(0, 2, 3, 1)
-    yt = yt.reshape(NB * XW, CO * R)
     n = CO * R
+    yt = np.empty((NB * XW, n), dtype=y.dtype)
+    if cu:
+        y_lo, y_hi = _packet_order(y, XW, CO, yt) if yt.size else (0, 0)
+    else:                                 # all weights zero: no group used, every sum zero
+        yt[:] = 0
+        y_lo = y_hi = 0
     adds = c[7] != 0
     skw = np.zeros((NB * XW, n) if adds else (1, 1), np.int64)
     if adds:
@@ -434,8 +462,8 @@ def _finish(hw, tabs, cfg_beats, skip, y, XW, CO, ob, n_beats, out):
         _stream_words(sk, NB * XW, ob * B, n, hw.X_BITS, c[8] != 0,
                       word_table(hw.X_BITS, bool(c[8])), skw)
     q = np.empty(n, np.int64)
-    fast = _nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(yt.min()),
-                             int(yt.max()), biases) if yt.size else None
+    fast = _nowrap_constants(c, hw.PIPE_BITS, hw.Y_BITS, hw.X_BITS, int(y_lo), int(y_hi),
+                             biases) if yt.size else None
     if fast is None:
         _pack_finished(yt, hw.Y_BITS, hw.X_BITS, ob, B, c, np.repeat(biases, R), skw,
                        hw.PIPE_BITS, out, q)
