@@ -548,12 +548,15 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
     check_window(window)
     run = _RtlRun(hw, jobs, seed, valid_prob, ready_prob, rtl_mutation, watchdog, max_cycles,
                   timeout)
+    from tqdm import tqdm
+    bar = tqdm(total=len(jobs), desc="lockstep", unit="job", leave=False, delay=2.0)
     try:
         twin = _TwinRun(hw, jobs, seed, valid_prob, ready_prob, twin_mutation, watchdog,
                         max_cycles)
         grow = _GrowingTrace(run.tf)
         held, done, div = [], 0, None      # twin chunks kept; cycles [0, done) compared equal
         while True:
+            bar.update(twin.njobs - twin.left - bar.n)     # the twin's jobs (the RTL keeps up)
             while (twin.total - grow.refresh() > LEAD and not run.done()
                    and time.monotonic() < run.deadline):
                 time.sleep(0.001)          # the RTL is the slower side: let it catch up
@@ -571,6 +574,7 @@ def lockstep(hw, jobs, seed=1, valid_prob=1.0, ready_prob=1.0, window=16, vcd_di
                 keep_from = (done if div is None else div) - window - 3
                 held = [h for h in held if h[0] + len(h[1]) > keep_from]
     finally:
+        bar.close()
         rtl = run.finish()
     if div is None:
         done, div = _compare_held(held, rtl, done, len(rtl))
