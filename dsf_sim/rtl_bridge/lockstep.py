@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..compiler.layout import job_beats
-from ..errors import DsfError
 from ..compiler.rtl_config import ENGINE_STREAMS
+from ..errors import DsfError
 from ..models import prng
 from ..models.engine import EVENT, LIMIT, OK, ERR_WATCHDOG, EngineState
 from ..models.engine import core, dma, registers
