@@ -11,7 +11,9 @@ Measured in the same run, on the same export, best of `--repeat`:
   * twin_timing_only run_system_model(timing_only=True): cycles only;
   * verilator_system_tb  the SystemVerilog system testbench (RTL engine, SV DMAs, the firmware by
                      DPI-C), build cached and excluded; `--verilator-repeat` runs (1 by default on
-                     ResNet-50: a run takes minutes);
+                     ResNet-50: a run takes minutes); its Verilator model is compiled with
+                     Verilator's default (-Os); `--system-tb-opt O3` also runs it compiled
+                     at that level (verilator_system_tb_opt), ratios against both;
   * small only: the engine twin and the Verilator engine harness on the same job streams.
 Every mode must give the same cycles as twin_cycle (else the benchmark fails). Writes
 benchmarks/results/sim_speed.json (wall s, cycles/s, MAC/s, ratios to Verilator).
@@ -185,11 +187,21 @@ def measure(name, a, bar):
                              f"twin {cyc}")
         rec("verilator_system_tb", t_sv, sv["cycles_total"])
         out["verilator_system_tb_runs"] = n
+        if a.system_tb_opt:          # the same testbench, its model compiled at another level
+            bar.set_postfix_str(f"{name}: verilator_system_tb {a.system_tb_opt} (build)")
+            build_system_tb(d, a.system_tb_opt)
+            bar.set_postfix_str(f"{name}: verilator_system_tb {a.system_tb_opt} x{n}")
+            so, t_so = timed(lambda: run_system_tb(d, s, p, p, copt=a.system_tb_opt), n)
+            if so["cycles_total"] != cyc:
+                raise SystemExit(f"{name}: Verilator system TB ({a.system_tb_opt}) cycles "
+                                 f"{so['cycles_total']} != twin {cyc}")
+            rec("verilator_system_tb_opt", t_so, so["cycles_total"])
+            out["verilator_system_tb_opt"] = a.system_tb_opt
     bar.update(1)
     r = out["runs"]
     out["ratios"] = {}
     for k in r:
-        for base in ("verilator_engine_jobs", "verilator_system_tb"):
+        for base in ("verilator_engine_jobs", "verilator_system_tb", "verilator_system_tb_opt"):
             if base in r and k != base and not k.startswith("verilator"):
                 out["ratios"][f"{k} / {base}"] = r[k]["cycles_per_s"] / r[base]["cycles_per_s"]
     for k in ("twin_cycle", "twin_timing_only", "twin_fast_stepped"):
@@ -211,9 +223,13 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=32, help="input size of the small workload")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "sim_speed.json"))
     ap.add_argument("--no-verilator", action="store_true")
+    ap.add_argument("--system-tb-opt", choices=("O1", "O2", "O3"), default=None,
+                    help="also run the system testbench with its Verilator model compiled at "
+                         "this C++ level (default build: Verilator's -Os)")
     ap.add_argument("--baseline-rev", help="also measure this git revision, alternating")
     ap.add_argument("--rounds", type=int, default=3, help="alternations with --baseline-rev")
     a = ap.parse_args(argv)
+    a.system_tb_opt = a.system_tb_opt and "-" + a.system_tb_opt      # the compiler's flag
     if a.baseline_rev:
         return compare_revisions(a)
     from tqdm import tqdm

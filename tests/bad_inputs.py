@@ -493,6 +493,10 @@ ROWS = [
      lambda tmp: __import__("dsf_sim.rtl_bridge.lockstep", fromlist=["x"]).lockstep(
          _hw(), [], window=0),
      r"lockstep: window = 0 is invalid: allowed an int >= 1"),
+    ("system-tb-copt", "build_system_tb(export, copt='-O9')",
+     lambda tmp: __import__("dsf_sim.rtl_bridge.system_tb", fromlist=["x"]).build_system_tb(
+         str(tmp), copt="-O9"),
+     r"system testbench: copt = '-O9' is invalid: allowed one of -O0, -O1, -O2, -O3, -Os"),
     ("cli-prob", "dsf verify m.py --valid-prob 2", _cli("verify", "m.py", "--valid-prob", "2"),
      r"argument --valid-prob: 2.0 is invalid: allowed 0 < p <= 1"),
     ("cli-hw-dir", "dsf bench resnet50 --hw DIR", _cli("bench", "resnet50", "--hw", HERE),

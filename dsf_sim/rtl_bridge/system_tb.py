@@ -51,9 +51,10 @@ def _sh(cmd, log):
         raise SystemTbError(f"build step failed (see {log}):\n{r.stderr[-4000:]}")
 
 
-def _compile_objects(out: Path, jobs: int = 2):
+def _compile_objects(out: Path, jobs: int = 2, copt: str | None = None):
     """The unlinked part: Verilator's model archive and the harness objects (the firmware objects
-    are linked in per export)."""
+    are linked in per export). `copt`: the C++ level of the model's hot files and the runtime
+    (Verilator's OPT_FAST / OPT_GLOBAL); None keeps Verilator's defaults (-Os)."""
     obj = out / "obj"
     classes = (obj / "Vtb_system_classes.mk").read_text()
     glob_objs, on = [], False
@@ -65,18 +66,26 @@ def _compile_objects(out: Path, jobs: int = 2):
         else:
             on = False
     objs = ["tb_system_main.o", "tb_system_dpi.o", *glob_objs]
-    _sh(["make", f"-j{jobs}", "-C", obj, "-f", "Vtb_system.mk", "Vtb_system__ALL.a", *objs],
+    opt = [f"OPT_FAST={copt}", f"OPT_GLOBAL={copt}"] if copt else []
+    _sh(["make", f"-j{jobs}", "-C", obj, "-f", "Vtb_system.mk", *opt, "Vtb_system__ALL.a", *objs],
         out / "build.log")
     (out / "link_objs.txt").write_text("\n".join(objs + ["Vtb_system__ALL.a"]) + "\n")
 
 
-def build_system_tb(export_dir) -> tuple[Path, dict]:
-    """The testbench executable for `export_dir` (model per hardware, link per firmware)."""
+def build_system_tb(export_dir, copt: str | None = None) -> tuple[Path, dict]:
+    """The testbench executable for `export_dir` (model per hardware, link per firmware).
+    `copt` (e.g. "-O3"): the model's C++ level (benchmarks); None: Verilator's defaults."""
+    import functools
+    if copt is not None and copt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        raise DsfError(f"system testbench: copt = {copt!r} is invalid: allowed one of -O0, -O1, "
+                       f"-O2, -O3, -Os")
     export_dir = os.path.abspath(export_dir)
     hw, _ = load_export(export_dir)
     model = build("system", hw, "tb_system", tb_files=[TB_DIR / n for n in TB_FILES],
                   include=[FW_DIR], key_files=[TB_DIR / n for n in TB_HEADERS]
-                  + [Path(FW_DIR) / "dsf_fw.h"], link=False, post=_compile_objects)
+                  + [Path(FW_DIR) / "dsf_fw.h"], link=False,
+                  post=functools.partial(_compile_objects, copt=copt),
+                  **({"copt": copt} if copt else {}))
     fwkey = firmware_key(export_dir)
     info = {"fw_hash": fwkey, "model_dir": str(model)}
 
@@ -122,7 +131,8 @@ def _firmware_run(export_dir, res, out_dir):
 
 def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob: float = 1.0,
                   watchdog: int | None = None, max_cycles: int | None = None, check: bool = True,
-                  keep_dir: str | None = None, timeout: float = 7200) -> dict:
+                  keep_dir: str | None = None, timeout: float = 7200,
+                  copt: str | None = None) -> dict:
     """Run the whole inference of `export_dir` on the system testbench.
 
     Returns the result dict (keys: sim, seed, valid_prob, ready_prob, cycles_total, done_cycle,
@@ -141,7 +151,7 @@ def run_system_tb(export_dir, seed: int = 1, valid_prob: float = 1.0, ready_prob
         lim = limits(manifest_, hw_, valid_prob, ready_prob)
         watchdog = lim["watchdog"] if watchdog is None else watchdog
         max_cycles = lim["max_cycles"] if max_cycles is None else max_cycles
-    exe, info = build_system_tb(export_dir)
+    exe, info = build_system_tb(export_dir, copt)
     tmpobj = None
     if keep_dir:
         out_dir = keep_dir
