@@ -9,8 +9,11 @@
 //  * drain, raw packet: m_axis_tdata = dr[AXI_WIDTH-1:0]; each accepted beat shifts dr right by
 //    AXI_WIDTH. Finish packet: lane i of the beat is dsf_post_lane over raw word i of dr (packet
 //    word k = beat*LANES + i, channel g = k / ROWS, tracked as g0 + (r0 + i) / ROWS), zero for
-//    g >= CO_PRL; each accepted beat shifts dr right by LANES*Y_OUT_BITS. An adding finish packet
-//    is valid only with a skip beat in the FIFO and pops one per accepted beat.
+//    g >= CO_PRL; each accepted beat shifts dr right by LANES*Y_OUT_BITS. The lanes hold their
+//    words in registers, loaded at the edges that change their operands from the drain's next
+//    state (so the port is driven by flops; same data in every cycle as combinational lanes).
+//    An adding finish packet is valid only with a skip beat in the FIFO and pops one per
+//    accepted beat.
 //    The FIFO head moves into the drain in any cycle where the drain is empty or its last beat is
 //    being accepted (so packets leave back-to-back). The TLAST beat of a finish job raises
 //    cfg_release (its configuration set is free again).
@@ -122,8 +125,8 @@ module dsf_output (
   // (the configuration beats' padding after POST_BITS and after the COLS bias words is unused)
   // verilator lint_off UNUSEDSIGNAL
   logic [dsf_cfg::CFG_BEATS*AW-1:0] cs;
+  dsf_cfg::post_t                   cfg;      // only ADD is read here (the lanes load cfg_n)
   // verilator lint_on UNUSEDSIGNAL
-  dsf_cfg::post_t                   cfg;
   assign cs  = dr_cfg ? cfg_set1 : cfg_set0;
   assign cfg = cs[dsf_cfg::POST_BITS-1:0];
   assign add = dr_fin && cfg.add;
@@ -142,17 +145,40 @@ module dsf_output (
   assign m_tkeep  = (dr_cnt == OBW'(1) && dr_last) ? dr_keep : '1;
   assign m_tlast  = dr_last && (dr_cnt == OBW'(1));
 
-  // ---- the LANES lanes of a finish beat
+  // ---- the LANES lanes of a finish beat, registered in the lanes: at every edge that changes
+  // their operands (a packet enters the drain, a beat is accepted, a skip beat is written) they
+  // load the beat the drain shows next, so fin_data is always the lanes over the drain's
+  // current beat, like a combinational pipeline, but the port is driven by flops
   logic [AW-1:0] fin_data;
-  logic [GW-1:0] co;
-  assign co = GW'(dsf_cfg::co_of(dr_kw2));
-  // the bias words of the drained packet's set
+  logic          fin_n, cs_sel_n, sk_rp_n, upd;
+  logic [dsf_cfg::W_KW2-1:0] kw2_n;
+  logic [GW-1:0] g0_n, r0_n, co_n;
+  logic [AW-1:0] sk_n;
+  // the drain as the next cycle sees it (the FIFO head on a pop, else shifted on a fire)
+  assign fin_n    = pop ? q_fin[rp] : dr_fin;
+  assign cs_sel_n = pop ? q_cfg[rp] : dr_cfg;
+  assign kw2_n    = pop ? q_kw2[rp] : dr_kw2;
+  assign g0_n     = pop ? '0 : !fire ? g0 : (LR != 0 && r0 >= GW'(ROWS - LR)) ? g0 + GW'(LQ + 1)
+                                                                              : g0 + GW'(LQ);
+  assign r0_n     = pop ? '0 : !fire ? r0 : (LR != 0 && r0 >= GW'(ROWS - LR))
+                                             ? r0 + GW'(LR) - GW'(ROWS) : r0 + GW'(LR);
+  assign co_n     = GW'(dsf_cfg::co_of(kw2_n));
+  assign sk_rp_n  = sk_rp ^ (fire && add);
+  assign sk_n     = (sk_fire && sk_wp == sk_rp_n) ? s_skip_tdata : sk[sk_rp_n];
+  assign upd      = fin_n && (pop || fire || sk_fire);
+  // verilator lint_off UNUSEDSIGNAL
+  logic [dsf_cfg::CFG_BEATS*AW-1:0] cs_n;
+  // verilator lint_on UNUSEDSIGNAL
+  dsf_cfg::post_t cfg_n;
+  assign cs_n  = cs_sel_n ? cfg_set1 : cfg_set0;
+  assign cfg_n = cs_n[dsf_cfg::POST_BITS-1:0];
+  // the bias words of the next beat's set
   // one entry per value of a COW-bit channel index (entries >= COLS are never selected)
   logic [BB-1:0] bias_w [1 << dsf_cfg::COW];
   generate
     for (g = 0; g < (1 << dsf_cfg::COW); g++) begin : g_bias
       if (g < COLS) begin : g_w
-        assign bias_w[g] = cs[dsf_cfg::POST_BEATS*AW + g*BB +: BB];
+        assign bias_w[g] = cs_n[dsf_cfg::POST_BEATS*AW + g*BB +: BB];
       end else begin : g_0
         assign bias_w[g] = '0;
       end
@@ -164,18 +190,24 @@ module dsf_output (
       localparam int IQ = i / ROWS;
       localparam int IR = i % ROWS;
       logic [GW-1:0]    gi;
-      logic [YOB-1:0]   a;
+      logic [YOB-1:0]   a, a_n;
       logic [BB-1:0]    b;
-      logic [XB-1:0]    w;
-      assign gi = g0 + GW'(IQ) + GW'(IR != 0 && r0 >= GW'(ROWS - IR));
-      if ((i + 1) * YOB <= PKW) begin : g_a
-        assign a = (gi < co) ? dr[i*YOB +: YOB] : '0;
+      logic             kp;
+      assign gi = g0_n + GW'(IQ) + GW'(IR != 0 && r0_n >= GW'(ROWS - IR));
+      // raw word i of the next beat: of the popped packet, of the drain shifted by a beat, or
+      // of the drain as it is
+      if ((LANES + i + 1) * YOB <= PKW) begin : g_a2
+        assign a_n = pop ? q_d[rp][i*YOB +: YOB] : fire ? dr[(LANES+i)*YOB +: YOB] : dr[i*YOB +: YOB];
+      end else if ((i + 1) * YOB <= PKW) begin : g_a1
+        assign a_n = pop ? q_d[rp][i*YOB +: YOB] : fire ? '0 : dr[i*YOB +: YOB];
       end else begin : g_a0
-        assign a = '0;
+        assign a_n = '0;
       end
+      assign a = (gi < co_n) ? a_n : '0;
       assign b = (gi < GW'(COLS)) ? bias_w[gi[dsf_cfg::COW-1:0]] : '0;
-      dsf_post_lane u_lane (.a(a), .bias(b), .skip(sk[sk_rp][i*XB +: XB]), .cfg(cfg), .word(w));
-      assign fin_data[i*XB +: XB] = (gi < co) ? w : '0;
+      assign kp = gi < co_n;
+      dsf_post_lane u_lane (.clk(clk), .en(upd), .keep(kp), .a(a), .bias(b),
+                            .skip(sk_n[i*XB +: XB]), .cfg(cfg_n), .word(fin_data[i*XB +: XB]));
     end
   endgenerate
   assign m_tdata = dr_fin ? fin_data : dr[AW-1:0];

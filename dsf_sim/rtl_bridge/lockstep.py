@@ -320,8 +320,10 @@ class _TwinRun:
             self.done = True
             return None
         es, B = self.es, self.B
-        sc = np.zeros((n, NS), np.int64)
-        data = np.zeros((n, B), np.uint8)
+        # every column of sc and byte of data is written for each cycle run (trace_rows.py);
+        # keep is OR-ed bit by bit
+        sc = np.empty((n, NS), np.int64)
+        data = np.empty((n, B), np.uint8)
         keep = np.zeros((n, (B + 7) // 8), np.uint8)
         t, self.code = _model_trace(es.prm, es.tabs, es.S, es.C, self.dram, es.thr, self.left,
                                     self.out_base, self.out_cap, n, es.slot, es.wl_mem,

@@ -86,23 +86,26 @@ struct PrngSet {
   void draws(bool d[N_PRNG]) { for (int c = 0; c < N_PRNG; c++) d[c] = ch[c].step(); }
 };
 
+// one beat of a job file, stored inline (a run holds ~10^5..10^7 of them: no allocation each)
 struct Beat {
-  std::vector<uint8_t> data, keepbits;
+  uint8_t data[AXI_BYTES];
+  uint8_t keepbits[(AXI_BYTES + 7) / 8];
   uint8_t last;
 };
 
 static std::vector<Beat> read_beats(FILE* f, uint32_t n, int nb, const char* who) {
   std::vector<Beat> v(n);
-  std::vector<uint8_t> k(nb);
+  const size_t rec = 2 * (size_t)nb + 1;     // data, keep bytes (0/1), last
+  std::vector<uint8_t> raw(rec * n);
+  if (n && fread(raw.data(), rec, n, f) != n) {
+    fprintf(stderr, "%s: truncated job file\n", who);
+    exit(3);
+  }
   for (uint32_t i = 0; i < n; i++) {
-    v[i].data.resize(nb);
-    v[i].keepbits.resize((nb + 7) / 8);
-    if (fread(v[i].data.data(), 1, nb, f) != (size_t)nb || fread(k.data(), 1, nb, f) != (size_t)nb ||
-        fread(&v[i].last, 1, 1, f) != 1) {
-      fprintf(stderr, "%s: truncated job file\n", who);
-      exit(3);
-    }
-    keep_to_bits(k.data(), nb, v[i].keepbits.data());
+    const uint8_t* r = raw.data() + rec * i;
+    memcpy(v[i].data, r, nb);
+    keep_to_bits(r + nb, nb, v[i].keepbits);
+    v[i].last = r[2 * nb];
   }
   return v;
 }

@@ -183,8 +183,12 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         popped = output.pop(o, of, prm)
         rel = output.cfg_release(o, of)
         # m_axis_tdata (registers only), once per cycle for the probe and the accepted beat;
-        # not computed while invalid (the probe records zeros) nor when timing only
-        if o.dr_v != 0 and (tracing or of) and prm[P_TIMING_ONLY] == 0:
+        # not computed while invalid (the probe records zeros) nor when timing only. Lockstep
+        # reads the lanes' registers (loaded at the edges, below), like the RTL
+        timed = prm[P_TIMING_ONLY] != 0
+        if o.dr_v != 0 and tracing and o.dr_fin != 0 and not timed:
+            tb, tbase = beat, 0
+        elif o.dr_v != 0 and (tracing or of) and not timed:
             tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
         else:
             tb, tbase = dr, 0
@@ -217,6 +221,10 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
                 ev = True
         o = output.edge(o, of, popped, add and of, sf, dma.beat_addr(C, 3, B), dram, q, acc,
                         out_mem, prm, tabs)
+        if tracing and (popped or of or sf) and o.dr_v != 0 and o.dr_fin != 0 and not timed:
+            # the lanes' registers (rtl/dsf_post_lane.sv) load at this edge: the drain and skip
+            # FIFO as they are after it, the configuration set as before the loader's edge
+            output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
         pe_array.edge(acc, q, s1_x, rdata, prm)
         q = sequencer.edge(q, sc, slot, p.rd, s1_x, prm, tabs)
         wl = weight_loader.edge(wl, wf, sc.release_bank, rel, sc.go_mac, raddr, dram,

@@ -64,9 +64,9 @@ MUTATIONS = (
              "rq = (q < lo) ? lo : ((q > hi) ? hi : q);", "rq = (q < lo) ? lo : q;",
              "m_axis_tdata", True),
     Mutation("post_skip_zext", "skip words zero-extended", "dsf_post_lane.sv",
-             "assign sk = cfg.skip_signed ? $signed({{(P - XB){skip[XB-1]}}, skip}) : "
-             "$signed({{(P - XB){1'b0}}, skip});",
-             "assign sk = $signed({{(P - XB){1'b0}}, skip});", "m_axis_tdata", True),
+             "sk = c.skip_signed ? $signed({{(P - XB){s[XB-1]}}, s}) : "
+             "$signed({{(P - XB){1'b0}}, s});",
+             "sk = $signed({{(P - XB){1'b0}}, s});", "m_axis_tdata", True),
     Mutation("wl_cfg_no_wait", "configuration beats overwrite a set in use", "dsf_weight_loader.sv",
              "assign cfg_wait   = cfg_mode && cfg_full[cfg_wr];", "assign cfg_wait   = 1'b0;",
              "s_axis_weights_tready", True),
@@ -80,8 +80,7 @@ MUTATIONS = (
              "q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin_of(cap_kw2) : dsf_cfg::ob_of(cap_kw2);",
              "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tdata", True),
     Mutation("out_lane_valid_all", "lanes past the packet's words not zeroed", "dsf_output.sv",
-             "assign fin_data[i*XB +: XB] = (gi < co) ? w : '0;",
-             "assign fin_data[i*XB +: XB] = w;", "m_axis_tdata", True),
+             "assign kp = gi < co_n;", "assign kp = 1'b1;", "m_axis_tdata", True),
 )
 
 BY_NAME = {m.name: m for m in MUTATIONS}
