@@ -10,7 +10,8 @@ import pytest
 
 from dsf_sim.compiler.geometry import JobGeometry
 from dsf_sim.compiler.layout import engine_job_reference
-from dsf_sim.compiler.lowering import crop_output, lower_input, lower_weights, map_core
+from dsf_sim.compiler.lowering import (CoreMapping, _make_parts, axis_options, crop_output,
+                                       lower_input, lower_weights, map_core)
 from dsf_sim.frontend.reference import conv_reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,7 +36,7 @@ def _parts_conv(m, x, k, co):
 @pytest.mark.parametrize("h,w", [(5, 3), (8, 6), (11, 9), (14, 13)])
 def test_parts_lowering_equals_direct(h, w):
     rng = np.random.default_rng(h * 7 + w)
-    n = n_multi = 0
+    n = n_multi = n_taps = n_pairs = 0
     for kh, kw, sh, sw, pad in itertools.product(range(1, 8), [1, 2, 3, 5, 7], [1, 2, 3, 4],
                                                  [1, 2, 3, 4], ["same", "valid"]):
         if pad == "valid" and (h < kh or w < kw):
@@ -47,6 +48,22 @@ def test_parts_lowering_equals_direct(h, w):
         m = map_core(b, x.shape, True, HW, split="parts")
         ref = conv_reference(x, k, (sh, sw), pad)
         assert np.array_equal(_parts_conv(m, x, k, 3), ref), (kh, kw, sh, sw, pad)
+        # every decomposition the chooser may take: every pair of axis options
+        if sh > 1 or sw > 1:
+            for nh, ph in axis_options(m.H).items():
+                for nw, pw in axis_options(m.W).items():
+                    parts = tuple(_make_parts([(a, c) for a in ph for c in pw], 2, 3, HW))
+                    mm = CoreMapping("conv", 2, m.H, m.W, 2, 3, sum(q.CI_E for q in parts), 1,
+                                     1, 1, 1, True, parts)
+                    assert np.array_equal(_parts_conv(mm, x, k, 3), ref), (nh, nw, kh, kw, sh,
+                                                                           sw, pad)
+                    n_pairs += 1
+        # every tap its own channel block of one 1x1 part (im2col in channels)
+        t = map_core(b, x.shape, True, HW, split="taps")
+        if sh > 1 and sw > 1 and kh > 1 and kw > 1:
+            assert not t.multi and t.KH == t.KW == 1 and t.CI_E == kh * kw * 2
+            assert np.array_equal(_parts_conv(t, x, k, 3), ref), ("taps", kh, kw, sh, sw, pad)
+            n_taps += 1
         # every (phase, tap) is in exactly one part: channels = sum over parts of phase pairs * CI
         ph = sum(len(q.H.phases) * len(q.W.phases) for q in m.parts)
         assert m.CI_E == ph * 2 and m.CP == sum(q.CP for q in m.parts)
@@ -54,7 +71,7 @@ def test_parts_lowering_equals_direct(h, w):
             assert not m.multi
         n += 1
         n_multi += m.multi
-    assert n > 300 and n_multi > 100
+    assert n > 300 and n_multi > 100 and n_taps > 50 and n_pairs > 1000
 
 
 def test_single_part_mapping_unchanged():
@@ -74,10 +91,12 @@ def test_parts_cost_resnet_stride2():
     from dsf_sim.compiler.hardware import Hardware
     hw = Hardware.from_json(os.path.join(ROOT, "configs", "kraken.json"))
     b = _B()
+    b.idx = 1       # inside the network: the firmware packs its input
     b.filters, b.kernel_size, b.strides, b.padding = 256, (3, 3), (2, 2), "same"
     single = map_core(b, (1, 14, 14, 256), False, hw, split="single")
     auto = map_core(b, (1, 14, 14, 256), False, hw)
-    assert auto.multi
+    # every (phase, offset) tap once: its 9 taps as channel blocks of one 1x1 part, in passes
+    assert not auto.multi and auto.KH == auto.KW == 1 and auto.CI_E == 9 * 256
 
     def beats(m):
         return sum(m.geometry(p).mac_beats(hw) for it, p in m.jobs())

@@ -162,14 +162,14 @@ def m_resblock(hw, xn=1):
 
 def m_fallbacks(hw, xn=1):
     """Bundles that stay raw beside finished ones (architecture §17.5): more kernel rows than one
-    pass holds (CP > 1), a strided 3x3 lowered into parts, an add on chip whose skip is a raw
+    pass holds (CP > 1), a strided 5x5 lowered into parts (on 8x24), an add on chip whose skip is a raw
     bundle's output (packed by the firmware), a leaky relu rounding on two grids, an output
     wider than bits_input."""
     from dsf_sim import Bundle, QInput, QModel
     Q = q(hw)
     x = x_in = QInput((10, 9, 12), batch_size=xn, hw=hw, name="in_fallbacks")
     a = Bundle(core=_conv(8, (3, 3), act=Q["relu"], hw=hw))(x)
-    b = Bundle(core=_conv(8, (3, 3), s=(2, 2), act=Q["sbits"], hw=hw))(a)
+    b = Bundle(core=_conv(8, (5, 5), s=(2, 2), act=Q["sbits"], hw=hw))(a)
     c = Bundle(core=_conv(8, (1, 1), act=Q["leaky"], hw=hw), add={"act_str": Q["sbits"]})(b, b)
     # a leaky relu whose negative step is finer than its positive one (word range -1..2: needs
     # 3-bit words, so on a 2-bit engine the plain leaky relu)

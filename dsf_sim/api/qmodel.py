@@ -17,7 +17,7 @@ class QModel(BundleModel):
 
         Writes config_fw.h, weights.bin, input.bin, expected.bin and per-bundle vectors to
         `out_dir` (default `hw.data_dir`). Returns the export.Export description.
-        split: strided-conv decomposition, 'auto' | 'single' | 'parts' (architecture §9).
+        split: strided-conv decomposition, 'auto' | 'single' | 'parts' | 'taps' (architecture §9).
         post: on-chip post-processing (architecture §17), 'auto' (every bundle the output
         pipeline can finish exactly; the manifest records why the others stay raw) | 'off' |
         'on' ('auto' that raises for a bundle that must stay raw).

@@ -38,7 +38,7 @@ from .layout import (engine_job_reference, finish_job_reference, job_header, pac
                      pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
 from .post import decide
 from .rtl_config import c_header
-from .lowering import CoreMapping, crop_output, lower_input, lower_weights, map_core
+from .lowering import SPLIT_MODES, CoreMapping, crop_output, lower_input, lower_weights, map_core
 
 
 class _Folder:
@@ -479,6 +479,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     for a bundle that cannot be finished on chip."""
     if post not in POST_MODES:
         raise DsfError(f"post = {post!r} is invalid: allowed one of {list(POST_MODES)}")
+    if split not in SPLIT_MODES:
+        raise DsfError(f"split = {split!r} is invalid: allowed one of {list(SPLIT_MODES)}")
     if len(model.bundles) > hw.max_n_bundles:
         raise HardwareError("number of bundles", len(model.bundles),
                             f"<= max_n_bundles {hw.max_n_bundles}")

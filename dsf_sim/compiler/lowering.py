@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import HardwareError
+from ..errors import DsfError, HardwareError
 from ..frontend.padding import tf_padding
 from .geometry import JobGeometry
 
@@ -208,7 +208,39 @@ def axis_options(base: DimPlan):
     for name, o in (("groups", grp), ("split_even", even), ("singles", singles)):
         if len(o) > 1 and all(o != v for v in opts.values()):
             opts[name] = o
+    # the same, with the 1-tap parts that share an offset d merged into one part over all their
+    # phases (a 3x3/2 axis's split_even: (phase 0, d 0) + (phase 0, d 1) + (phase 1, d 0) ->
+    # (phases 0 and 1, d 0) + (phase 0, d 1)): the same taps and input channels in fewer parts
+    # of the same output geometry, so fewer jobs and raw outputs
+    for name in list(opts):
+        m = _merge_offsets(base, opts[name])
+        if len(m) > 1 and all(m != v for v in opts.values()):
+            opts[name + "_merged"] = m
+    if base.k > 1:
+        opts["taps"] = [_taps_plan(base)]
     return opts
+
+
+def _taps_plan(base: DimPlan) -> DimPlan:
+    """Every tap of the axis as its own channel block of one 1-tap plan (im2col along the axis):
+    block b reads x[o*s + b + t*s] (t = floor(-pt / s) keeps the block offsets b = kk - pt - t*s
+    >= 0; they may exceed s - 1), so the engine runs a 1-wide kernel on an image of `out` rows
+    with no crop. Taps x taps is one 1x1 part: no partial sums to add, at k times the input."""
+    t = (-base.pt) // base.s
+    blocks = tuple(kk - base.pt - t * base.s for kk in range(base.k))
+    return DimPlan(base.size, base.k, base.s, base.out, base.pt, 0, t, t, 0, base.out, blocks, t, t)
+
+
+def _merge_offsets(base: DimPlan, plans):
+    """`plans` with its 1-tap plans (dlo == dhi) grouped by offset into one plan each."""
+    by_d, rest = {}, []
+    for q in plans:
+        if q.dlo is not None and q.dlo == q.dhi:
+            by_d.setdefault(q.dlo, []).extend(q.phases)
+        else:
+            rest.append(q)
+    merged = [_part_plan(base, ph, d, d) for d, ph in sorted(by_d.items())]
+    return sorted(rest + merged, key=lambda q: (min(q.phases), q.dlo))
 
 
 def _make_parts(plans, ci, co, hw):
@@ -242,37 +274,74 @@ def parts_cost(parts, xn, x_signed, hw) -> int:
     return total
 
 
+def parts_pixel_words(parts, xn, x_signed, hw) -> int:
+    """Pixel-stream words the firmware packs for these parts: every pass's columns x channels x
+    PR (bench.layer_list's pack_elems)."""
+    total = 0
+    for q in parts:
+        for lp in range(q.CP):
+            cm = min(q.CM, q.CI_E - lp * q.CM)
+            g = JobGeometry(q.KH, q.KW, cm, xn, q.H.size_e, q.W.size_e, x_signed)
+            total += g.columns(hw) * cm * g.PR(hw)
+    return total
+
+
+SPLIT_MODES = ("auto", "single", "parts", "taps")
+
+
 def choose_parts(H, W, xn, ci, co, x_signed, hw, split="auto"):
-    """Pick the cheapest decomposition (None: keep the single-part lowering).
-    split: 'auto' (cost model; single part unless strictly cheaper), 'single', 'parts' (the
-    cheapest multi-part decomposition whenever one exists -- for tests)."""
+    """Pick the cheapest decomposition (None: keep the single-part lowering); a one-part result
+    (the taps x taps plan) replaces the single-part lowering.
+    split: 'auto' (cost model; the single part unless strictly cheaper), 'single', 'parts' (the
+    cheapest multi-part decomposition whenever one exists -- for tests), 'taps' (taps x taps).
+    The merged families (`axis_options`' *_merged) and taps are taken only where they have no
+    more pixel words than the choice among the other families: more words would trade the
+    firmware's packing (the system's bottleneck) and pixel DMA traffic for engine cycles
+    (architecture §9.4; measured on ResNet-50 in benchmarks/README.md)."""
+    if split not in SPLIT_MODES:
+        raise DsfError(f"split = {split!r} is invalid: allowed one of {list(SPLIT_MODES)}")
     if split == "single" or (H.s == 1 and W.s == 1):
         return None
     oh, ow = axis_options(H), axis_options(W)
+    if split == "taps":
+        if "taps" not in oh or "taps" not in ow:
+            return None
+        parts = _make_parts([(oh["taps"][0], ow["taps"][0])], ci, co, hw)
+        return parts if _parts_fit(parts, hw) else None
     try:
-        single = parts_cost(_make_parts([(H, W)], ci, co, hw), xn, x_signed, hw)
+        one = _make_parts([(H, W)], ci, co, hw)
+        single = (parts_cost(one, xn, x_signed, hw), parts_pixel_words(one, xn, x_signed, hw))
     except AttributeError:  # hardware description without stream geometry: no cost model
         if split != "parts":
             return None
         single = None
-    best = None
+    cands = []      # (cost, words, new family, parts)
     for nh, ph in oh.items():
         for nw, pw in ow.items():
             if nh == "one" and nw == "one":
                 continue
             parts = _make_parts([(a, b) for a in ph for b in pw], ci, co, hw)
-            if not _parts_fit(parts, hw):
+            if not _parts_fit(parts, hw) or (split == "parts" and len(parts) < 2):
                 continue
             try:
                 cost = parts_cost(parts, xn, x_signed, hw)
+                words = parts_pixel_words(parts, xn, x_signed, hw)
             except AttributeError:
-                cost = len(parts)
-            if best is None or cost < best[0]:
-                best = (cost, parts)
-    if best is None:
+                cost, words = len(parts), 0
+            new = nh.endswith("_merged") or nw.endswith("_merged") or "taps" in (nh, nw)
+            cands.append((cost, words, new, parts))
+    if not cands:
         return None
-    if split == "parts" or (single is not None and best[0] < single):
-        return best[1]
+    plain = [c for c in cands if not c[2]]
+    first = min(plain or cands, key=lambda c: c[0])
+    multi_before = split == "parts" or (single is not None and first[0] < single[0])
+    limit = first[1] if multi_before else single[1]
+    fit = [c for c in cands if c[1] <= limit]
+    if not fit:
+        return None
+    best = min(fit, key=lambda c: (c[0], len(c[3])))
+    if split == "parts" or (single is not None and best[0] < single[0]):
+        return best[3]
     return None
 
 
@@ -323,6 +392,10 @@ def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
     parts = None
     if kind != "dense":
         parts = choose_parts(H, W, xn, ci, co, bool(x_signed), hw, split)
+    if parts and len(parts) == 1:          # taps x taps: a single part of its own plans
+        q = parts[0]
+        return CoreMapping(kind, xn, q.H, q.W, ci, co, q.CI_E, q.CM, q.CP, q.CO_PRL, q.IT,
+                           bool(x_signed), lead=lead, mm_n=mm_n)
     if parts:
         return CoreMapping(kind, xn, H, W, ci, co, sum(q.CI_E for q in parts),
                            max(q.CM for q in parts), sum(q.CP for q in parts),
