@@ -291,7 +291,7 @@ SPLIT_MODES = ("auto", "single", "parts", "taps")
 
 def choose_parts(H, W, xn, ci, co, x_signed, hw, split="auto"):
     """Pick the cheapest decomposition (None: keep the single-part lowering); a one-part result
-    (the taps x taps plan) replaces the single-part lowering.
+    (taps x taps, or taps on one axis) replaces the single-part lowering.
     split: 'auto' (cost model; the single part unless strictly cheaper), 'single', 'parts' (the
     cheapest multi-part decomposition whenever one exists -- for tests), 'taps' (taps x taps).
     The merged families (`axis_options`' *_merged) and taps are taken only where they have no
@@ -392,7 +392,7 @@ def map_core(b, in_shape, x_signed, hw, split="auto") -> CoreMapping:
     parts = None
     if kind != "dense":
         parts = choose_parts(H, W, xn, ci, co, bool(x_signed), hw, split)
-    if parts and len(parts) == 1:          # taps x taps: a single part of its own plans
+    if parts and len(parts) == 1:          # one part (taps on an axis): a plain single part
         q = parts[0]
         return CoreMapping(kind, xn, q.H, q.W, ci, co, q.CI_E, q.CM, q.CP, q.CO_PRL, q.IT,
                            bool(x_signed), lead=lead, mm_n=mm_n)
