@@ -121,6 +121,29 @@ def _record_taken(taken, C, cycle, pf, wf, of, sf):
         taken[3, C[3, dma.C_BEATS]] = cycle
 
 
+@jit(inline=True)
+def _m_tdata(o, of, tracing, dr, beat, cfgset, skbuf, prm, tabs):
+    """m_axis_tdata (registers only) as (buffer, offset), once per cycle for the probe and the
+    accepted beat; not computed while invalid (the probe records zeros) nor when timing only.
+    Lockstep reads the lanes' registers (`_load_lanes`), like the RTL."""
+    if o.dr_v == 0 or prm[P_TIMING_ONLY] != 0:
+        return dr, 0
+    if tracing and o.dr_fin != 0:
+        return beat, 0
+    if tracing or of:
+        return output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+    return dr, 0
+
+
+@jit(inline=True)
+def _load_lanes(o, dr, beat, cfgset, skbuf, prm, tabs):
+    """Lockstep, at an edge that changes what the lanes see (rtl/dsf_post_lane.sv): their
+    registers load the drain and skip FIFO as they are after the edge and the configuration
+    set as it is before the loader's edge."""
+    if o.dr_v != 0 and o.dr_fin != 0 and prm[P_TIMING_ONLY] == 0:
+        output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+
+
 @jit
 def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, out_mem, log, trace,
             hs):
@@ -182,16 +205,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
         raddr = sequencer.raddr(q, prm)
         popped = output.pop(o, of, prm)
         rel = output.cfg_release(o, of)
-        # m_axis_tdata (registers only), once per cycle for the probe and the accepted beat;
-        # not computed while invalid (the probe records zeros) nor when timing only. Lockstep
-        # reads the lanes' registers (loaded at the edges, below), like the RTL
-        timed = prm[P_TIMING_ONLY] != 0
-        if o.dr_v != 0 and tracing and o.dr_fin != 0 and not timed:
-            tb, tbase = beat, 0
-        elif o.dr_v != 0 and (tracing or of) and not timed:
-            tb, tbase = output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
-        else:
-            tb, tbase = dr, 0
+        tb, tbase = _m_tdata(o, of, tracing, dr, beat, cfgset, skbuf, prm, tabs)
         if tracing:                              # in the order of trace_rows.PROBE_SLOTS
             trace_rows.probes_row(
                 trace, cycle, tb, tbase, o.dr_v != 0, B,
@@ -221,10 +235,8 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
                 ev = True
         o = output.edge(o, of, popped, add and of, sf, dma.beat_addr(C, 3, B), dram, q, acc,
                         out_mem, prm, tabs)
-        if tracing and (popped or of or sf) and o.dr_v != 0 and o.dr_fin != 0 and not timed:
-            # the lanes' registers (rtl/dsf_post_lane.sv) load at this edge: the drain and skip
-            # FIFO as they are after it, the configuration set as before the loader's edge
-            output.tdata(o, dr, beat, cfgset, skbuf, prm, tabs)
+        if tracing and (popped or of or sf):
+            _load_lanes(o, dr, beat, cfgset, skbuf, prm, tabs)
         pe_array.edge(acc, q, s1_x, rdata, prm)
         q = sequencer.edge(q, sc, slot, p.rd, s1_x, prm, tabs)
         wl = weight_loader.edge(wl, wf, sc.release_bank, rel, sc.go_mac, raddr, dram,
