@@ -263,6 +263,16 @@ static mmap_t MM;
 /* bytes of one finish job's output (= of one skip stream): whole beats of the single part */
 static uint64_t fin_job_bytes(int b) { return (uint64_t)part(b, 0)->out_bytes; }
 
+/* a job's output packets: a finish job's last iteration carries only its valid channel groups,
+ * so its packets may be shorter (architecture §17.2); every other job has the part's */
+static int64_t job_ob(const dsf_part_t *q, int64_t it) { return it == q->it - 1 ? q->ob_last : q->ob; }
+static uint64_t job_out_bytes(const dsf_part_t *q, int64_t it) {
+  return (uint64_t)(it == q->it - 1 ? q->out_bytes_last : q->out_bytes);
+}
+static uint64_t job_out_moved(const dsf_part_t *q, int64_t it) {
+  return (uint64_t)(it == q->it - 1 ? q->out_moved_last : q->out_moved);
+}
+
 static int64_t fn_lut_size(const dsf_bundle_t *d);
 
 static void compute_map(void) {
@@ -409,7 +419,7 @@ static fin_col_t fin_column(int b, int64_t n, int64_t ow, int64_t c) {
   f.pk0 = n * q->xl * q->xw_e + ow + q->r0_w;
   f.r0 = q->r0_h;
   f.gbit = (c % q->co_prl) * ROWS;
-  f.pk_bytes = q->ob * AXI_BYTES;
+  f.pk_bytes = job_ob(q, c / q->co_prl) * AXI_BYTES;
   f.sign = desc(b)->out_signed;
   return f;
 }
@@ -729,7 +739,7 @@ static void pack_skip(int b) {
           int64_t row = oh + q->r0_h, it = c / q->co_prl, g = c % q->co_prl;
           int64_t pk = (n * q->xl + row / ROWS) * q->xw_e + ow + q->r0_w;
           int64_t bit = (g * ROWS + row % ROWS) * X_BITS;
-          uint8_t *p = base + (uint64_t)it * fin_job_bytes(b) + (uint64_t)pk * q->ob * AXI_BYTES;
+          uint8_t *p = base + (uint64_t)it * fin_job_bytes(b) + (uint64_t)pk * job_ob(q, it) * AXI_BYTES;
           xword_or(p, (uint64_t)bit, (uint64_t)v);
         }
 }
@@ -1136,8 +1146,8 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         S.o_valid = 1;
         S.phase = PH_X;
         {
-          int r = issue(cmd, DSF_CH_OUTPUT, out_dest(j), (uint64_t)ppart(j.b, j.p)->out_bytes, j);
-          S.expect[DSF_CH_OUTPUT] = (uint64_t)ppart(j.b, j.p)->out_moved;
+          int r = issue(cmd, DSF_CH_OUTPUT, out_dest(j), job_out_bytes(ppart(j.b, j.p), j.it), j);
+          S.expect[DSF_CH_OUTPUT] = job_out_moved(ppart(j.b, j.p), j.it);
           return r;
         }
       }
@@ -1152,7 +1162,7 @@ int dsf_fw_next(dsf_cmd_t *cmd) {
         if (!(desc(j.b)->finish && desc(j.b)->add)) { S.phase = PH_W; continue; }
         if (S.busy[DSF_CH_SKIP]) return wait_for(cmd, DSF_CH_SKIP);
         S.phase = PH_W;
-        return issue(cmd, DSF_CH_SKIP, skip_src(j), fin_job_bytes(j.b), j);
+        return issue(cmd, DSF_CH_SKIP, skip_src(j), job_out_bytes(part(j.b, 0), j.it), j);
       }
       case PH_W: { /* W(j+1): prefetch into the free weight bank */
         job_t nx = S.cur;

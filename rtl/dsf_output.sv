@@ -2,14 +2,14 @@
 // register + the output pipeline's LANES lanes + a two-beat skip FIFO.
 //  * capture (stage-1 emit): FIFO <= packet built from acc[r][g*KW+KW-1] (pre-update values):
 //    raw job: word r*CO_PRL+g, finish job (cap_fin): word g*ROWS+r (channel-major), each
-//    sign-extended to Y_OUT_BITS; the packet's beats (dsf_cfg::ob_of / ob_fin_of), its
-//    last-beat TKEEP (keep_of / keep_fin_of), TLAST-of-job, fin, its configuration set and kw2
-//    travel along. The sequencer issues an emitting shift only when `room` (cnt + cap < NPK), so
+//    sign-extended to Y_OUT_BITS; the packet's beats (dsf_cfg::ob_of, or ob_fin of the job's
+//    channel groups CG = min(CG_M1 + 1, CO_PRL) from its configuration set), its last-beat
+//    TKEEP (keep_of / keep_fin), TLAST-of-job, fin, its configuration set and kw2 travel along. The sequencer issues an emitting shift only when `room` (cnt + cap < NPK), so
 //    a capture always finds a free entry.
 //  * drain, raw packet: m_axis_tdata = dr[AXI_WIDTH-1:0]; each accepted beat shifts dr right by
 //    AXI_WIDTH. Finish packet: lane i of the beat is dsf_post_lane over raw word i of dr (packet
 //    word k = beat*LANES + i, channel g = k / ROWS, tracked as g0 + (r0 + i) / ROWS), zero for
-//    g >= CO_PRL; each accepted beat shifts dr right by LANES*Y_OUT_BITS. The lanes hold their
+//    g >= CG (a finish packet ends after its CG channels' words); each accepted beat shifts dr right by LANES*Y_OUT_BITS. The lanes hold their
 //    words in registers, loaded at the edges that change their operands from the drain's next
 //    state (so the port is driven by flops; same data in every cycle as combinational lanes).
 //    An adding finish packet is valid only with a skip beat in the FIFO and pops one per
@@ -98,8 +98,26 @@ module dsf_output (
       if (cap_kw2 == dsf_cfg::W_KW2'(vv)) pk_sel = cap_fin ? pkf[vv] : pk[vv];
   end
 
+  // the channel groups a finish packet carries: its configuration's CG_M1 + 1, at most CO_PRL
+  // (architecture §17.2); its beats and last-beat TKEEP follow from them
+  function automatic logic [dsf_cfg::COW-1:0] fin_groups(
+      input logic [dsf_cfg::WP_CG_M1-1:0] cg_m1,
+      input logic [dsf_cfg::W_KW2-1:0] kw2);
+    logic [31:0] cg, co;
+    cg = 32'(cg_m1) + 32'd1;
+    co = 32'(dsf_cfg::co_of(kw2));
+    fin_groups = dsf_cfg::COW'((cg < co) ? cg : co);
+  endfunction
+  // verilator lint_off UNUSEDSIGNAL
+  logic [dsf_cfg::CFG_BEATS*AW-1:0] cs_cap;
+  dsf_cfg::post_t                   cfg_cap;  // the capturing job's set: only CG_M1 is read
+  // verilator lint_on UNUSEDSIGNAL
+  logic [dsf_cfg::COW-1:0] cg_cap;
+  assign cs_cap  = cap_cfg ? cfg_set1 : cfg_set0;
+  assign cfg_cap = cs_cap[dsf_cfg::POST_BITS-1:0];
+  assign cg_cap  = fin_groups(cfg_cap.cg_m1, cap_kw2);
   logic [NB-1:0] keep_sel;
-  assign keep_sel = cap_fin ? dsf_cfg::keep_fin_of(cap_kw2) : dsf_cfg::keep_of(cap_kw2);
+  assign keep_sel = cap_fin ? dsf_cfg::keep_fin(cg_cap) : dsf_cfg::keep_of(cap_kw2);
 
   // ---- packet FIFO (NPK entries) and drain
   logic [PKW-1:0]             q_d [NPK];
@@ -152,7 +170,7 @@ module dsf_output (
   logic [AW-1:0] fin_data;
   logic          fin_n, cs_sel_n, sk_rp_n, upd;
   logic [dsf_cfg::W_KW2-1:0] kw2_n;
-  logic [GW-1:0] g0_n, r0_n, co_n;
+  logic [GW-1:0] g0_n, r0_n, cg_n;
   logic [AW-1:0] sk_n;
   // the drain as the next cycle sees it (the FIFO head on a pop, else shifted on a fire)
   assign fin_n    = pop ? q_fin[rp] : dr_fin;
@@ -162,7 +180,6 @@ module dsf_output (
                                                                               : g0 + GW'(LQ);
   assign r0_n     = pop ? '0 : !fire ? r0 : (LR != 0 && r0 >= GW'(ROWS - LR))
                                              ? r0 + GW'(LR) - GW'(ROWS) : r0 + GW'(LR);
-  assign co_n     = GW'(dsf_cfg::co_of(kw2_n));
   assign sk_rp_n  = sk_rp ^ (fire && add);
   assign sk_n     = (sk_fire && sk_wp == sk_rp_n) ? s_skip_tdata : sk[sk_rp_n];
   assign upd      = fin_n && (pop || fire || sk_fire);
@@ -172,6 +189,7 @@ module dsf_output (
   dsf_cfg::post_t cfg_n;
   assign cs_n  = cs_sel_n ? cfg_set1 : cfg_set0;
   assign cfg_n = cs_n[dsf_cfg::POST_BITS-1:0];
+  assign cg_n  = GW'(fin_groups(cfg_n.cg_m1, kw2_n));
   // the bias words of the next beat's set
   // one entry per value of a COW-bit channel index (entries >= COLS are never selected)
   logic [BB-1:0] bias_w [1 << dsf_cfg::COW];
@@ -203,9 +221,9 @@ module dsf_output (
       end else begin : g_a0
         assign a_n = '0;
       end
-      assign a = (gi < co_n) ? a_n : '0;
+      assign a = (gi < cg_n) ? a_n : '0;
       assign b = (gi < GW'(COLS)) ? bias_w[gi[dsf_cfg::COW-1:0]] : '0;
-      assign kp = gi < co_n;
+      assign kp = gi < cg_n;
       dsf_post_lane u_lane (.clk(clk), .en(upd), .keep(kp), .a(a), .bias(b),
                             .skip(sk_n[i*XB +: XB]), .cfg(cfg_n), .word(fin_data[i*XB +: XB]));
     end
@@ -220,7 +238,7 @@ module dsf_output (
   always_ff @(posedge clk) begin
     if (cap) begin
       q_d[wp] <= pk_sel;
-      q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin_of(cap_kw2) : dsf_cfg::ob_of(cap_kw2);
+      q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin(cg_cap) : dsf_cfg::ob_of(cap_kw2);
       q_keep[wp] <= keep_sel;
       q_last[wp] <= cap_last; q_fin[wp] <= cap_fin; q_cfg[wp] <= cap_cfg; q_kw2[wp] <= cap_kw2;
     end

@@ -15,7 +15,9 @@ module dsf_post_lane (
   input  logic [dsf_cfg::Y_OUT_BITS-1:0] a,      // raw sum, sign-extended to Y_OUT_BITS
   input  logic [dsf_cfg::B_BITS-1:0]     bias,   // bias word of the lane's channel
   input  logic [dsf_cfg::X_BITS-1:0]     skip,   // skip word (ADD)
-  input  dsf_cfg::post_t                 cfg,
+  // verilator lint_off UNUSEDSIGNAL
+  input  dsf_cfg::post_t                 cfg,    // (CG_M1 is the output's packet length)
+  // verilator lint_on UNUSEDSIGNAL
   output logic [dsf_cfg::X_BITS-1:0]     word    // registered
 );
   localparam int P  = dsf_cfg::PIPE_BITS;
@@ -62,20 +64,29 @@ module dsf_post_lane (
     rq = (q < lo) ? lo : ((q > hi) ? hi : q);
   endfunction
 
-  // the whole lane, as a function of its operands (evaluated only where `en` loads it)
-  function automatic logic [XB-1:0] finish(input logic signed [P-1:0] x, input logic [BB-1:0] b,
-                                           input logic [XB-1:0] s, input dsf_cfg::post_t c);
+  // the whole lane, as a function of its operands (evaluated only where `en` loads it). The
+  // configuration comes as its fields, not as the struct: yosys 0.23 cannot select a member of
+  // a struct-typed function argument (it read every field as undefined and removed the lane;
+  // tests/test_build_flows.py synthesises the lane and checks it)
+  function automatic logic [XB-1:0] finish(
+      input logic signed [P-1:0] x, input logic [BB-1:0] b, input logic [XB-1:0] s,
+      input logic [WS-1:0] sh_core, input logic [WS-1:0] sh_bias,
+      input logic [WS-1:0] a1, input logic [WS-1:0] b1, input logic [WK-1:0] k1,
+      input logic [WC-1:0] lo1, input logic [WC-1:0] hi1,
+      input logic add, input logic skip_signed, input logic [WS-1:0] sh_act,
+      input logic [WS-1:0] sh_skip, input logic [WS-1:0] a2, input logic [WS-1:0] b2,
+      input logic [WK-1:0] k2, input logic [WC-1:0] lo2, input logic [WC-1:0] hi2);
     logic signed [P-1:0] v, sk, t, q1;
     // only the low X_BITS bits of the final stage leave the lane
     // verilator lint_off UNUSEDSIGNAL
     logic signed [P-1:0] q2;
     // verilator lint_on UNUSEDSIGNAL
-    v  = shl(x, c.sh_core) + shl($signed({{(P - BB){b[BB-1]}}, b}), c.sh_bias);
-    q1 = rq(v, c.a1, c.b1, c.k1, c.lo1, c.hi1);
-    sk = c.skip_signed ? $signed({{(P - XB){s[XB-1]}}, s}) : $signed({{(P - XB){1'b0}}, s});
-    t  = shl(q1, c.sh_act) + shl(sk, c.sh_skip);
-    q2 = rq(t, c.a2, c.b2, c.k2, c.lo2, c.hi2);
-    finish = c.add ? q2[XB-1:0] : q1[XB-1:0];
+    v  = shl(x, sh_core) + shl($signed({{(P - BB){b[BB-1]}}, b}), sh_bias);
+    q1 = rq(v, a1, b1, k1, lo1, hi1);
+    sk = skip_signed ? $signed({{(P - XB){s[XB-1]}}, s}) : $signed({{(P - XB){1'b0}}, s});
+    t  = shl(q1, sh_act) + shl(sk, sh_skip);
+    q2 = rq(t, a2, b2, k2, lo2, hi2);
+    finish = add ? q2[XB-1:0] : q1[XB-1:0];
   endfunction
 
   // the raw sum on P bits: sign-extended, or (Y_OUT_BITS > PIPE_BITS) its low P bits, exact
@@ -95,5 +106,8 @@ module dsf_post_lane (
 
   // no reset: `word` is read only while the drain holds a finish beat, which loaded it
   always_ff @(posedge clk)
-    if (en) word <= keep ? finish(a_p, bias, skip, cfg) : '0;
+    if (en) word <= keep ? finish(a_p, bias, skip, cfg.sh_core, cfg.sh_bias, cfg.a1, cfg.b1,
+                                  cfg.k1, cfg.lo1, cfg.hi1, cfg.add, cfg.skip_signed,
+                                  cfg.sh_act, cfg.sh_skip, cfg.a2, cfg.b2, cfg.k2, cfg.lo2,
+                                  cfg.hi2) : '0;
 endmodule

@@ -14,6 +14,7 @@ between twin and RTL. Model definitions live in zoo.py.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 
@@ -73,17 +74,17 @@ def random_post(hw, rng, add: bool, wild: bool = False) -> dict:
                    SH_SKIP=int(rng.integers(0, 3)), A2=int(rng.integers(0, 2)),
                    B2=int(rng.integers(0, 4)), K2=int(rng.integers(0, 3)),
                    LO2=-(1 << (X - 1)) if rng.integers(0, 2) else 0,
-                   HI2=(1 << (X - 1)) - 1)
+                   HI2=(1 << (X - 1)) - 1, CG_M1=hw.COLS - 1)    # every group (clamped)
     cfg["ADD"] = int(add)
     return cfg
 
 
 def _garbage_padding(hw, g, data, rng):
-    """A skip stream whose bits past each packet's ROWS*CO_PRL words are random: the engine must
+    """A skip stream whose bits past each packet's ROWS*CG words are random: the engine must
     ignore them (a skip producer's DRAM region holds whatever its DMA left there)."""
     B, ob = hw.AXI_BYTES, g.OB(hw)
     pk = np.unpackbits(data.reshape(-1, ob * B), axis=1, bitorder="little")
-    used = hw.ROWS * g.CO_PRL(hw) * hw.X_BITS
+    used = hw.ROWS * g.CG(hw) * hw.X_BITS
     pk[:, used:] = rng.integers(0, 2, pk[:, used:].shape)
     return np.packbits(pk, axis=1, bitorder="little").reshape(-1, B)
 
@@ -113,6 +114,10 @@ def make_job(hw, rng, KH, KW, CM, XN, XH, XW, xs, extreme=False, finish=None, ze
                     pixels=L.pack_pixels_job(hw, g, x), expected=L.pack_output_job(hw, g, y))
     cfg = dict(finish["cfg"], ADD=int(g.add)) if "cfg" in finish else \
         random_post(hw, rng, g.add, finish.get("wild", False))
+    if "cfg" not in finish and not finish.get("wild"):
+        # the packets' channel groups (§17.2): all of them, or a last iteration's fewer
+        cfg["CG_M1"] = co - 1 if rng.integers(0, 2) else int(rng.integers(0, co))
+    g = replace(g, cg=cfg["CG_M1"] + 1)          # (a wild CG_M1 >= CO_PRL is clamped)
     bb = hw.B_BITS
     bias = rng.integers(-(1 << (bb - 1)), 1 << (bb - 1), co)
     skip_data, skip = None, None

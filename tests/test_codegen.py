@@ -14,6 +14,7 @@ from dsf_sim.compiler import geometry as G
 from dsf_sim.compiler.hardware import HEADER_FIELDS, Hardware
 from dsf_sim.compiler.layout import pack_header
 from dsf_sim.compiler.rtl_config import c_header, rtl_sources
+from dsf_sim.flows.synth_estimate import misread_warnings
 from dsf_sim.models.engine.params import tables
 from dsf_sim.rtl_bridge.verilator import RTL_DIR, engine_texts
 
@@ -56,10 +57,48 @@ def test_yosys_reads_and_maps_the_reset_style(async_resetn, tmp_path):
     r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,
                        cwd=tmp_path, timeout=600)
     assert r.returncode == 0, (r.stderr or r.stdout)[-3000:]
+    # read as written: no identifier declared implicitly, no select turned into undefined bits
+    # (yosys 0.23 did both for a struct-typed function argument and removed the output lanes)
+    assert misread_warnings(r.stdout + r.stderr) == []
     stat = (tmp_path / "stat.txt").read_text()
     flops = set(re.findall(r"\$_(S?DFFE?_\w+)_", stat))
     asynchronous = {f for f in flops if re.match(r"DFFE?_PN[01]", f)}   # reset on a pin
     assert bool(asynchronous) == async_resetn, flops
+
+
+def test_yosys_misreads_are_detected_and_the_lane_is_synthesised(tmp_path):
+    """The check behind synth_estimate's SynthError fires on the construct yosys 0.23 misreads
+    (a member of a struct-typed function argument), and the post lane as written keeps its
+    arithmetic (thousands of cells, not the 0 the misread gave)."""
+    bad = tmp_path / "bad.sv"
+    bad.write_text("""package p; typedef struct packed { logic [3:0] a; logic [3:0] b; } s_t;
+endpackage
+module bad(input logic clk, input logic en, input p::s_t c, output logic [3:0] y);
+  function automatic logic [3:0] g(input logic [3:0] x, input logic [3:0] s);
+    g = x + s;
+  endfunction
+  function automatic logic [3:0] f(input logic [3:0] x, input p::s_t v);
+    logic [3:0] t;
+    t = g(x, v.a);
+    f = g(t, v.b);
+  endfunction
+  always_ff @(posedge clk) if (en) y <= f(4'd1, c);
+endmodule
+""")
+    r = subprocess.run(["yosys", "-q", "-p", f"read_verilog -sv {bad}; synth -top bad"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert misread_warnings(r.stdout + r.stderr), r.stdout + r.stderr
+    hw = Hardware(**{**LINT_CONFIGS[0], "processing_elements": (2, 3), "max_kernel_size": 3,
+                     "axi_width": 32})
+    srcs = _write(hw, tmp_path)
+    lane = [str(s) for s in srcs if s.name in ("dsf_cfg.sv", "dsf_post_lane.sv")]
+    script = (f"read_verilog -sv -I{tmp_path} {' '.join(lane)}; "
+              "synth -top dsf_post_lane -noshare; tee -q -o lane.txt stat")
+    r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=600)
+    assert r.returncode == 0 and misread_warnings(r.stdout + r.stderr) == [], r.stderr[-2000:]
+    cells = int(re.search(r"Number of cells:\s+(\d+)", (tmp_path / "lane.txt").read_text())[1])
+    assert cells > 1000, cells
 
 
 def test_no_rtl_file_recomputes_a_beat_count_or_holds_a_hook():
@@ -106,8 +145,11 @@ def test_c_header_offsets_place_fields_where_pack_header_does():
 
 def test_geometry_formulas_against_first_principles():
     """The one place for beat counts, checked against counting bits by hand."""
+    from dsf_sim.models.engine.output import fin_packet
+    from dsf_sim.models.engine.params import param_vector
     for cfg in LINT_CONFIGS:
         hw = Hardware(**cfg)
+        prm = param_vector(hw, 0, False, 0)
         for kh2 in range(hw.KH_MAX // 2 + 1):
             bits = (hw.ROWS + 2 * kh2) * hw.X_BITS
             assert G.pixel_column_beats(hw, kh2) * hw.AXI_WIDTH >= bits
@@ -116,3 +158,12 @@ def test_geometry_formulas_against_first_principles():
             nbytes = hw.ROWS * (hw.COLS // (2 * kw2 + 1)) * hw.Y_OUT_BITS // 8
             ob, keep = G.packet_beats(hw, kw2), G.packet_last_keep(hw, kw2)
             assert (ob - 1) * hw.AXI_BYTES + keep == nbytes and 1 <= keep <= hw.AXI_BYTES
+            # finish packets of cg channel groups (§17.2): the twin's output.fin_packet too
+            co = hw.COLS // (2 * kw2 + 1)
+            for cg in range(1, co + 3):
+                nbits = hw.ROWS * min(cg, co) * hw.X_BITS
+                ob = G.packet_beats(hw, kw2, True, cg)
+                keep = G.packet_last_keep(hw, kw2, True, cg)
+                assert (ob - 1) * hw.AXI_WIDTH < nbits <= ob * hw.AXI_WIDTH
+                assert (ob - 1) * hw.AXI_BYTES + keep == -(-nbits // 8)
+                assert fin_packet(min(cg, co), prm) == (ob, keep)

@@ -12,8 +12,9 @@ from cases import (ENGINE_CONFIGS, RANDOM_SEEDS, SYSTEM_KEYS, engine_hw, export_
                    export_zoo_cases, job_sequence, make_job, run_engine, streams)
 from dsf_sim import DsfError
 from dsf_sim.compiler.export import load_export
+from dsf_sim.compiler.geometry import packet_beats
 from dsf_sim.models.engine.job_values import JobStreamError, job_output, job_sums
-from dsf_sim.models.engine.params import T_OB_FIN_OF_KW2, tables
+from dsf_sim.models.engine.params import tables
 from dsf_sim.models.system_model import FastPathError, _SystemRun, run_system_model
 from dsf_sim.runtime.check import compare_run
 
@@ -309,7 +310,7 @@ def test_packed_lanes_equal_the_lane_arithmetic_word_by_word(cfg):
         span = 1 << int(rng.integers(1, hw.Y_BITS + 2))       # sometimes past Y_BITS
         y = rng.integers(-span, span, (NB, R, XW, CO)).astype(np.float64)
         y[..., cu:] = 0
-        ob = int(tabs[T_OB_FIN_OF_KW2][KW // 2])
+        ob = packet_beats(hw, KW // 2, True)          # every group (random_post's CG_M1)
         skip = rng.integers(0, 256, NB * XW * ob * B, dtype=np.uint8)
         biases = np.zeros(CO, np.int64)
         c = J._decode_cfg(cfgset, hw.POST_BEATS * B, hw.B_BITS, hw.COLS, tabs, biases)

@@ -76,6 +76,40 @@ def test_job_streams_roundtrip(rows, cols, axi, bits, kh, kw):
     assert keep[-ob:].sum() == nbytes
 
 
+@pytest.mark.parametrize("rows,cols,axi,bits", [(4, 8, 64, 4), (7, 24, 128, 8), (3, 5, 32, 2),
+                                                (7, 96, 128, 4)])
+@pytest.mark.parametrize("kw", [1, 3])
+def test_finish_packets_carry_only_the_valid_channel_groups(rows, cols, axi, bits, kw):
+    """A finish job's packets hold its first CG channels, channel-major, and nothing else
+    (architecture §17.2): the words of groups >= CG are never sent, the packet is as short as
+    its CG channels allow, and they round-trip; a CG past CO_PRL is clamped."""
+    from dataclasses import replace
+    hw = _hw(rows, cols, axi, bits)
+    rng = np.random.default_rng(rows * 10 + kw)
+    base = JobGeometry(KH=1, KW=kw, CM=1, XN=2, XH=rows + 1, XW=3, x_signed=True, finish=True)
+    co = base.CO_PRL(hw)
+    lo = -(1 << (bits - 1)) if bits > 1 else 0
+    y = rng.integers(lo, 1 << (bits - 1) if bits > 1 else 2, (2, 2 * rows, 3, co))
+    for cg in sorted({1, max(1, co // 2), co, co + 5}):
+        g = replace(base, cg=cg)
+        n = min(cg, co)
+        assert g.CG(hw) == n
+        bits_pk = rows * n * hw.X_BITS
+        assert (g.OB(hw) - 1) * axi < bits_pk <= g.OB(hw) * axi
+        data, keep, last = pack_output_job(hw, g, y)
+        assert data.shape[0] == g.output_beats(hw) == 2 * 2 * 3 * g.OB(hw)
+        assert keep[-g.OB(hw):].sum() == -(-bits_pk // 8) and keep[:-1].all()
+        got = unpack_output_job(hw, g, data, signed=bits > 1)
+        assert np.array_equal(got[..., :n], y[..., :n]) and not got[..., n:].any()
+        # the packet's first words are the channels' rows (word g*ROWS + r), then zeros
+        pk = unpack_words(data.reshape(-1, g.OB(hw) * hw.AXI_BYTES)[:1], hw.X_BITS, bits > 1)[0]
+        assert np.array_equal(pk[: rows * n], y[0, :rows, 0, :n].T.reshape(-1))
+        assert not pk[rows * n:].any()
+        assert g.output_bytes_moved(hw) == keep.sum()
+    with pytest.raises(HardwareError, match="CG"):
+        replace(base, cg=co + 1).check(hw)
+
+
 def test_engine_reference_matches_bruteforce():
     """The vectorised engine reference equals a literal per-PE loop of architecture §4."""
     hw = _hw(3, 6, 64)

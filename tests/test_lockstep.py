@@ -41,10 +41,11 @@ MUT_GEOMS = [(3, 3, 2, 1, 6, 5, 1), (1, 3, 1, 1, 4, 10, 1), (1, 5, 3, 1, 5, 4, 1
 # skip; then one whose clip range excludes 0 (pad lanes would not be zero); back to back so the
 # weights stream waits for a free configuration set
 FIN_CFG = dict(SH_CORE=1, SH_BIAS=2, A1=0, B1=3, K1=2, LO1=-4, HI1=5, SKIP_SIGNED=1, SH_ACT=1,
-               SH_SKIP=0, A2=0, B2=1, K2=1, LO2=-8, HI2=7)
+               SH_SKIP=0, A2=0, B2=1, K2=1, LO2=-8, HI2=7, CG_M1=7)
+# (the KW=1 job sends 5 of its 8 channel groups: a shorter packet, §17.2)
 MUT_FIN = [((3, 3, 2, 1, 6, 5, 1), dict(add=True, cfg=FIN_CFG)),
            ((1, 3, 2, 1, 5, 4, 0), dict(add=False, cfg=dict(FIN_CFG, LO1=1, HI1=6))),
-           ((1, 1, 2, 1, 4, 3, 1), dict(add=True, cfg=dict(FIN_CFG, K2=0, SH_SKIP=1))),
+           ((1, 1, 2, 1, 4, 3, 1), dict(add=True, cfg=dict(FIN_CFG, K2=0, SH_SKIP=1, CG_M1=4))),
            ((3, 5, 1, 1, 5, 6, 1), dict(add=True, cfg=FIN_CFG))]
 MUT_STIM = (2, 0.7, 0.3)     # seed, valid_prob, ready_prob
 # a mutant that shows only when the skip stream is slower than the output drain

@@ -62,7 +62,7 @@ def test_hardware_arithmetic_equals_the_reference(X, seed, use_bias, add):
                         bq=parse_quantizer(f"quantized_bits(8,{int(rng.integers(0, 4))},False,True,1)"),
                         use_bias=use_bias, act=act, add_spec=add_spec)
     in_frac = int(rng.integers(-1, X + 1))
-    cfg = P.post_config(b, in_frac, skip_spec, skip_spec.frac if add else 0)
+    cfg = P.job_config(P.post_config(b, in_frac, skip_spec, skip_spec.frac if add else 0), 1)
     assert not P.field_errors(cfg) and not P.shift_errors(hw, cfg)
     n = 2000
     raw = rng.integers(-(1 << (hw.Y_BITS - 2)), 1 << (hw.Y_BITS - 2), n)

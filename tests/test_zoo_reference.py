@@ -57,7 +57,9 @@ def test_zoo_bit_exact_and_decodes(name, bits, xn, tmp_path):
             assert hdr["FINISH"] == int(mb["post"]["finish"]) == int(j.geom.finish)
             if j.geom.finish:       # configuration and bias beats decode to what was decided
                 cfg, bias = post
-                assert cfg == mb["post"]["config"]
+                # the bundle's decision, with this job's own channel groups (architecture §17.2)
+                assert cfg == dict(mb["post"]["config"], CG_M1=j.geom.CG(hw) - 1)
+                assert j.geom.CG(hw) == j.co_hi - j.co_lo
                 exp_b = B[j.co_lo:j.co_hi] if B is not None else np.zeros(j.co_hi - j.co_lo)
                 assert np.array_equal(bias[: j.co_hi - j.co_lo], exp_b)
                 assert not bias[j.co_hi - j.co_lo:].any()

@@ -36,7 +36,7 @@ from . import binfile
 from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
                      pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
-from .post import decide
+from .post import decide, job_config
 from .rtl_config import c_header
 from .lowering import SPLIT_MODES, CoreMapping, crop_output, lower_input, lower_weights, map_core
 
@@ -359,24 +359,29 @@ def _descriptor(b, m: CoreMapping, r, src, skip, skip_frac, be: BundleExport, hw
     return d
 
 
-def job_geometry(m: CoreMapping, p: int, post) -> JobGeometry:
-    """Stream geometry of pass p in the bundle's mode (finish / add from its PostDecision)."""
+def job_geometry(m: CoreMapping, p: int, post, it: int = 0) -> JobGeometry:
+    """Stream geometry of pass p, iteration it in the bundle's mode (finish / add from its
+    PostDecision; a finish job's packets carry its it's valid channel groups, §17.2)."""
     from dataclasses import replace
     g = m.geometry(p)
     if post is not None and post.finish:
-        g = replace(g, finish=True, add=bool(post.cfg["ADD"]))
+        o0, o1 = m.iter_channels(it, p)
+        g = replace(g, finish=True, add=bool(post.cfg["ADD"]), cg=o1 - o0)
     return g
 
 
 def _part_descriptor(m: CoreMapping, q, w_offset, hw, post=None) -> dict:
     g = job_geometry(m, q.p0, post)  # the part's stream geometry (the output does not depend on CM)
+    gl = job_geometry(m, q.p0, post, q.IT - 1)   # its last iteration (fewer groups, finish)
     return dict(p0=q.p0, kh_e=q.KH, kw_e=q.KW, xh_e=q.H.size_e, xw_e=q.W.size_e, ci_e=q.CI_E,
                 cm=q.CM, cp=q.CP, co_prl=q.CO_PRL, it=q.IT, t_h=q.H.t, t_w=q.W.t, r0_h=q.H.r0,
                 r0_w=q.W.r0, nph_h=len(q.H.phases), nph_w=len(q.W.phases),
                 phmask_h=sum(1 << p for p in q.H.phases),
                 phmask_w=sum(1 << p for p in q.W.phases), w_offset=w_offset,
                 xl=g.XL(hw), pr=g.PR(hw), pb=g.PB(hw), ob=g.OB(hw),
-                out_bytes=g.output_beats(hw) * hw.AXI_BYTES, out_moved=g.output_bytes_moved(hw))
+                out_bytes=g.output_beats(hw) * hw.AXI_BYTES, out_moved=g.output_bytes_moved(hw),
+                ob_last=gl.OB(hw), out_bytes_last=gl.output_beats(hw) * hw.AXI_BYTES,
+                out_moved_last=gl.output_bytes_moved(hw))
 
 
 def _pass_rows(m: CoreMapping, part0, hw, post=None):
@@ -408,7 +413,8 @@ DESCRIPTOR_FIELDS = (
 # one row per part of every bundle (single-part bundles: one row equal to the bundle's fields)
 PART_FIELDS = ("p0", "kh_e", "kw_e", "xh_e", "xw_e", "ci_e", "cm", "cp", "co_prl", "it",
                "t_h", "t_w", "r0_h", "r0_w", "nph_h", "nph_w", "phmask_h", "phmask_w",
-               "w_offset", "xl", "pr", "pb", "ob", "out_bytes", "out_moved")
+               "w_offset", "xl", "pr", "pb", "ob", "out_bytes", "out_moved", "ob_last",
+               "out_bytes_last", "out_moved_last")
 
 # one row per pass of every bundle (global pass index = bundle's pass0 + p)
 PASS_FIELDS = ("part", "c0", "cm", "pix_bytes", "w_bytes")
@@ -572,14 +578,15 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
                 be.part_w_offsets.append(offset)
             c0, c1 = m.pass_channels(p)
             o0, o1 = m.iter_channels(it, p)
-            g = job_geometry(m, p, dec)
+            g = job_geometry(m, p, dec, it)
             if p not in pix_cache:
                 pix_cache[p] = pack_pixels_job(hw, g, xe[..., c0:c1])[0]
             raw = engine_job_reference(hw, g, xe[..., c0:c1], We[:, :, c0:c1, o0:o1])
             skip_stream = None
             if dec.finish:
                 bias_g = B[o0:o1] if B is not None else np.zeros(o1 - o0, np.int64)
-                wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1], (dec.cfg, bias_g))
+                wb, _ = pack_weights_job(hw, g, We[:, :, c0:c1, o0:o1],
+                                         (job_config(dec.cfg, g.CG(hw)), bias_g))
                 skip_w = None
                 if dec.cfg["ADD"]:
                     skip_stream, skip_w = _skip_stream(hw, g, m, it, dec, exports, skip, refs,

@@ -38,23 +38,33 @@ def groups(hw, kw2: int) -> int:
     return hw.COLS // (2 * kw2 + 1)
 
 
-def packet_bytes(hw, kw2: int, finish: bool = False) -> int:
+def finish_groups(hw, kw2: int, cg: int | None) -> int:
+    """CG: channel groups a finish packet carries (architecture §17.2): the job's valid groups
+    `cg` (its configuration's CG_M1 + 1), at most CO_PRL; all CO_PRL groups when not given."""
+    co = groups(hw, kw2)
+    return co if cg is None else min(int(cg), co)
+
+
+def packet_bytes(hw, kw2: int, finish: bool = False, cg: int | None = None) -> int:
     """Bytes holding words in one output packet: ROWS * CO_PRL words of Y_OUT_BITS (raw sums) or
-    of X_BITS (finished activations, architecture §17.2; the last byte may be partly padding)."""
-    bits = hw.X_BITS if finish else hw.Y_OUT_BITS
-    return cdiv(hw.ROWS * groups(hw, kw2) * bits, 8)
+    ROWS * CG words of X_BITS (finished activations of the job's CG valid channel groups,
+    architecture §17.2; the last byte may be partly padding)."""
+    if finish:
+        return cdiv(hw.ROWS * finish_groups(hw, kw2, cg) * hw.X_BITS, 8)
+    return cdiv(hw.ROWS * groups(hw, kw2) * hw.Y_OUT_BITS, 8)
 
 
-def packet_beats(hw, kw2: int, finish: bool = False) -> int:
+def packet_beats(hw, kw2: int, finish: bool = False, cg: int | None = None) -> int:
     """OB (OB_FIN): beats of one output packet; 1 for a KW no group fits (never a valid job)."""
-    return max(1, cdiv(packet_bytes(hw, kw2, finish), hw.AXI_WIDTH // 8))
+    return max(1, cdiv(packet_bytes(hw, kw2, finish, cg), hw.AXI_WIDTH // 8))
 
 
-def packet_last_keep(hw, kw2: int, finish: bool = False) -> int:
+def packet_last_keep(hw, kw2: int, finish: bool = False, cg: int | None = None) -> int:
     """Bytes kept (TKEEP) on a packet's last beat; applied only on the job's TLAST beat."""
-    if groups(hw, kw2) < 1:
+    nbytes = packet_bytes(hw, kw2, finish, cg)
+    if nbytes < 1:
         return hw.AXI_WIDTH // 8
-    return packet_bytes(hw, kw2, finish) - (packet_beats(hw, kw2, finish) - 1) * (hw.AXI_WIDTH // 8)
+    return nbytes - (packet_beats(hw, kw2, finish, cg) - 1) * (hw.AXI_WIDTH // 8)
 
 
 def row_blocks(hw, xh: int) -> int:
@@ -69,9 +79,8 @@ def beat_tables(hw, w_kh2: int, w_kw2: int) -> dict:
     return {"PB_OF_KH2": [pixel_column_beats(hw, v) for v in range(1 << w_kh2)],
             "OB_OF_KW2": [packet_beats(hw, v) for v in kw2s],
             "KEEP_OF_KW2": [packet_last_keep(hw, v) for v in kw2s],
-            "OB_FIN_OF_KW2": [packet_beats(hw, v, True) for v in kw2s],
-            "KEEP_FIN_OF_KW2": [packet_last_keep(hw, v, True) for v in kw2s],
-            # the output pipeline: lanes whose channel is >= CO_PRL carry no word (§17.3)
+            # a finish packet's beats and TKEEP depend on its configuration's CG_M1 (§17.2):
+            # computed, not tabled; lanes whose channel is >= min(CG, CO_PRL) carry no word
             "CO_OF_KW2": [max(0, groups(hw, v)) for v in kw2s]}
 
 
@@ -99,6 +108,7 @@ class JobGeometry:
     x_signed: bool
     finish: bool = False     # the engine finishes the job (architecture §17)
     add: bool = False        # ... and adds a skip tensor (a skip stream of output_beats beats)
+    cg: int | None = None    # ... sending its first cg channel groups (CG_M1 + 1; None: CO_PRL)
 
     @property
     def P_H(self) -> int:
@@ -120,8 +130,12 @@ class JobGeometry:
     def PB(self, hw) -> int:
         return pixel_column_beats(hw, self.P_H)
 
+    def CG(self, hw) -> int:
+        """Channel groups of a finish packet (CO_PRL for a raw job)."""
+        return finish_groups(hw, self.P_W, self.cg if self.finish else None)
+
     def OB(self, hw) -> int:
-        return packet_beats(hw, self.P_W, self.finish)
+        return packet_beats(hw, self.P_W, self.finish, self.cg)
 
     def columns(self, hw) -> int:
         """Output columns (packets) of the job: XN * XL * XW."""
@@ -138,6 +152,8 @@ class JobGeometry:
         lim = [("KH", self.KH, 1, hw.KH_MAX), ("KW", self.KW, 1, min(hw.KW_MAX, hw.COLS)),
                ("CM", self.CM, 1, hw.RAM_WEIGHTS_DEPTH // self.KH), ("XN", self.XN, 1, hw.XN_MAX),
                ("XW", self.XW, 1, hw.XW_MAX), ("XL", self.XL(hw), 1, hw.XL_MAX)]
+        if self.finish and self.cg is not None:
+            lim.append(("CG", self.cg, 1, self.CO_PRL(hw)))
         for name, v, lo, hi in lim:
             if not lo <= v <= hi:
                 raise HardwareError(f"{where}: {name}", v, f"{lo}..{hi} on this hardware")
@@ -160,7 +176,8 @@ class JobGeometry:
     def output_bytes_moved(self, hw) -> int:
         """Bytes the output DMA writes: whole beats except the TLAST beat's kept bytes."""
         b = hw.AXI_WIDTH // 8
-        return self.output_beats(hw) * b - (b - packet_last_keep(hw, self.P_W, self.finish))
+        return self.output_beats(hw) * b - (b - packet_last_keep(hw, self.P_W, self.finish,
+                                                                   self.cg))
 
     def skip_beats(self, hw) -> int:
         """Beats of the skip stream (an adding finish job: one per output beat)."""

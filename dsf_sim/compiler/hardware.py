@@ -56,6 +56,7 @@ HEADER_FIELDS = (
 
 # Widths of the output pipeline's configuration fields (architecture §17.1)
 W_SHIFT, W_SLOPE, W_CLIP = 6, 4, 18
+W_GROUPS = 10       # CG_M1: channel groups of a finish job's packets - 1 (COLS <= 1024)
 PIPE_HEADROOM = 8   # PIPE_BITS = max(Y_BITS, B_BITS, W_CLIP) + this: room for the binary-point
                     # shifts real quantisers need (post.decide proves each bundle fits or falls back)
 
@@ -66,6 +67,7 @@ POST_FIELDS = (
     ("A1", W_SHIFT), ("B1", W_SHIFT), ("K1", W_SLOPE), ("LO1", W_CLIP), ("HI1", W_CLIP),
     ("ADD", 1), ("SKIP_SIGNED", 1), ("SH_ACT", W_SHIFT), ("SH_SKIP", W_SHIFT),
     ("A2", W_SHIFT), ("B2", W_SHIFT), ("K2", W_SLOPE), ("LO2", W_CLIP), ("HI2", W_CLIP),
+    ("CG_M1", W_GROUPS),
 )
 POST_SIGNED = ("LO1", "HI1", "LO2", "HI2")     # two's complement fields
 

@@ -255,24 +255,26 @@ def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
     """y[XN, XL*ROWS, XW, CO_PRL] -> (data uint8[n, AXI_BYTES], keep bool[n, AXI_BYTES], last bool[n]).
 
     Raw job: packet words r*CO_PRL+g of Y_OUT_BITS. Finish job (architecture §17.2): y holds the
-    finished X_BITS words, packet words g*ROWS+r (channel-major). TKEEP is all ones except on
-    the job's last (TLAST) beat; inner packets' pad bytes are zeros.
+    finished X_BITS words, packet words g*ROWS+r (channel-major) of the job's first CG channel
+    groups only. TKEEP is all ones except on the job's last (TLAST) beat; inner packets' pad
+    bytes are zeros.
     """
     XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
     y = np.asarray(y, dtype=np.int64).reshape(geom.XN, XL, R, geom.XW, co_prl)
     if geom.finish:
-        pk = np.transpose(y, (0, 1, 3, 4, 2)).reshape(-1, R * co_prl)   # words g*ROWS+r
+        cg = geom.CG(hw)
+        pk = np.transpose(y[..., :cg], (0, 1, 3, 4, 2)).reshape(-1, R * cg)   # words g*ROWS+r
         bits = hw.X_BITS
     else:
         pk = np.transpose(y, (0, 1, 3, 2, 4)).reshape(-1, R * co_prl)   # words r*CO_PRL+g
         bits = hw.Y_OUT_BITS
     words_per_packet = OB * hw.AXI_WIDTH // bits
     padded = np.zeros((pk.shape[0], words_per_packet), dtype=np.int64)
-    padded[:, : R * co_prl] = pk
+    padded[:, : pk.shape[1]] = pk
     data = pack_words(padded, bits).reshape(-1, hw.AXI_BYTES)
     keep = np.ones((len(data), hw.AXI_BYTES), dtype=bool)
     # inner packets' pad bytes are sent as kept zeros; only the job's TLAST beat is partial
-    keep[-1, packet_last_keep(hw, geom.P_W, geom.finish):] = False
+    keep[-1, packet_last_keep(hw, geom.P_W, geom.finish, geom.cg):] = False
     last = np.zeros(len(data), dtype=bool)
     last[-1] = True
     return data, keep, last
@@ -280,11 +282,13 @@ def pack_output_job(hw, geom: JobGeometry, y: np.ndarray):
 
 def unpack_output_job(hw, geom: JobGeometry, data: np.ndarray, signed: bool = True) -> np.ndarray:
     """Inverse of pack_output_job -> y[XN, XL*ROWS, XW, CO_PRL] (finish jobs: X_BITS words,
-    sign-extended if `signed`)."""
+    sign-extended if `signed`; zero for the channel groups past the packets' CG)."""
     XL, R, co_prl, OB = geom.XL(hw), hw.ROWS, geom.CO_PRL(hw), geom.OB(hw)
     d = np.asarray(data, dtype=np.uint8).reshape(geom.XN, XL, geom.XW, OB * hw.AXI_BYTES)
     if geom.finish:
-        words = unpack_words(d, hw.X_BITS, signed)[..., : R * co_prl]
+        cg = geom.CG(hw)
+        words = np.zeros((geom.XN, XL, geom.XW, co_prl * R), dtype=np.int64)
+        words[..., : R * cg] = unpack_words(d, hw.X_BITS, signed)[..., : R * cg]
         words = words.reshape(geom.XN, XL, geom.XW, co_prl, R)
         return np.transpose(words, (0, 1, 4, 2, 3)).reshape(geom.XN, XL * R, geom.XW, co_prl)
     words = unpack_words(d, hw.Y_OUT_BITS)[..., : R * co_prl].reshape(geom.XN, XL, geom.XW, R, co_prl)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hardware import POST_FIELDS, POST_SIGNED
+from .hardware import POST_FIELDS, POST_SIGNED, W_GROUPS
 
 FIELD_WIDTH = dict(POST_FIELDS)
 
@@ -44,10 +44,21 @@ def post_config(b, in_frac: int, skip_spec=None, skip_frac: int = 0) -> dict:
     return cfg
 
 
+def job_config(cfg: dict, cg: int) -> dict:
+    """The configuration of one finish job: the bundle's fields and CG_M1, the job's valid output
+    channel groups - 1 (its packets carry only those, architecture §17.2)."""
+    if not 1 <= int(cg) <= 1 << W_GROUPS:
+        raise ValueError(f"job_config: cg = {cg} outside 1..{1 << W_GROUPS}")
+    return dict(cfg, CG_M1=int(cg) - 1)
+
+
 def field_errors(cfg: dict) -> list:
     """Fields whose value does not fit its width (two's complement for POST_SIGNED)."""
     bad = []
     for name, w in POST_FIELDS:
+        if name not in cfg:
+            bad.append(f"{name} missing")
+            continue
         v = int(cfg[name])
         lo, hi = ((-(1 << (w - 1)), (1 << (w - 1)) - 1) if name in POST_SIGNED else (0, (1 << w) - 1))
         if not lo <= v <= hi:
@@ -229,6 +240,7 @@ def decide(hw, b, m, K, in_spec, in_frac, skip=None, mode: str = "auto") -> Post
         return PostDecision(False, f"skip tensor range {skip['spec'].lo}..{skip['spec'].hi} does "
                                    f"not fit bits_input={hw.X_BITS}")
     cfg = post_config(b, in_frac, skip["spec"] if skip else None, skip["frac"] if skip else 0)
+    cfg = job_config(cfg, min(m.CO, m.CO_PRL))     # a full job's; each job's own: job_config
     bad = field_errors(cfg) + shift_errors(hw, cfg)
     if bad:
         return PostDecision(False, "configuration out of range: " + "; ".join(bad))

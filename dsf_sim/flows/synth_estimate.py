@@ -63,6 +63,17 @@ def xilinx_resources(cells: dict) -> dict:
                 CARRY=sum(n for c, n in cells.items() if c.startswith("CARRY")))
 
 
+# yosys warnings that mean it did not read the RTL as written (an identifier it declared
+# implicitly, a select it replaced by undefined bits): the logic behind them is silently removed
+MISREAD = ("implicitly declared", "out of bounds", "to undef")
+
+
+def misread_warnings(log: str) -> list:
+    """The lines of a yosys log that say it misread the RTL (MISREAD)."""
+    return [ln.strip() for ln in log.splitlines()
+            if "Warning" in ln and any(k in ln for k in MISREAD)]
+
+
 def synth_estimate(hw, out_dir, target="xcup", timeout=3600) -> dict:
     """yosys on the configured engine. Returns {target, cells_total, cells, resources (Xilinx
     targets), stat}; writes synth.json into out_dir."""
@@ -84,6 +95,10 @@ def synth_estimate(hw, out_dir, target="xcup", timeout=3600) -> dict:
         raise SynthError(f"yosys ({target}) did not finish in timeout = {timeout} s") from None
     if r.returncode != 0:
         raise SynthError(f"yosys ({target}) failed: {(r.stderr or r.stdout)[-2000:]}")
+    misread = misread_warnings(r.stdout + r.stderr)
+    if misread:
+        raise SynthError(f"yosys ({target}) misread the RTL, its netlist would not be the "
+                         f"engine: {misread[0]} ({len(misread)} such warnings)")
     with open(os.path.join(out_dir, "yosys_stat.txt")) as f:
         stat = f.read()
     total = re.search(r"Number of cells:\s+(\d+)", stat)

@@ -184,6 +184,7 @@ def job_streams(hw, g: G.JobGeometry):
             from ..compiler.post import FIELD_WIDTH
             cfg = {n: 0 for n in FIELD_WIDTH}
             cfg["ADD"] = int(g.add)
+            cfg["CG_M1"] = g.CG(hw) - 1      # the packets' length (architecture §17.2)
             w[1:1 + hw.CFG_BEATS] = L.pack_post_beats(hw, cfg, [])
         s = np.zeros((g.skip_beats(hw), hw.AXI_BYTES), np.uint8)
         _STREAM_CACHE[key] = (w, p, s)
@@ -200,7 +201,7 @@ def _sim(hw, geoms):
 
 def bundle_geoms(lp):
     m = lp.mapping
-    return [job_geometry(m, p, lp.post) for it, p in m.jobs()]
+    return [job_geometry(m, p, lp.post, it) for it, p in m.jobs()]
 
 
 def simulate(layers, hw, exact=False, progress=None):
@@ -228,12 +229,19 @@ def simulate(layers, hw, exact=False, progress=None):
             if lp.mm_pack_elems:   # its weights wait for the engine to drain (§22): starts idle
                 tail = []
             for q in m.parts:  # jobs run part by part (architecture §9.3)
-                it_g = [job_geometry(m, p, lp.post) for p in range(q.p0, q.p0 + q.CP)]
+                def it_g(it):
+                    return [job_geometry(m, p, lp.post, it) for p in range(q.p0, q.p0 + q.CP)]
+                # the first n_it - 1 iterations, then the last one (a finish job's last
+                # iteration may carry fewer channel groups); the ones between repeat the
+                # iteration before the last simulated one
                 n_it = min(q.IT, SIM_ITS)
-                cyc = list(_sim(hw, tail + it_g * n_it)[len(tail):])
-                last = cyc[(n_it - 1) * q.CP:]
-                lp.job_cycles += cyc + last * (q.IT - n_it)
-                tail = (tail + it_g * q.IT if q.IT * q.CP < TAIL else it_g * q.IT)[-TAIL:]
+                its = list(range(n_it - 1)) + [q.IT - 1]
+                cyc = list(_sim(hw, tail + [g for it in its for g in it_g(it)])[len(tail):])
+                head, last = cyc[:(n_it - 1) * q.CP], cyc[(n_it - 1) * q.CP:]
+                steady = head[-q.CP:] if n_it > 1 else []
+                lp.job_cycles += head + steady * (q.IT - n_it) + last
+                tail = (tail + [g for it in range(max(0, q.IT - TAIL), q.IT)
+                                for g in it_g(it)])[-TAIL:]
             if progress:
                 progress(lp)
     finish(layers, hw)

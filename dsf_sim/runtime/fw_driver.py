@@ -215,7 +215,7 @@ def reference_engine(job_info: dict, weights_bytes: bytes, pixel_bytes: bytes,
     y = engine_job_reference(hw, g, x, w)
     if g.finish:
         cfg, bias = post
-        g = replace(g, add=bool(cfg["ADD"]))
+        g = replace(g, add=bool(cfg["ADD"]), cg=cfg["CG_M1"] + 1)   # its packets' groups
         skip = None
         if cfg["ADD"]:
             if skip_bytes is None:

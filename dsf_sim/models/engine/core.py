@@ -234,7 +234,7 @@ def advance(prm_array, tabs, S, C, dram, thr, limit, slot, wl_mem, s1_x, acc, ou
                 a2 = False
                 ev = True
         o = output.edge(o, of, popped, add and of, sf, dma.beat_addr(C, 3, B), dram, q, acc,
-                        out_mem, prm, tabs)
+                        out_mem, cfgset, prm, tabs)
         if tracing and (popped or of or sf):
             _load_lanes(o, dr, beat, cfgset, skbuf, prm, tabs)
         pe_array.edge(acc, q, s1_x, rdata, prm)

@@ -10,17 +10,22 @@ from __future__ import annotations
 import numpy as np
 
 from ...compiler.geometry import packet_beats
-from ...compiler.layout import job_beats, unpack_header
+from ...compiler.layout import job_beats, unpack_header, unpack_post_beats
 from . import dma
 from .core import ERR_WATCHDOG, EVENT, LIMIT, OK
 from .state import STUCK_NAMES, EngineModelError, EngineState
 
 
-def output_beats_of(hw, pixel_header) -> int:
-    """Output beats a job announces in its pixel header (architecture §3, §17.2)."""
+def output_beats_of(hw, pixel_header, weight_beats) -> int:
+    """Output beats a job announces: its pixel header's geometry and, for a finish job, the
+    channel groups of the configuration its weight stream carries (architecture §3, §17.2)."""
     h = unpack_header(hw, pixel_header)
+    cg = None
+    wb = np.asarray(weight_beats, dtype=np.uint8).reshape(-1, hw.AXI_BYTES)
+    if h["FINISH"] and len(wb) >= 1 + hw.POST_BEATS + hw.BIAS_BEATS:
+        cg = unpack_post_beats(hw, wb[1:1 + hw.POST_BEATS + hw.BIAS_BEATS])[0]["CG_M1"] + 1
     return ((h["XN_M1"] + 1) * (h["XL_M1"] + 1) * (h["XW_M1"] + 1)
-            * packet_beats(hw, h["KW2"], bool(h["FINISH"])))
+            * packet_beats(hw, h["KW2"], bool(h["FINISH"]), cg))
 
 
 class JobImage:
@@ -36,7 +41,7 @@ class JobImage:
             for acc, (beats, _) in zip(srcs, streams):
                 acc.append(beats)
             pb = streams[1][0]
-            self.job_out.append(output_beats_of(hw, pb[0]) if len(pb) else 0)
+            self.job_out.append(output_beats_of(hw, pb[0], streams[0][0]) if len(pb) else 0)
         nout = sum(self.job_out)
         W, P, S = (np.concatenate(a).reshape(-1) if a else np.zeros(0, np.uint8) for a in srcs)
         self.nout = max(nout, 1) + spare_beats

@@ -18,12 +18,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ...compiler.geometry import packet_beats, packet_last_keep
 from ...compiler.layout import unpack_header
 from ...frontend.exact_conv import F32_EXACT, F64_EXACT
 from ..jit import jit
 from . import post_lane, words
-from .params import (T_KEEP_FIN_OF_KW2, T_KEEP_OF_KW2, T_OB_FIN_OF_KW2, T_OB_OF_KW2,
-                     T_PB_OF_KH2)
+from .output import fin_groups
+from .params import T_KEEP_OF_KW2, T_OB_OF_KW2, T_PB_OF_KH2
 
 
 class JobStreamError(ValueError):
@@ -316,7 +317,7 @@ class JobSums(NamedTuple):
     the skip DMA starts; groups past `used` have zero weights, so zero sums)."""
     y: np.ndarray
     XW: int
-    CO: int
+    CO: int          # groups per packet: CO_PRL, or the CG channel groups of a finish job
     ob: int
     keep: int
     fin: bool
@@ -372,9 +373,15 @@ def job_sums(hw, tabs, weights: bytes, pixels: bytes, memo: PixelMemo | None = N
                          word_table(hw.K_BITS, True), wf, np.zeros(CO, np.int64))
     y = _sums(xf, wf, cu, R, XWP, KH, KW, dt)
     kw2 = h["KW2"]
-    ob = int(tabs[T_OB_FIN_OF_KW2][kw2] if fin else tabs[T_OB_OF_KW2][kw2])
-    keep = int(tabs[T_KEEP_FIN_OF_KW2][kw2] if fin else tabs[T_KEEP_OF_KW2][kw2])
-    return JobSums(y, XW, CO, ob, keep, fin, wb[B:B + npost] if fin else None)
+    if fin:      # a finish packet carries the configuration's CG channel groups (§17.2)
+        cfg = np.ascontiguousarray(wb[B:B + npost])
+        CO = int(fin_groups(cfg, kw2, tabs))
+        ob, keep = packet_beats(hw, kw2, True, CO), packet_last_keep(hw, kw2, True, CO)
+        y = y[..., :CO]
+        return JobSums(y, XW, CO, ob, keep, fin, cfg)
+    ob, keep = int(tabs[T_OB_OF_KW2][kw2]), int(tabs[T_KEEP_OF_KW2][kw2])
+    return JobSums(y, XW, CO, ob, keep, fin, None)
+
 
 
 def job_finish(hw, tabs, sums: JobSums, skip: bytes | None) -> bytes:

@@ -64,7 +64,7 @@ MUTATIONS = (
              "rq = (q < lo) ? lo : ((q > hi) ? hi : q);", "rq = (q < lo) ? lo : q;",
              "m_axis_tdata", True),
     Mutation("post_skip_zext", "skip words zero-extended", "dsf_post_lane.sv",
-             "sk = c.skip_signed ? $signed({{(P - XB){s[XB-1]}}, s}) : "
+             "sk = skip_signed ? $signed({{(P - XB){s[XB-1]}}, s}) : "
              "$signed({{(P - XB){1'b0}}, s});",
              "sk = $signed({{(P - XB){1'b0}}, s});", "m_axis_tdata", True),
     Mutation("wl_cfg_no_wait", "configuration beats overwrite a set in use", "dsf_weight_loader.sv",
@@ -77,10 +77,13 @@ MUTATIONS = (
              "assign m_tvalid = dr_v && !(add && sk_cnt == 2'd0);", "assign m_tvalid = dr_v;",
              "m_axis_tvalid", True),
     Mutation("out_fin_raw_ob", "finish packets as long as raw ones", "dsf_output.sv",
-             "q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin_of(cap_kw2) : dsf_cfg::ob_of(cap_kw2);",
+             "q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin(cg_cap) : dsf_cfg::ob_of(cap_kw2);",
              "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tdata", True),
     Mutation("out_lane_valid_all", "lanes past the packet's words not zeroed", "dsf_output.sv",
-             "assign kp = gi < co_n;", "assign kp = 1'b1;", "m_axis_tdata", True),
+             "assign kp = gi < cg_n;", "assign kp = 1'b1;", "m_axis_tdata", True),
+    Mutation("out_fin_all_groups", "finish packets sized for every CO_PRL group, not the job's CG",
+             "dsf_output.sv", "assign cg_cap  = fin_groups(cfg_cap.cg_m1, cap_kw2);",
+             "assign cg_cap  = dsf_cfg::co_of(cap_kw2);", "m_axis_tkeep", True),
 )
 
 BY_NAME = {m.name: m for m in MUTATIONS}

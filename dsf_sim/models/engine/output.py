@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from ..jit import jit
 from . import post_lane, words
-from .mutations import (M_OUT_FIN_RAW_OB, M_OUT_KEEP_MINUS1, M_OUT_KEEP_ONES,
-                        M_OUT_LANE_VALID_ALL, M_OUT_LAST_EARLY, M_OUT_LATE_VALID,
+from .mutations import (M_OUT_FIN_ALL_GROUPS, M_OUT_FIN_RAW_OB, M_OUT_KEEP_MINUS1,
+                        M_OUT_KEEP_ONES, M_OUT_LANE_VALID_ALL, M_OUT_LAST_EARLY, M_OUT_LATE_VALID,
                         M_OUT_SKIP_NO_WAIT, M_POST_SKIP_ZEXT, M_ROOM_NO_INFLIGHT)
 from .params import (P_AXI_BYTES, P_B_BITS, P_COLS, P_LANES, P_MUTATION, P_NPK, P_PIPE_BITS,
                      P_POST_BEATS, P_ROWS, P_TIMING_ONLY, P_X_BITS, P_Y_BITS, P_Y_OUT_BITS,
-                     Q_ADD, T_CO_OF_KW2, T_KEEP_FIN_OF_KW2, T_KEEP_OF_KW2, T_OB_FIN_OF_KW2,
-                     T_OB_OF_KW2)
+                     Q_ADD, Q_CG_M1, T_CO_OF_KW2, T_KEEP_OF_KW2, T_OB_OF_KW2)
 from .registers import Output
 
 
@@ -31,6 +30,26 @@ def room(o, s1_emit, prm):
 def adds(o, cfgset, tabs):
     """The drained packet is a finish packet whose configuration adds a skip stream."""
     return o.dr_fin != 0 and post_lane.cfg_field(cfgset[o.dr_cfg], 0, tabs, Q_ADD, False) != 0
+
+
+@jit(inline=True)
+def fin_groups(cs, kw2, tabs):
+    """CG: channel groups a finish packet carries, its configuration's CG_M1 + 1 at most CO_PRL
+    (architecture §17.2)."""
+    cg = post_lane.cfg_field(cs, 0, tabs, Q_CG_M1, False) + 1
+    co = tabs[T_CO_OF_KW2][kw2]
+    return cg if cg < co else co
+
+
+@jit(inline=True)
+def fin_packet(cg, prm):
+    """(beats, kept bytes of the last beat) of a finish packet of cg channel groups."""
+    B = prm[P_AXI_BYTES]
+    bits = cg * prm[P_ROWS] * prm[P_X_BITS]
+    if bits == 0:
+        return 1, B
+    ob = (bits + 8 * B - 1) // (8 * B)
+    return ob, (bits + 7) // 8 - (ob - 1) * B
 
 
 @jit(inline=True)
@@ -62,7 +81,7 @@ def _sword(buf, base, byte, nbytes):
 def tdata(o, dr, beat, cfgset, skbuf, prm, tabs):
     """m_axis_tdata as (buffer, offset): the drain's low beat (raw), or the LANES finished words
     of packet words dr_off*LANES + i (lane i: channel (dr_off*LANES + i) // ROWS; zero past the
-    packet's ROWS*CO_PRL words)."""
+    packet's ROWS*CG words)."""
     B = prm[P_AXI_BYTES]
     if o.dr_fin == 0:
         return dr, o.dr_off * B
@@ -72,7 +91,7 @@ def tdata(o, dr, beat, cfgset, skbuf, prm, tabs):
     cs = cfgset[o.dr_cfg]
     c = post_lane.decode(cs, 0, tabs)
     sk_signed = c[8] != 0 and mut != M_POST_SKIP_ZEXT
-    co = tabs[T_CO_OF_KW2][o.dr_kw2]
+    co = fin_groups(cs, o.dr_kw2, tabs)
     bias0 = prm[P_POST_BEATS] * B
     xmask = (1 << X) - 1
     for i in range(B):
@@ -130,9 +149,10 @@ def _packet_bytes(fin, ob, co, prm):
 
 
 @jit(inline=True)
-def edge(o, fire, popped, add, skip_fire, skip_src, dram, q, acc, out_mem, prm, tabs):
+def edge(o, fire, popped, add, skip_fire, skip_src, dram, q, acc, out_mem, cfgset, prm, tabs):
     """Drain shift, skip FIFO, FIFO pop, capture of the pre-update accumulators on a stage-1 emit
-    (a finish packet holds its raw words channel-major: word g*ROWS + r)."""
+    (a finish packet holds its raw words channel-major: word g*ROWS + r; its beats and TKEEP
+    follow from the channel groups of its configuration set)."""
     q_d, q_ob, q_keep, q_last, dr, q_fin, q_cfg, q_kw2, skbuf, _ = out_mem
     (wp, rp, cnt, dr_v, dr_off, dr_cnt, dr_keep, dr_last, dr_fin, dr_cfg, dr_kw2, sk_cnt, sk_rp,
      sk_wp) = o
@@ -172,9 +192,12 @@ def edge(o, fire, popped, add, skip_fire, skip_src, dram, q, acc, out_mem, prm, 
         co = prm[P_COLS] // kw
         fin = q.s1_fin
         raw_ob = fin == 0 or prm[P_MUTATION] == M_OUT_FIN_RAW_OB
-        ob = tabs[T_OB_OF_KW2][kw2] if raw_ob else tabs[T_OB_FIN_OF_KW2][kw2]
+        cg = (tabs[T_CO_OF_KW2][kw2] if prm[P_MUTATION] == M_OUT_FIN_ALL_GROUPS
+              else fin_groups(cfgset[q.s1_cfg], kw2, tabs))
+        ob_f, keep_f = fin_packet(cg, prm) if fin != 0 else (1, B)
+        ob = tabs[T_OB_OF_KW2][kw2] if raw_ob else ob_f
         q_ob[wp] = ob
-        q_keep[wp] = tabs[T_KEEP_FIN_OF_KW2][kw2] if fin != 0 else tabs[T_KEEP_OF_KW2][kw2]
+        q_keep[wp] = keep_f if fin != 0 else tabs[T_KEEP_OF_KW2][kw2]
         if prm[P_MUTATION] == M_OUT_KEEP_MINUS1 and q_keep[wp] < B:
             q_keep[wp] -= 1
         q_last[wp] = q.s1_last

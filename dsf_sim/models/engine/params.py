@@ -30,10 +30,11 @@ globals().update({f"Q_{n}": i for i, n in enumerate(POST_NAMES)})
 
 # tables: header field offsets and widths, the beat / TKEEP tables of compiler/geometry.py,
 # the post-processing configuration's field offsets and widths
-TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "OB_FIN_OF_KW2",
-          "KEEP_FIN_OF_KW2", "CO_OF_KW2", "POST_OFF", "POST_W")
-(T_HDR_OFF, T_HDR_W, T_PB_OF_KH2, T_OB_OF_KW2, T_KEEP_OF_KW2, T_OB_FIN_OF_KW2, T_KEEP_FIN_OF_KW2,
- T_CO_OF_KW2, T_POST_OFF, T_POST_W) = range(len(TABLES))
+# (a finish packet's beats and TKEEP follow from its configuration's CG_M1: output.fin_packet)
+TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "CO_OF_KW2", "POST_OFF",
+          "POST_W")
+(T_HDR_OFF, T_HDR_W, T_PB_OF_KH2, T_OB_OF_KW2, T_KEEP_OF_KW2, T_CO_OF_KW2, T_POST_OFF,
+ T_POST_W) = range(len(TABLES))
 
 
 def param_vector(hw, watchdog: int, timing_only: bool, mutation: int,
@@ -55,6 +56,6 @@ def tables(hw) -> tuple:
         post_off.append(off)
         off += w
     rows = [[offs[n] for n in HEADER_NAMES], [widths[n] for n in HEADER_NAMES],
-            beats["PB_OF_KH2"], beats["OB_OF_KW2"], beats["KEEP_OF_KW2"], beats["OB_FIN_OF_KW2"],
-            beats["KEEP_FIN_OF_KW2"], beats["CO_OF_KW2"], post_off, [w for _, w in POST_FIELDS]]
+            beats["PB_OF_KH2"], beats["OB_OF_KW2"], beats["KEEP_OF_KW2"], beats["CO_OF_KW2"],
+            post_off, [w for _, w in POST_FIELDS]]
     return tuple(np.array(r, np.int64) for r in rows)
