@@ -34,7 +34,7 @@ LUTRAM_LUTS = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM32X1D"
 
 
 class SynthError(DsfError):
-    """yosys is missing, failed, or printed no statistics."""
+    """yosys is missing, failed, printed no statistics, or misread the RTL (misread_warnings)."""
 
 
 def _script(target, srcs, out_dir) -> str:
