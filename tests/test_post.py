@@ -124,6 +124,66 @@ def test_sum_bound_is_the_largest_channel_sum():
     assert P.sum_bound(K, spec) == (1 + 3) * 8                   # channel 0 at x = -8
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from(["4x8_axi64", "8x24_axi128"]), st.integers(0, 2**32 - 1))
+def test_finish_values_equal_the_twin_lane_for_every_configuration(data, which, seed):
+    """compiler.post's vectorised arithmetic (the export's check of every finished word) against
+    the twin's scalar lane (models/engine/post_lane, the RTL's mirror) for configurations over
+    every field's whole width (shifts past PIPE_BITS, LO > HI, leaky slopes), raw sums over the
+    whole accumulator, biases over B_BITS and skip words as the lanes extend them."""
+    from dsf_sim.models.engine import post_lane
+    from cases import engine_hw
+    hw = engine_hw(which)
+    cfg = {}
+    for name, w in POST_FIELDS:
+        lo, hi = ((-(1 << (w - 1)), (1 << (w - 1)) - 1) if name in POST_SIGNED
+                  else (0, (1 << w) - 1))
+        cfg[name] = data.draw(st.integers(lo, hi), label=name)
+    rng = np.random.default_rng(seed)
+    n = 300
+    raw = rng.integers(-(1 << (hw.Y_BITS - 1)), 1 << (hw.Y_BITS - 1), n)
+    raw >>= rng.integers(0, hw.Y_BITS, n)                  # small sums too (rounding ties)
+    bias = rng.integers(-(1 << (hw.B_BITS - 1)), 1 << (hw.B_BITS - 1), n)
+    bias >>= rng.integers(0, hw.B_BITS, n)
+    sk = rng.integers(0, 1 << hw.X_BITS, n)
+    if cfg["SKIP_SIGNED"]:
+        sk = np.where(sk >= 1 << (hw.X_BITS - 1), sk - (1 << hw.X_BITS), sk)
+    got = P.finish_values(hw, raw, bias, cfg, sk)
+    c = tuple(cfg[k] for k in ("SH_CORE", "SH_BIAS", "A1", "B1", "K1", "LO1", "HI1", "ADD",
+                               "SKIP_SIGNED", "SH_ACT", "SH_SKIP", "A2", "B2", "K2", "LO2",
+                               "HI2"))
+    want = [int(post_lane.lane(int(a), int(b), int(s), c, hw.PIPE_BITS, 0))
+            for a, b, s in zip(raw, bias, sk)]
+    assert got.tolist() == want, cfg
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(-40000, 40000),
+       st.integers(-40000, 40000), st.integers(0, 2**32 - 1))
+def test_extreme_sums_equal_the_product_bounds(ci, co, a, b, seed):
+    """The bound from ΣK⁺ / ΣK⁻ (export and decide use it) against the per-product one it
+    replaced, for kernels of every sign and any input range (lo > hi included)."""
+    K = np.random.default_rng(seed).integers(-(1 << 15), 1 << 15, size=(3, 2, ci, co))
+    c0 = int(np.random.default_rng(seed).integers(0, ci))
+    kp, kn = P.signed_sums(K, [(0, ci), (c0, ci)])
+    for i, lo in enumerate((0, c0)):
+        assert np.array_equal(kp[i], np.where(K > 0, K, 0)[:, :, lo:].sum(axis=(0, 1, 2)))
+        assert np.array_equal(kn[i], np.where(K < 0, K, 0)[:, :, lo:].sum(axis=(0, 1, 2)))
+    pos, neg = P.extreme_sums(kp[0], kn[0], a, b)
+    assert np.array_equal(pos, np.maximum(K * a, K * b).sum(axis=(0, 1, 2)))
+    assert np.array_equal(neg, np.minimum(K * a, K * b).sum(axis=(0, 1, 2)))
+
+
+def test_signed_sums_in_blocks_equal_the_whole_sums():
+    """Wide kernels are summed through a scratch of a few rows: ranges that start and end
+    inside blocks give the sums of the whole arrays."""
+    K = np.random.default_rng(3).integers(-9, 9, size=(2, 40, 4096))   # 16-row blocks
+    kp, kn = P.signed_sums(K, [(0, 40), (5, 37), (16, 17)])
+    for i, (c0, c1) in enumerate([(0, 40), (5, 37), (16, 17)]):
+        assert np.array_equal(kp[i], np.maximum(K[:, c0:c1], 0).sum(axis=(0, 1)))
+        assert np.array_equal(kn[i], np.minimum(K[:, c0:c1], 0).sum(axis=(0, 1)))
+
+
 # ----------------------------------------------------------------------------- export decisions
 def _model(hw, layers, x_shape=(8, 8, 4)):
     x = x_in = QInput(x_shape, batch_size=1, hw=hw)

@@ -36,7 +36,7 @@ from . import binfile
 from .geometry import JobGeometry, conv_macs, dense_macs
 from .layout import (engine_job_reference, finish_job_reference, job_header, pack_output_job,
                      pack_pixels_job, pack_weights_job, pack_words, unpack_output_job)
-from .post import decide, job_config
+from .post import decide, extreme_sums, job_config, signed_sums
 from .rtl_config import c_header
 from .lowering import SPLIT_MODES, CoreMapping, crop_output, lower_input, lower_weights, map_core
 
@@ -148,10 +148,11 @@ def load_export(export_dir: str):
     return Hardware.from_dict(manifest["hardware"]), manifest
 
 
-def model_fingerprint(model) -> str:
+def model_fingerprint(model, weights=None) -> str:
     """sha256 of what decides an export's contents besides the input and the hardware: every
     bundle's configuration, its wiring and its integer weights, the input quantiser and shape
-    (layer names are left out: two identical models built in one session differ only there)."""
+    (layer names are left out: two identical models built in one session differ only there).
+    `weights(b)`, if given, returns b.int_weights()."""
     import hashlib
     h = hashlib.sha256()
     h.update(json.dumps([model.input_quant_layer._dsf_qtext,
@@ -163,10 +164,35 @@ def model_fingerprint(model) -> str:
                             sort_keys=True, default=str).encode())
         h.update(json.dumps([b.fn_cfg, b.operand_src, b.tokens], default=str).encode()
                  if b.fn_cfg is not None or b.is_matmul or b.tokens else b"")
-        for w in (() if b.is_matmul else b.int_weights()):
+        for w in (() if b.is_matmul else (weights or _int_weights)(b)):
             if w is not None:
                 h.update(np.ascontiguousarray(w, dtype=np.int64).tobytes())
     return h.hexdigest()
+
+
+def _int_weights(b):
+    return b.int_weights()
+
+
+class _WeightCache:
+    """Every bundle's integer weights, computed once per export (the fingerprint and the
+    reference both need them; QKeras' quantiser calls were a third of ResNet-50's export): the
+    first request computes and keeps them, the kernel as int16 where it fits (50 MB instead of
+    200 MB for ResNet-50's 25 M weights), the second hands them out as int64 and forgets them."""
+
+    def __init__(self):
+        self._w = {}
+
+    def __call__(self, b):
+        if b.idx not in self._w:
+            K, B = b.int_weights()
+            if K.size and K.min() >= -(1 << 15) and K.max() < (1 << 15):
+                self._w[b.idx] = (K.astype(np.int16), B)
+            else:
+                self._w[b.idx] = (K, B)
+            return K, B
+        K, B = self._w.pop(b.idx)
+        return K.astype(np.int64), B
 
 
 # hardware arguments that do not change an export's files (stimulus defaults, the folder name)
@@ -241,13 +267,16 @@ def _check_overflow(b, m: CoreMapping, Wes, in_spec, hw):
     cmax = (1 << (hw.CPU_INT_BITS - 1)) - 1
     full_pos = np.zeros(m.CO, dtype=np.int64)
     full_neg = np.zeros(m.CO, dtype=np.int64)
+    # ΣW⁺ and ΣW⁻ of every pass's channels, per part at once
+    passes = {}
     for p in range(m.CP):
-        We = Wes[m.part_of(p)]
-        pos = np.maximum(We * lo, We * hi)
-        neg = np.minimum(We * lo, We * hi)
-        c0, c1 = m.pass_channels(p)
-        sp = pos[:, :, c0:c1].sum(axis=(0, 1, 2))
-        sn = neg[:, :, c0:c1].sum(axis=(0, 1, 2))
+        passes.setdefault(m.part_of(p), []).append(p)
+    sums = {}
+    for qi, ps in passes.items():
+        kp, kn = signed_sums(Wes[qi], [m.pass_channels(p) for p in ps])
+        sums.update({p: (kp[i], kn[i]) for i, p in enumerate(ps)})
+    for p in range(m.CP):
+        sp, sn = extreme_sums(*sums[p], lo, hi)
         full_pos += sp
         full_neg += sn
         worst = int(max(sp.max(), -sn.min() - 1))
@@ -511,7 +540,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
     files = {}
     folder = _Folder(out_dir)
 
-    model_hash = model_fingerprint(model)
+    int_weights = _WeightCache()
+    model_hash = model_fingerprint(model, int_weights)
     chash = binfile.config_hash(model_hash, hw_files(hw))
 
     def write(rel, arr, kind):
@@ -521,7 +551,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         files[rel] = p
 
     from tqdm import tqdm  # big networks take a while: show per-bundle progress
-    bar = tqdm(zip(model.bundles, iter_reference(model, x_float, check=check)),
+    bar = tqdm(zip(model.bundles, iter_reference(model, x_float, check=check,
+                                                     weights=int_weights)),
                total=len(model.bundles), desc="export", unit="bundle", leave=False,
                disable=len(model.bundles) < 8)
     for b, r in bar:

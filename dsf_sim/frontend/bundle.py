@@ -458,12 +458,16 @@ class Bundle(keras.layers.Layer):
 
     def int_weights(self):
         """(kernel int array, bias int array or None) after quantisation, exact or raising."""
-        kf = np.array(self.quantized_kernel(), dtype=np.float64)
-        K = kf * 2.0 ** self.kq.frac
-        Ki = np.round(K).astype(np.int64)
-        if not np.array_equal(K, Ki):
+        # in place, one float64 copy and one rounded copy: ResNet-50's 25 M weights made five
+        # temporaries each, and their fresh pages were most of the export's first run
+        K = np.array(self.quantized_kernel(), dtype=np.float64)
+        K *= 2.0 ** self.kq.frac
+        Kr = np.rint(K)
+        if not (np.array_equal(K, Kr) and np.isfinite(Kr).all()):
             raise ModelError(f"Bundle({self.name})", "quantized kernel", "non-integer * 2^frac",
                              "exact integers (check kernel_quantizer alpha/scale)")
+        del K
+        Ki = Kr.astype(np.int64)
         B = None
         if self.use_bias:
             bqz = self.core_layer.bias_quantizer_internal

@@ -19,8 +19,8 @@ F64_EXACT = 1 << 53
 def exact_dtype(x: np.ndarray, k: np.ndarray, terms: int):
     """float32 / float64 when every partial sum of `terms` products x·k is exact in it, else
     int64."""
-    mx = int(np.abs(x).max()) if x.size else 0
-    mk = int(np.abs(k).max()) if k.size else 0
+    mx = max(int(x.max()), -int(x.min())) if x.size else 0     # no |x| temporary
+    mk = max(int(k.max()), -int(k.min())) if k.size else 0
     bound = mx * mk * max(int(terms), 1)
     if bound < F32_EXACT:
         return np.float32

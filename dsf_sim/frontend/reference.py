@@ -163,9 +163,10 @@ def core_int(b, x, K) -> np.ndarray:
     return exact_matmul(np.asarray(x, dtype=np.int64), K)
 
 
-def bundle_integer(b, x_int, in_frac, skip=None, operand=None) -> BundleRef:
+def bundle_integer(b, x_int, in_frac, skip=None, operand=None, weights=None) -> BundleRef:
     """All integer stages of bundle `b` given its integer input (and skip = (int, frac); a
-    matmul core's operand b = (int, frac))."""
+    matmul core's operand b = (int, frac); `weights` = b.int_weights() when the caller has
+    them already)."""
     r = BundleRef(b.idx, b.name, in_frac, x_int)
     if b.is_matmul:
         r.operand = operand
@@ -173,7 +174,7 @@ def bundle_integer(b, x_int, in_frac, skip=None, operand=None) -> BundleRef:
         f_core = in_frac + operand[1]
         y = matmul_int(b, x_int, operand[0])
     else:
-        r.weights = b.int_weights()
+        r.weights = b.int_weights() if weights is None else weights
         f_core = in_frac + b.kq.frac
         y = core_int(b, x_int, r.weights[0])
     B = r.weights[1]
@@ -504,9 +505,11 @@ def check_against_float(model, refs, x_float, softmax_tol=1e-5):
     return sum(check(b, r) for b, r in zip(model.bundles, refs))
 
 
-def iter_reference(model, x_float, check=True):
+def iter_reference(model, x_float, check=True, weights=None):
     """The integer forward pass one bundle at a time (each checked against the float graph when
-    `check`): a consumer that keeps only what it needs holds one bundle's stages at a time."""
+    `check`): a consumer that keeps only what it needs holds one bundle's stages at a time.
+    `weights(b)`, if given, returns b.int_weights() (the export computes them once for its
+    fingerprint and the reference)."""
     x_int, f_in = input_integer(model, x_float)
     outs = {-1: (x_int, f_in)}
     checker = _float_checker(model, x_float) if check else None
@@ -514,7 +517,8 @@ def iter_reference(model, x_float, check=True):
         src, skip = model.bundle_sources[b.idx]
         xi, fi = outs[src]
         r = bundle_integer(b, xi, fi, outs[skip] if skip is not None else None,
-                           outs[b.operand_src] if b.is_matmul else None)
+                           outs[b.operand_src] if b.is_matmul else None,
+                           None if weights is None or b.is_matmul else weights(b))
         if checker is not None:
             checker(b, r)
         outs[b.idx] = (r.out, r.out_frac)
