@@ -164,14 +164,10 @@ def model_fingerprint(model, weights=None) -> str:
                             sort_keys=True, default=str).encode())
         h.update(json.dumps([b.fn_cfg, b.operand_src, b.tokens], default=str).encode()
                  if b.fn_cfg is not None or b.is_matmul or b.tokens else b"")
-        for w in (() if b.is_matmul else (weights or _int_weights)(b)):
+        for w in (() if b.is_matmul else weights(b) if weights else b.int_weights()):
             if w is not None:
                 h.update(np.ascontiguousarray(w, dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-def _int_weights(b):
-    return b.int_weights()
 
 
 class _WeightCache:

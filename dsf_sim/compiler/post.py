@@ -227,7 +227,7 @@ def signed_sums(K, ranges=None):
 def extreme_sums(kp, kn, lo: int, hi: int):
     """(largest, smallest) Σ k·x per channel over inputs x in [lo, hi], from the channel's
     ΣK⁺ = kp and ΣK⁻ = kn: max(k·lo, k·hi) is k·hi for k >= 0 and k·lo for k < 0, so no
-    product array is needed (ResNet-50's were a second of its export)."""
+    product array is needed."""
     lo, hi = min(lo, hi), max(lo, hi)
     return hi * kp + lo * kn, lo * kp + hi * kn
 
