@@ -53,6 +53,23 @@ def test_kernel_exceeds_hardware(tmp_path):
         _build_export(hw, tmp_path, kernel_size=(7, 3))
 
 
+@pytest.mark.parametrize("bad", [0.3, np.inf, np.nan])
+def test_kernel_off_the_quantiser_grid_is_named(bad, tmp_path, monkeypatch):
+    """A kernel that is not an integer multiple of the quantiser's step (or not finite) stops
+    the export with the bundle named, before any file is written."""
+    hw = small_hw()
+    x = x_in = QInput((8, 8, 3), batch_size=1, hw=hw, name="in_grid")
+    b = Bundle(core=_conv(hw))
+    x = b(x)
+    m = QModel(inputs=x_in.raw, outputs=x)
+    k = np.array(b.quantized_kernel())
+    k.flat[5] = bad
+    monkeypatch.setattr(b, "quantized_kernel", lambda: k)
+    with pytest.raises(ModelError, match=r"quantized kernel.*exact integers"):
+        m.export_inference(x=m.random_input, hw=hw, out_dir=str(tmp_path / "e"))
+    assert not os.path.exists(tmp_path / "e" / "manifest.json")
+
+
 def test_image_exceeds_hardware(tmp_path):
     hw = small_hw(max_image_size=16)
     with pytest.raises(HardwareError, match=r"input image \(H, W\) = \(20, 8\).*max_image_size"):
