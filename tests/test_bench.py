@@ -135,6 +135,10 @@ def test_bench_cli_writes_outputs(tmp_path, capsys):
     stem = tmp_path / "resnet50_4b_ddr4-2400"
     res = json.loads(Path(f"{stem}.json").read_text())
     assert len(res["layers"]) == 53 and all(r["bound"] for r in res["layers"])
+    # the mapping bound (perf/bounds.py) is printed and never below what the twin reached
+    assert "mapping bound" in out
+    assert res["engine"]["fps"] <= res["engine"]["bound_fps"] <= res["engine"]["ideal_fps"]
+    assert all(0 < r["bound_utilisation"] <= 1 for r in res["layers"])
     assert Path(f"{stem}.csv").read_text().count("\n") == 54
     for suf in ("util", "traffic", "roofline", "timeline", "post"):
         assert os.path.getsize(f"{stem}_{suf}.png") > 1000

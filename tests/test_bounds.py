@@ -54,3 +54,14 @@ def test_the_bound_is_tight_where_the_lowering_is_optimal(nets32):
     nb = network_bound(layers, hw)
     for lp, b in zip(layers, nb["layers"]):
         assert lp.bound_cycles["mac"] <= 1.01 * b["bound_cycles"], lp.name
+
+
+def test_transformer_cores_respect_the_bound():
+    """Dense and matmul cores (architecture §22): rows are the tokens, columns the engine CO."""
+    from dsf_sim.api import networks
+    hw = Hardware.from_json(str(REPO / "configs" / "small_4x8.json"))
+    layers = B.simulate(B.layer_list(networks.build("vit_tiny", hw, input_size=32), hw), hw)
+    nb = network_bound(layers, hw)
+    for lp, b in zip(layers, nb["layers"]):
+        assert lp.bound_cycles["mac"] >= b["bound_cycles"] - 1e-6, lp.name
+    assert sum(lp.cycles for lp in layers) >= nb["bound_cycles"] - 10

@@ -8,6 +8,7 @@ import os
 from ..assets import config_path
 from ..compiler.hardware import Hardware
 from . import bench as B
+from .bounds import network_bound
 
 KRAKEN_REF = {"alexnet": 336.6, "vgg16": 17.5, "resnet50": 64.2}
 
@@ -99,7 +100,11 @@ def run_bench(model, name, hw, hw_name, dram="ideal", input_size=None, out=None,
     layers = engine_layers(model, hw, exact=exact, progress=progress,
                            post="off" if post == "off" else "auto")
     tot = B.totals(layers, hw)
+    nb = network_bound(layers, hw)      # the most any lowering could get (perf/bounds.py)
+    tot["bound_fps"] = nb["bound_fps"]
     soc, rows, summary = _system(layers, hw, dram, cpu)
+    for r, b in zip(rows, nb["layers"]):
+        r["bound_utilisation"] = b["macs"] / (hw.ROWS * hw.COLS * b["bound_cycles"])
     res = dict(network=name, hw=hw_name, bits=hw.X_BITS,
                input_size=input_size, dram=dram, cpu=cpu, frequency_mhz=hw.frequency_mhz,
                pes=hw.ROWS * hw.COLS, post="off" if post == "off" else "auto", engine=tot,
@@ -152,7 +157,8 @@ def format_table(res) -> str:
     e, s = res["engine"], res["soc"]
     L.append(f"total: {e['macs'] / 1e9:.3f} GMAC, {e['cycles']} cycles, {e['time_ms']:.3f} ms, "
              f"engine-only {e['fps']:.1f} fps (util {e['utilisation']:.1%}, ideal "
-             f"{e['ideal_fps']:.1f} fps, analytic error {e['analytic_error']:+.3%}); "
+             f"{e['ideal_fps']:.1f} fps, mapping bound {e['bound_fps']:.1f} fps, analytic error "
+             f"{e['analytic_error']:+.3%}); "
              f"with DRAM {res['dram']} + CPU {res['cpu']}: {s['fps']:.1f} fps")
     fin = sum(1 for r in res["layers"] if r["finish"])
 
