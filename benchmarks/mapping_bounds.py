@@ -39,7 +39,11 @@ def main(argv=None):
     d.update(bits_input=a.bits, bits_weights=a.bits)
     hw = Hardware.from_dict(d)
     res, rows = {"hw": os.path.basename(a.hw), "bits": a.bits, "networks": {}}, []
+    from dsf_sim.api.networks import NETWORKS
     nets = [n for n in a.nets.split(",") if n]
+    bad = [n for n in nets if n not in NETWORKS]
+    if bad or not nets:
+        ap.error(f"--nets {a.nets!r} is invalid: allowed a comma-separated list of {sorted(NETWORKS)}")
     for net in tqdm(nets, desc="networks", unit="net"):
         model = build(net, hw, bits=a.bits)
         layers = bench.layer_list(model, hw)

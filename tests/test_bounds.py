@@ -22,6 +22,8 @@ def test_row_and_column_shares_by_hand():
     assert column_use(64, 3, 96) == (1.0, 3)                # 3x3: 32 channels x 3 columns
     assert column_use(192, 5, 96) == (1.0, 1)               # taps as channels beat 19 x 5
     assert column_use(10, 1, 4) == (pytest.approx(10 / 12), 1)
+    # a 2-wide kernel padded to 3: 32 channels x 3 columns, two of them holding taps
+    assert column_use(32, 2, 96) == (pytest.approx(2 / 3), 3)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ the contract (architecture §9, §11) cap a layer's PE utilisation before any lo
 - **columns**: a column holds one kernel column of one output channel, so an iteration covers
   CO_PRL = COLS // KW_e channels, each with KW_e columns (KW_e odd, at most the kernel's width,
   or 1 when the taps become channels); CO channels take ceil(CO / CO_PRL) iterations.
-Every lowering of today (sub-convolution parts, space-to-depth, taps as channels) obeys both, so
-`bound_cycles` is a lower bound of any layer's cycles (tests/test_bounds.py checks it against the
-twin's cycles) and the network's fps at these bounds an upper bound. Kernel taps are assumed all
+Every lowering of today (sub-convolution parts, space-to-depth, taps as channels, even kernels
+padded to odd) obeys both, so `bound_cycles` is a lower bound of any lowering's MAC beats and
+their sum one of a network's cycles (tests/test_bounds.py checks both against the twin), and
+the network's fps at these bounds an upper bound. Kernel taps are assumed all
 useful and nothing is assumed about drains or DRAM: the bound is loose, never too tight.
 """
 from __future__ import annotations
@@ -41,13 +42,15 @@ def row_use(rows: int, ROWS: int) -> float:
 
 def column_use(co: int, kw: int, COLS: int) -> tuple[float, int]:
     """(best useful share of the columns, the engine kernel width giving it) for CO channels of a
-    kernel kw wide: over kw_e in 1, 3, ... <= kw with COLS // kw_e >= 1."""
+    kernel kw wide: over the odd kw_e up to kw + 1 (an even kernel padded to odd) with
+    COLS // kw_e >= 1; at most min(kw_e, kw) of a group's kw_e columns hold a tap of the
+    kernel (wider groups only add zero columns)."""
     best = (0.0, 1)
-    for kw_e in range(1, max(1, kw) + 1, 2):
+    for kw_e in range(1, max(1, kw) + 2, 2):
         prl = COLS // kw_e
         if prl < 1:
             break
-        use = co * kw_e / (math.ceil(co / prl) * COLS)
+        use = co * min(kw_e, kw) / (math.ceil(co / prl) * COLS)
         if use > best[0]:
             best = (use, kw_e)
     return best
@@ -71,6 +74,8 @@ def layer_bound(lp, hw) -> LayerBound:
 
 def network_bound(layers, hw) -> dict:
     """Per-layer bounds and the network's totals: bound cycles and the fps they allow."""
+    if not layers:
+        raise ValueError("network_bound: no layers (a network has at least one bundle)")
     per = [layer_bound(lp, hw) for lp in layers]
     cyc = sum(b.bound_cycles for b in per)
     macs = sum(b.macs for b in per)
