@@ -486,17 +486,28 @@ static void bits_or(uint8_t *dst, uint64_t db, const uint8_t *src, uint64_t sb, 
   }
 }
 
-/* rows jj of pixel column col that read rows srow = srow0 + jj of a finished source column fc
- * (vertical stride 1): the rows inside both images are one interval, copied as runs of words,
- * one per source row block (a run of a channel's rows is contiguous in its packet, §17.2) */
-static void pack_column_runs(uint8_t *col, const uint8_t *col_end, const fin_col_t *fc,
-                             int64_t srow0, int64_t ja, int64_t jb) {
+/* the bit where pixel column (n, l, w, c) of a pass with cm channels starts in its stream's
+ * body: a position's columns sit pk per slot of pb beats, column c in slot c / pk from bit
+ * (c % pk) * pr * X_BITS (architecture §3) */
+static uint64_t column_bit(const dsf_part_t *q, int64_t cm, int64_t n, int64_t l, int64_t w,
+                           int64_t c) {
+  int64_t cb = (cm + q->pk - 1) / q->pk, slot = ((n * q->xl + l) * q->xw_e + w) * cb + c / q->pk;
+  return (uint64_t)slot * (uint64_t)(q->pb * AXI_BYTES) * 8u +
+         (uint64_t)((c % q->pk) * q->pr * X_BITS);
+}
+
+/* rows jj of the pixel column at bit cbit of cols that read rows srow = srow0 + jj of a
+ * finished source column fc (vertical stride 1): the rows inside both images are one interval,
+ * copied as runs of words, one per source row block (a run of a channel's rows is contiguous in
+ * its packet, §17.2) */
+static void pack_column_runs(uint8_t *cols, uint64_t cbit, const uint8_t *cols_end,
+                             const fin_col_t *fc, int64_t srow0, int64_t ja, int64_t jb) {
   while (ja < jb) {
     int64_t row = srow0 + ja + fc->r0, blk = row / ROWS, pos = row - blk * ROWS;
     int64_t len = ROWS - pos < jb - ja ? ROWS - pos : jb - ja;
     const uint8_t *pk = fc->job + (uint64_t)(fc->pk0 + blk * fc->pk_l) * fc->pk_bytes;
-    bits_or(col, (uint64_t)ja * X_BITS, pk, (uint64_t)(fc->gbit + pos) * X_BITS,
-            (uint64_t)len * X_BITS, pk + fc->pk_bytes, col_end);
+    bits_or(cols, cbit + (uint64_t)ja * X_BITS, pk, (uint64_t)(fc->gbit + pos) * X_BITS,
+            (uint64_t)len * X_BITS, pk + fc->pk_bytes, cols_end);
     ja += len;
   }
 }
@@ -511,8 +522,9 @@ static void pack_pass_stride1(int b, int p, int64_t lo, int64_t hi, int direct) 
   const dsf_part_t *q = ppart(b, p), *sq = part((int)d->src, 0);
   const dsf_pass_t *ps = pass(b, p);
   int64_t sh_ = d->h, sw_ = d->w, ci = d->ci, src_co = desc((int)d->src)->co;
-  int64_t ph_ = q->kh_e / 2, col_bytes = q->pb * AXI_BYTES, cmp = ps->cm, c, n, l, w, jj;
+  int64_t ph_ = q->kh_e / 2, cmp = ps->cm, c, n, l, w, jj;
   uint8_t *cols = S.dram + pix_offset(b, p) + AXI_BYTES;
+  const uint8_t *cols_end = S.dram + pix_offset(b, p) + pix_bytes(b, p);
   const uint8_t *src32 = S.dram + out_off((int)d->src);
   for (c = 0; c < cmp; c++) {
     int64_t ce = ps->c0 + c, phase = ce / ci, c_src = ce % ci, pph, ppw;
@@ -531,16 +543,16 @@ static void pack_pass_stride1(int b, int p, int64_t lo, int64_t hi, int direct) 
         if (ja >= jb) continue;
         for (w = 0; w < q->xw_e; w++) {
           int64_t scol = (w + q->t_w) * d->sw + ppw;
-          uint8_t *col = cols + (uint64_t)((((n * q->xl + l) * q->xw_e + w) * cmp + c) * col_bytes);
+          uint64_t cbit = column_bit(q, cmp, n, l, w, c);
           if (scol < 0 || scol >= sw_) continue;
           if (direct) {
             fin_col_t f = fc;
             f.pk0 = fc.pk0 + n * sq->xl * sq->xw_e + scol;
-            pack_column_runs(col, col + col_bytes, &f, s0, ja, jb);
+            pack_column_runs(cols, cbit, cols_end, &f, s0, ja, jb);
           } else {
             const uint8_t *sp = src32 + 4 * (((n * sh_ + s0 + ja) * sw_ + scol) * ci + c_src);
             for (jj = ja; jj < jb; jj++, sp += 4 * sw_ * ci)
-              xword_or(col, (uint64_t)jj * X_BITS, (uint64_t)(uint32_t)ld32(sp));
+              xword_or(cols, cbit + (uint64_t)jj * X_BITS, (uint64_t)(uint32_t)ld32(sp));
           }
         }
       }
@@ -568,9 +580,9 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
   for (p = 0; p < d->cp; p++) { /* every pass of every part: the part's own phases / shift */
     const dsf_part_t *q = ppart(b, p);
     const dsf_pass_t *ps = pass(b, p);
-    int64_t t_h = q->t_h, t_w = q->t_w, ph_ = q->kh_e / 2, col_bytes = q->pb * AXI_BYTES;
+    int64_t t_h = q->t_h, t_w = q->t_w, ph_ = q->kh_e / 2;
     uint8_t *out = S.dram + pix_offset(b, p);
-    uint8_t *col;
+    uint8_t *cols = out + AXI_BYTES;
     int64_t c0 = ps->c0, cmp = ps->cm, n, l, w, c, jj;
     if (lo == 0) {
       memset(out, 0, pix_bytes(b, p));
@@ -580,12 +592,12 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
       pack_pass_stride1(b, p, lo, hi, direct);
       continue;
     }
-    col = out + AXI_BYTES;
     for (n = 0; n < d->xn_e; n++)
       for (l = 0; l < q->xl; l++)
         for (w = 0; w < q->xw_e; w++)
-          for (c = 0; c < cmp; c++, col += col_bytes) {
+          for (c = 0; c < cmp; c++) {
             int64_t ce = c0 + c, phase = ce / ci, c_src = ce % ci, pph, ppw, scol;
+            uint64_t cbit = column_bit(q, cmp, n, l, w, c);
             fin_col_t fc;
             /* the source channel: ci is src_co (conv) or a multiple of it (dense after flatten,
              * whose column is 0), so it is c_src mod src_co -- checked before the phase lookups */
@@ -606,8 +618,8 @@ static void pack_bundle_input(int b, int64_t lo, int64_t hi) {
                          : (int32_t)tensor_word((int)d->src,
                                                 ((n * sh_ + srow) * sw_ + scol) * ci + c_src);
               if (!v) continue;
-              bit = (uint64_t)jj * X_BITS;
-              xword_or(col, bit, (uint64_t)(uint32_t)v);
+              bit = cbit + (uint64_t)jj * X_BITS;
+              xword_or(cols, bit, (uint64_t)(uint32_t)v);
             }
           }
   }

@@ -1,9 +1,10 @@
-// Pixel streamer (architecture §7.1): two column slots (ping-pong). Each slot holds either a
-// header token (the header beat) or one pixel column (PB beats, PB from the header's KH2).
+// Pixel streamer (architecture §7.1): two slots (ping-pong). Each slot holds either a header
+// token (the header beat) or PB beats (PB from the header's KH2) with up to PK pixel columns of one
+// pixel position (PK from KH2; architecture §3).
 //  * s_tready = !full[fill]  (registered state only).
 //  * The edge that accepts a header beat or the last beat of a column sets full[fill] and toggles
-//    fill. After the last column of a job (counted from the header: XN*XL*XW*CM_p columns) the next
-//    beat is a header again.
+//    fill. After the last slot of a job (counted from the header: XN*XL*XW positions of
+//    cdiv(CM_p, PK) slots) the next beat is a header again.
 //  * The consumer sees slot rd (slot_full, slot_data) and frees it with `release_slot` (clears
 //    full[rd], toggles rd at that edge).
 // Wide slot registers are legitimately cleared with '0 (> 8k bits for big arrays).
@@ -23,8 +24,9 @@ module dsf_pixel_streamer (
 
   logic [dsf_cfg::PB_MAX*AW-1:0] slot_q [2];
   logic [1:0]                    full;
-  logic                          fill, rd, hdr_mode, fire, col_done, last_col;
+  logic                          fill, rd, hdr_mode, fire, col_done, last_col, pos_last;
   logic [dsf_cfg::PBW-1:0]       beat, pb_m1;
+  logic [dsf_cfg::PKW-1:0]       pk_m1;
   logic [dsf_cfg::W_CM_M1-1:0]   ci, cm_m1;
   logic [dsf_cfg::W_XW_M1-1:0]   w, xw_m1;
   logic [dsf_cfg::W_XL_M1-1:0]   l, xl_m1;
@@ -39,13 +41,16 @@ module dsf_pixel_streamer (
   assign s_tready  = !full[fill];
   assign fire      = s_tvalid && s_tready;
   assign col_done  = fire && !hdr_mode && (beat == pb_m1);
-  assign last_col  = (ci == cm_m1) && (w == xw_m1) && (l == xl_m1) && (n == xn_m1);
+  // the slot holds channels ci .. ci+PK-1 (the position's last slot: the rest up to cm_m1)
+  assign pos_last  = 32'(ci) + 32'(pk_m1) >= 32'(cm_m1);
+  assign last_col  = pos_last && (w == xw_m1) && (l == xl_m1) && (n == xn_m1);
   assign slot_full = full[rd];
   assign slot_data = slot_q[rd];
 
   `DSF_FF begin
     if (!rstn) begin
       full <= '0; fill <= 1'b0; rd <= 1'b0; hdr_mode <= 1'b1; beat <= '0; pb_m1 <= '0;
+      pk_m1 <= '0;
       ci <= '0; w <= '0; l <= '0; n <= '0; cm_m1 <= '0; xw_m1 <= '0; xl_m1 <= '0; xn_m1 <= '0;
       slot_q[0] <= '0; slot_q[1] <= '0;
     end else begin
@@ -58,12 +63,13 @@ module dsf_pixel_streamer (
         if (hdr_mode) begin
           full[fill] <= 1'b1; fill <= !fill;
           hdr_mode <= 1'b0; beat <= '0; pb_m1 <= dsf_cfg::pb_of(h.kh2) - 1'b1;
+          pk_m1 <= dsf_cfg::pk_of(h.kh2) - 1'b1;
           cm_m1 <= h.cm_m1; xw_m1 <= h.xw_m1; xl_m1 <= h.xl_m1; xn_m1 <= h.xn_m1;
           ci <= '0; w <= '0; l <= '0; n <= '0;
         end else if (col_done) begin
           full[fill] <= 1'b1; fill <= !fill; beat <= '0;
           if (last_col) hdr_mode <= 1'b1;
-          if (ci != cm_m1) ci <= ci + 1'b1;
+          if (!pos_last) ci <= ci + dsf_cfg::W_CM_M1'(pk_m1) + 1'b1;
           else begin
             ci <= '0;
             if (w != xw_m1) w <= w + 1'b1;

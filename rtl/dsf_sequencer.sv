@@ -34,6 +34,8 @@ module dsf_sequencer (
   localparam int XB = dsf_cfg::X_BITS;
   localparam int XE = XB + 1;
   localparam int WKH = dsf_cfg::W_KH2 + 1;
+  // a word offset inside a slot (PB_MAX beats of AXI_WIDTH / X_BITS words)
+  localparam int XOW = $clog2(dsf_cfg::PB_MAX * dsf_cfg::AXI_WIDTH / XB + 1);
 
   typedef enum logic [1:0] {S_HDR = 2'd0, S_MAC = 2'd1, S_FLUSH = 2'd2} state_t;
   state_t st;
@@ -47,6 +49,9 @@ module dsf_sequencer (
   logic                        xs;
   logic [WKH-1:0]              kh;
   logic                        fin, cfg, cfg_nx;   // the job finishes on chip, its set, the next
+  // the column inside its pixel slot (architecture §3, §7.3): index, word offset, PK - 1, PR
+  logic [dsf_cfg::PKW-1:0]     sub, pk_m1;
+  logic [XOW-1:0]              xo, pr;
 
   // the slot read as a header token (WROWS_M1 is the weight loader's)
   // verilator lint_off UNUSEDSIGNAL
@@ -54,11 +59,12 @@ module dsf_sequencer (
   // verilator lint_on UNUSEDSIGNAL
   assign h = slot_data[dsf_cfg::HEADER_BITS-1:0];
 
-  logic kh_last, ci_last, w_last, blk_last, first, emit_mac, emit_fl, f_last, busy_out;
+  logic kh_last, ci_last, w_last, blk_last, first, emit_mac, emit_fl, f_last, busy_out, col_last;
   logic go_hdr, go_mac, go_fl;
 
   assign kh_last  = (kh == {kh2, 1'b0});
   assign ci_last  = (ci == cm_m1);
+  assign col_last = ci_last || (sub == pk_m1);   // the slot's last column
   assign w_last   = (w == xw_m1);
   assign blk_last = (l == xl_m1) && (n == xn_m1);
   assign first    = (ci == '0) && (kh == '0);
@@ -74,14 +80,14 @@ module dsf_sequencer (
   assign go_mac = (st == S_MAC) && slot_full && bank_ready && !(emit_mac && busy_out);
   assign go_fl  = (st == S_FLUSH) && !(emit_fl && busy_out);
 
-  assign release_slot = go_hdr || (go_mac && kh_last);
+  assign release_slot = go_hdr || (go_mac && kh_last && col_last);
   assign release_bank = go_mac && kh_last && ci_last && w_last && blk_last;
   assign raddr        = addr;
 
-  // pixel words x[r + kh], r < ROWS, extended to X_BITS+1 bits (signed pixels: sign-extended)
+  // pixel words x[xo + r + kh], r < ROWS, extended to X_BITS+1 bits (signed pixels: sign-extended)
   logic [dsf_cfg::ROWS*XB-1:0] xwin;
   logic [dsf_cfg::ROWS*XE-1:0] xext;
-  assign xwin = slot_data[32'(kh) * XB +: dsf_cfg::ROWS * XB];
+  assign xwin = slot_data[(32'(xo) + 32'(kh)) * XB +: dsf_cfg::ROWS * XB];
   always_comb begin
     for (int r = 0; r < dsf_cfg::ROWS; r++)
       xext[r*XE +: XE] = {xs & xwin[r*XB + XB - 1], xwin[r*XB +: XB]};
@@ -95,6 +101,7 @@ module dsf_sequencer (
       s1_clear <= 1'b0; s1_mac <= 1'b0; s1_shift <= 1'b0; s1_emit <= 1'b0; s1_last <= 1'b0;
       s1_kw2 <= '0; s1_x <= '0;
       fin <= 1'b0; cfg <= 1'b0; cfg_nx <= 1'b0; s1_fin <= 1'b0; s1_cfg <= 1'b0;
+      sub <= '0; xo <= '0; pk_m1 <= '0; pr <= '0;
     end else begin
       s1_clear <= go_hdr;
       s1_mac   <= go_mac;
@@ -114,6 +121,8 @@ module dsf_sequencer (
           cfg_nx <= !cfg_nx;
         end
         kh <= '0; ci <= '0; addr <= '0; w <= '0; l <= '0; n <= '0; f <= '0;
+        sub <= '0; xo <= '0; pk_m1 <= dsf_cfg::pk_of(h.kh2) - 1'b1;
+        pr <= XOW'(dsf_cfg::ROWS) + XOW'({h.kh2, 1'b0});
         st <= S_MAC;
       end
       if (go_mac) begin
@@ -121,6 +130,11 @@ module dsf_sequencer (
           kh <= kh + 1'b1; addr <= addr + 1'b1;
         end else begin
           kh <= '0;
+          if (col_last) begin
+            sub <= '0; xo <= '0;
+          end else begin
+            sub <= sub + 1'b1; xo <= xo + pr;
+          end
           if (!ci_last) begin
             ci <= ci + 1'b1; addr <= addr + 1'b1;
           end else begin

@@ -371,17 +371,23 @@ def test_stream_words_and_weight_tables_equal_the_bit_reader(bits, signed):
         used = J._unpack_weights(rows.reshape(-1), B, WB, KH, KW, CM, CO, bits,
                                  J.word_table(bits, True), out, np.zeros(CO, np.int64))
         assert used == last + 1 and np.array_equal(out, wf), (KH, KW, last)
-    NB, XW, CM, PB, PR, PW = 2, 3, 5, 2, 6, 1                     # pixel columns
+    NB, XW, CM, PR, PW = 2, 3, 5, 6, 1                            # pixel columns
     XWP = XW + 2 * PW
-    xb = rng.integers(0, 256, NB * XW * CM * PB * B, dtype=np.uint8)
-    xf = np.zeros((NB, PR * XWP + 2 * PW, CM), np.float64)
-    J._unpack_pixels(xb, B, NB, XW, CM, PB, PR, bits, signed, J.word_table(bits, signed), XWP,
-                     PW, xf)
-    want = np.zeros_like(xf)
-    for nb in range(NB):
-        for w in range(XW):
-            for ci in range(CM):
-                for r in range(PR):
-                    v = int(words.get(xb, ((nb * XW + w) * CM + ci) * PB * B, r * bits, bits))
-                    want[nb, r * XWP + PW + w, ci] = int(words.signed(v, bits)) if signed else v
-    assert np.array_equal(xf, want)
+    # one column per slot of 2 beats, and 2 / 3 columns per one-beat slot (the position's last
+    # slot partly filled: architecture §3)
+    for PB, PK in ((2, 1), (1, 2), (1, 3)):
+        CB = -(-CM // PK)
+        xb = rng.integers(0, 256, NB * XW * CB * PB * B, dtype=np.uint8)
+        xf = np.zeros((NB, PR * XWP + 2 * PW, CM), np.float64)
+        J._unpack_pixels(xb, B, NB, XW, CM, PB, PK, PR, bits, signed, J.word_table(bits, signed),
+                         XWP, PW, xf)
+        want = np.zeros_like(xf)
+        for nb in range(NB):
+            for w in range(XW):
+                for ci in range(CM):
+                    base = ((nb * XW + w) * CB + ci // PK) * PB * B
+                    for r in range(PR):
+                        v = int(words.get(xb, base, ((ci % PK) * PR + r) * bits, bits))
+                        want[nb, r * XWP + PW + w, ci] = (int(words.signed(v, bits)) if signed
+                                                          else v)
+        assert np.array_equal(xf, want), (PB, PK)

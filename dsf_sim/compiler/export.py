@@ -403,7 +403,7 @@ def _part_descriptor(m: CoreMapping, q, w_offset, hw, post=None) -> dict:
                 r0_w=q.W.r0, nph_h=len(q.H.phases), nph_w=len(q.W.phases),
                 phmask_h=sum(1 << p for p in q.H.phases),
                 phmask_w=sum(1 << p for p in q.W.phases), w_offset=w_offset,
-                xl=g.XL(hw), pr=g.PR(hw), pb=g.PB(hw), ob=g.OB(hw),
+                xl=g.XL(hw), pr=g.PR(hw), pb=g.PB(hw), pk=g.PK(hw), ob=g.OB(hw),
                 out_bytes=g.output_beats(hw) * hw.AXI_BYTES, out_moved=g.output_bytes_moved(hw),
                 ob_last=gl.OB(hw), out_bytes_last=gl.output_beats(hw) * hw.AXI_BYTES,
                 out_moved_last=gl.output_bytes_moved(hw))
@@ -438,7 +438,7 @@ DESCRIPTOR_FIELDS = (
 # one row per part of every bundle (single-part bundles: one row equal to the bundle's fields)
 PART_FIELDS = ("p0", "kh_e", "kw_e", "xh_e", "xw_e", "ci_e", "cm", "cp", "co_prl", "it",
                "t_h", "t_w", "r0_h", "r0_w", "nph_h", "nph_w", "phmask_h", "phmask_w",
-               "w_offset", "xl", "pr", "pb", "ob", "out_bytes", "out_moved", "ob_last",
+               "w_offset", "xl", "pr", "pb", "pk", "ob", "out_bytes", "out_moved", "ob_last",
                "out_bytes_last", "out_moved_last")
 
 # one row per pass of every bundle (global pass index = bundle's pass0 + p)

@@ -24,8 +24,14 @@ def pixel_column_words(hw, kh2: int) -> int:
 
 
 def pixel_column_beats(hw, kh2: int) -> int:
-    """PB: beats of one pixel column (padded to whole beats)."""
+    """PB: beats of one pixel slot (one column, or PK columns that fit one beat)."""
     return cdiv(pixel_column_words(hw, kh2) * hw.X_BITS, hw.AXI_WIDTH)
+
+
+def pixel_columns_per_slot(hw, kh2: int) -> int:
+    """PK: pixel columns packed into one slot of PB beats (architecture §3): as many as fit one
+    beat whole, else 1 (a column spans PB beats)."""
+    return max(1, hw.AXI_WIDTH // (pixel_column_words(hw, kh2) * hw.X_BITS))
 
 
 def weight_row_beats(hw) -> int:
@@ -77,6 +83,7 @@ def beat_tables(hw, w_kh2: int, w_kw2: int) -> dict:
     value the header field can hold, so the lookup is total)."""
     kw2s = range(1 << w_kw2)
     return {"PB_OF_KH2": [pixel_column_beats(hw, v) for v in range(1 << w_kh2)],
+            "PK_OF_KH2": [pixel_columns_per_slot(hw, v) for v in range(1 << w_kh2)],
             "OB_OF_KW2": [packet_beats(hw, v) for v in kw2s],
             "KEEP_OF_KW2": [packet_last_keep(hw, v) for v in kw2s],
             # a finish packet's beats and TKEEP depend on its configuration's CG_M1 (§17.2):
@@ -130,6 +137,13 @@ class JobGeometry:
     def PB(self, hw) -> int:
         return pixel_column_beats(hw, self.P_H)
 
+    def PK(self, hw) -> int:
+        return pixel_columns_per_slot(hw, self.P_H)
+
+    def CB(self, hw) -> int:
+        """Pixel slots per pixel position: the CM columns, PK per slot."""
+        return cdiv(self.CM, self.PK(hw))
+
     def CG(self, hw) -> int:
         """Channel groups of a finish packet (CO_PRL for a raw job)."""
         return finish_groups(hw, self.P_W, self.cg if self.finish else None)
@@ -168,7 +182,7 @@ class JobGeometry:
         return 1 + post + self.CM * self.KH * weight_row_beats(hw)
 
     def pixel_beats(self, hw) -> int:
-        return 1 + self.columns(hw) * self.CM * self.PB(hw)
+        return 1 + self.columns(hw) * self.CB(hw) * self.PB(hw)
 
     def output_beats(self, hw) -> int:
         return self.columns(hw) * self.OB(hw)

@@ -96,11 +96,13 @@ PARAMETERS = (
     ("AXI_BYTES", "AXI-Stream data bytes", "sv c"),
     ("PR_MAX", "words of the tallest pixel column (ROWS + 2*(KH_MAX//2))", "c"),
     ("PB_MAX", "beats of the tallest pixel column", "sv c"),
+    ("PK_MAX", "pixel columns per slot of the shortest column (KH = 1)", "c"),
     ("WB", "beats of one weight row", "sv c"),
     ("OB_MAX", "beats of the largest output packet", "sv c"),
     ("NPK", "output packet FIFO entries (KW_MAX//2 + 2)", "sv c"),
     ("HEADER_BITS", "bits of the header beat that carry fields", "sv c"),
     ("PBW", "bits of a pixel-column beat counter", "sv c"),
+    ("PKW", "bits of a pixel-column-in-slot counter", "sv c"),
     ("WBW", "bits of a weight-row beat counter", "sv c"),
     ("OBW", "bits of an output-packet beat counter", "sv c"),
     ("NPK_PW", "bits of a packet FIFO pointer", "sv c"),
@@ -271,6 +273,8 @@ class Hardware:
         self.AXI_BYTES = self.axi_width // 8
         self.PR_MAX = geometry.pixel_column_words(self, self.KH_MAX // 2)
         self.PB_MAX = geometry.pixel_column_beats(self, self.KH_MAX // 2)
+        self.PK_MAX = geometry.pixel_columns_per_slot(self, 0)
+        self.PKW = clog2v(self.PK_MAX)
         self.WB = geometry.weight_row_beats(self)
         self.OB_MAX = geometry.packet_beats(self, 0)   # KW = 1: every column is a group
         self.NPK = self.KW_MAX // 2 + 2   # P_W + 1 flush packets back to back, plus one

@@ -197,34 +197,36 @@ def pixel_columns(hw, geom: JobGeometry, x: np.ndarray) -> np.ndarray:
 
 
 def pack_pixels_job(hw, geom: JobGeometry, x: np.ndarray):
-    """-> (beats uint8[1+XN*XL*XW*CM*PB, AXI_BYTES], keep) including the header beat."""
+    """-> (beats uint8[1+XN*XL*XW*CB*PB, AXI_BYTES], keep) including the header beat: each
+    position's CM columns in CB slots of PB beats, PK columns per slot (architecture §3)."""
     # pixel words fit int16 (X_BITS <= 8; unsigned 16-bit words int32): a quarter (a half) of
     # the memory of int64 for the columns
     small = np.int16 if hw.X_BITS <= 8 else np.int32
     cols = pixel_columns(hw, geom, np.asarray(x).astype(small, copy=False))
-    PR, PB = geom.PR(hw), geom.PB(hw)
-    flat = cols.reshape(-1, PR)
-    # pack the PR words (rounded up to whole bytes), then place them in the column's PB beats
-    # (the rest are zero bytes, as zero words would pack to)
-    per = 8 // hw.X_BITS if hw.X_BITS < 8 else 1
-    prp = -(-PR // per) * per
-    if prp != PR:
-        flat = np.concatenate([flat, np.zeros((flat.shape[0], prp - PR), flat.dtype)], axis=1)
-    packed = pack_words(flat, hw.X_BITS)
-    body = np.zeros((flat.shape[0], PB * hw.AXI_BYTES), dtype=np.uint8)
-    body[:, :packed.shape[1]] = packed
-    body = body.reshape(-1, hw.AXI_BYTES)
+    PR, PB, PK, CB, CM = geom.PR(hw), geom.PB(hw), geom.PK(hw), geom.CB(hw), geom.CM
+    if CB * PK != CM:          # the position's last slot: the rest, then zero columns
+        cols = np.concatenate([cols, np.zeros(cols.shape[:3] + (CB * PK - CM, PR), cols.dtype)],
+                              axis=3)
+    flat = cols.reshape(-1, PK * PR)
+    # pack a slot's PK*PR words, then zero words up to the slot's PB whole beats (a whole
+    # number of bytes: AXI_WIDTH is a multiple of 8)
+    slot_words = PB * hw.AXI_WIDTH // hw.X_BITS
+    if slot_words != PK * PR:
+        flat = np.concatenate([flat, np.zeros((flat.shape[0], slot_words - PK * PR),
+                                              flat.dtype)], axis=1)
+    body = pack_words(flat, hw.X_BITS).reshape(-1, hw.AXI_BYTES)
     beats = np.concatenate([job_header(hw, geom)[None, :], body], axis=0)
-    last_bits = PR * hw.X_BITS - (PB - 1) * hw.AXI_WIDTH
+    last_bits = (CM - (CB - 1) * PK) * PR * hw.X_BITS - (PB - 1) * hw.AXI_WIDTH
     return beats, _stream_keep(hw, len(beats), last_bits)
 
 
 def unpack_pixels_job(hw, geom: JobGeometry, beats: np.ndarray) -> np.ndarray:
     """Inverse of pack_pixels_job -> x[XN, XH, XW, CM]."""
-    XL, PR, PB = geom.XL(hw), geom.PR(hw), geom.PB(hw)
+    XL, PR, PB, PK, CB = geom.XL(hw), geom.PR(hw), geom.PB(hw), geom.PK(hw), geom.CB(hw)
     body = np.asarray(beats[1:], dtype=np.uint8)
-    body = body.reshape(geom.XN, XL, geom.XW, geom.CM, PB * hw.AXI_BYTES)
-    cols = unpack_words(body, hw.X_BITS, signed=geom.x_signed)[..., :PR]
+    body = body.reshape(geom.XN, XL, geom.XW, CB, PB * hw.AXI_BYTES)
+    cols = unpack_words(body, hw.X_BITS, signed=geom.x_signed)[..., :PK * PR]
+    cols = cols.reshape(geom.XN, XL, geom.XW, CB * PK, PR)[:, :, :, :geom.CM]
     P, R = geom.P_H, hw.ROWS
     inner = cols[..., P:P + R]  # [XN, XL, XW, CM, R]
     x = np.transpose(inner, (0, 1, 4, 2, 3)).reshape(geom.XN, XL * R, geom.XW, geom.CM)

@@ -24,7 +24,7 @@ from ...frontend.exact_conv import F32_EXACT, F64_EXACT
 from ..jit import jit
 from . import post_lane, words
 from .output import fin_groups
-from .params import T_KEEP_OF_KW2, T_OB_OF_KW2, T_PB_OF_KH2
+from .params import T_KEEP_OF_KW2, T_OB_OF_KW2, T_PB_OF_KH2, T_PK_OF_KH2
 
 
 class JobStreamError(ValueError):
@@ -32,32 +32,38 @@ class JobStreamError(ValueError):
 
 
 @jit
-def _unpack_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, tbl, XWP, PW, out):
+def _unpack_pixels(xb, B, NB, XW, CM, PB, PK, PR, XB, signed, tbl, XWP, PW, out):
     """Pixel beats (header excluded) -> out[NB, PR*XWP + 2*PW, CM], column (nb, w, ci)'s word r
     at row r*XWP + PW + w (its W halo, the rest, stays zero): a flat spatial axis, so each kernel
-    tap of the whole job is one contiguous slice. Words of 1/2/4/8 bits come from tbl[byte, s]
-    (signed or not as the stream), written along ci (contiguous)."""
-    cb = PB * B                                    # bytes per column
+    tap of the whole job is one contiguous slice. A position's columns sit PK per slot of PB
+    beats, column ci in slot ci // PK from word (ci % PK) * PR (architecture §3). Words of
+    1/2/4/8 bits come from tbl[byte, s] (signed or not as the stream), written along ci
+    (contiguous)."""
+    sb = PB * B                                    # bytes per slot
+    CB = (CM + PK - 1) // PK                       # slots per position
     if 8 % XB == 0:
         wpb = tbl.shape[1]
         lw = (wpb > 1) + (wpb > 2) + (wpb > 4)      # log2(words per byte)
         for nb in range(NB):
             for r in range(PR):
-                s = r & (wpb - 1)
                 for w in range(XW):
                     o = out[nb, r * XWP + PW + w]
-                    pos = (nb * XW + w) * CM * cb + (r >> lw)
-                    for ci in range(CM):
-                        o[ci] = tbl[xb[pos + ci * cb], s]
+                    pos = (nb * XW + w) * CB * sb
+                    ci = 0
+                    for b in range(CB):
+                        for j in range(min(PK, CM - ci)):
+                            k = j * PR + r
+                            o[ci] = tbl[xb[pos + (k >> lw)], k & (wpb - 1)]
+                            ci += 1
+                        pos += sb
         return
-    col = 0
     for nb in range(NB):
         for w in range(XW):
             for ci in range(CM):
+                base = ((nb * XW + w) * CB + ci // PK) * sb
                 for r in range(PR):
-                    v = words.get(xb, col * cb, r * XB, XB)
+                    v = words.get(xb, base, ((ci % PK) * PR + r) * XB, XB)
                     out[nb, r * XWP + PW + w, ci] = words.signed(v, XB) if signed else v
-                col += 1
 
 
 @jit
@@ -297,15 +303,15 @@ class PixelMemo:
         self.hits = 0
 
 
-def _decoded_pixels(xb, B, NB, XW, CM, PB, PR, XB, signed, XWP, PW, dt, pixels, memo):
+def _decoded_pixels(xb, B, NB, XW, CM, PB, PK, PR, XB, signed, XWP, PW, dt, pixels, memo):
     shape = (NB, PR * XWP + 2 * PW, CM)
     e = memo.entry if memo is not None else None
     if e is not None and e[1].dtype == dt and e[1].shape == shape and e[0] == pixels:
         memo.hits += 1
         return e[1]
     xf = np.zeros(shape, dtype=dt)
-    _unpack_pixels(xb[B:], B, NB, XW, CM, PB, PR, XB, signed, word_table(XB, signed), XWP, PW,
-                   xf)
+    _unpack_pixels(xb[B:], B, NB, XW, CM, PB, PK, PR, XB, signed, word_table(XB, signed), XWP,
+                   PW, xf)
     if memo is not None:
         memo.entry = (pixels, xf)
     return xf
@@ -355,8 +361,9 @@ def job_sums(hw, tabs, weights: bytes, pixels: bytes, memo: PixelMemo | None = N
     R, COLS = hw.ROWS, hw.COLS
     CO = COLS // KW
     PR, PB = R + 2 * h["KH2"], int(tabs[T_PB_OF_KH2][h["KH2"]])
+    PK = int(tabs[T_PK_OF_KH2][h["KH2"]])
     NB = XN * XL
-    n_px = NB * XW * CM * PB * B
+    n_px = NB * XW * -(-CM // PK) * PB * B
     if xb.size != B + n_px:
         raise JobStreamError(f"pixel stream of {xb.size} bytes, its header gives {B + n_px}")
     npost = (hw.POST_BEATS + hw.BIAS_BEATS) * B if fin else 0
@@ -366,8 +373,8 @@ def job_sums(hw, tabs, weights: bytes, pixels: bytes, memo: PixelMemo | None = N
     dt = _dtype_for(hw.X_BITS, signed, hw.K_BITS, KH * KW * CM)
     PW = h["KW2"]
     XWP = XW + 2 * PW
-    xf = _decoded_pixels(xb, B, NB, XW, CM, PB, PR, hw.X_BITS, signed, XWP, PW, dt, bytes(pixels),
-                         memo)
+    xf = _decoded_pixels(xb, B, NB, XW, CM, PB, PK, PR, hw.X_BITS, signed, XWP, PW, dt,
+                         bytes(pixels), memo)
     wf = np.empty((KH, KW, CM, CO), dtype=dt)
     cu = _unpack_weights(wb[B + npost:], B, hw.WB, KH, KW, CM, CO, hw.K_BITS,
                          word_table(hw.K_BITS, True), wf, np.zeros(CO, np.int64))

@@ -78,7 +78,7 @@ MUTATIONS = (
              "m_axis_tvalid", True),
     Mutation("out_fin_raw_ob", "finish packets as long as raw ones", "dsf_output.sv",
              "q_ob[wp] <= cap_fin ? dsf_cfg::ob_fin(cg_cap) : dsf_cfg::ob_of(cap_kw2);",
-             "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tdata", True),
+             "q_ob[wp] <= dsf_cfg::ob_of(cap_kw2);", "m_axis_tvalid", True),
     Mutation("out_lane_valid_all", "lanes past the packet's words not zeroed", "dsf_output.sv",
              "assign kp = gi < cg_n;", "assign kp = 1'b1;", "m_axis_tdata", True),
     Mutation("out_fin_all_groups", "finish packets sized for every CO_PRL group, not the job's CG",

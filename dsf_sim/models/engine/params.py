@@ -32,9 +32,9 @@ globals().update({f"Q_{n}": i for i, n in enumerate(POST_NAMES)})
 # the post-processing configuration's field offsets and widths
 # (a finish packet's beats and TKEEP follow from its configuration's CG_M1: output.fin_packet)
 TABLES = ("HDR_OFF", "HDR_W", "PB_OF_KH2", "OB_OF_KW2", "KEEP_OF_KW2", "CO_OF_KW2", "POST_OFF",
-          "POST_W")
+          "POST_W", "PK_OF_KH2")
 (T_HDR_OFF, T_HDR_W, T_PB_OF_KH2, T_OB_OF_KW2, T_KEEP_OF_KW2, T_CO_OF_KW2, T_POST_OFF,
- T_POST_W) = range(len(TABLES))
+ T_POST_W, T_PK_OF_KH2) = range(len(TABLES))
 
 
 def param_vector(hw, watchdog: int, timing_only: bool, mutation: int,
@@ -57,5 +57,5 @@ def tables(hw) -> tuple:
         off += w
     rows = [[offs[n] for n in HEADER_NAMES], [widths[n] for n in HEADER_NAMES],
             beats["PB_OF_KH2"], beats["OB_OF_KW2"], beats["KEEP_OF_KW2"], beats["CO_OF_KW2"],
-            post_off, [w for _, w in POST_FIELDS]]
+            post_off, [w for _, w in POST_FIELDS], beats["PK_OF_KH2"]]
     return tuple(np.array(r, np.int64) for r in rows)

@@ -1,4 +1,5 @@
-"""Twin of rtl/dsf_pixel_streamer.sv (architecture §7.1): two column slots, ping-pong.
+"""Twin of rtl/dsf_pixel_streamer.sv (architecture §7.1): two slots, ping-pong; a slot holds up
+to PK pixel columns of one position (architecture §3).
 
 `full` holds one bit per slot like the RTL's `full[1:0]`; the slot memory is EngineState.slot.
 """
@@ -8,7 +9,7 @@ from ..jit import jit
 from . import header
 from .mutations import M_PIX_READY_STUCK
 from .params import (F_CM_M1, F_KH2, F_XL_M1, F_XN_M1, F_XW_M1, P_AXI_BYTES, P_MUTATION,
-                     P_TIMING_ONLY, P_W_XN_M1, T_PB_OF_KH2)
+                     P_TIMING_ONLY, P_W_XN_M1, T_PB_OF_KH2, T_PK_OF_KH2)
 from .registers import PixelStreamer
 
 
@@ -28,7 +29,7 @@ def slot_full(p):
 @jit(inline=True)
 def edge(p, fire, release_slot, dram, src, slot, prm, tabs):
     """The rising edge: the consumer's release, then the accepted beat at dram[src:]."""
-    fill, rd, full, hdr_mode, beat, pb_m1, ci, w, l, n, cm_m1, xw_m1, xl_m1, xn_m1 = p
+    fill, rd, full, hdr_mode, beat, pb_m1, ci, w, l, n, cm_m1, xw_m1, xl_m1, xn_m1, pk_m1 = p
     if release_slot:
         full &= ~(1 << rd)
         rd ^= 1
@@ -42,7 +43,9 @@ def edge(p, fire, release_slot, dram, src, slot, prm, tabs):
             fill ^= 1
             hdr_mode = 0
             beat = 0
-            pb_m1 = tabs[T_PB_OF_KH2][header.field(dram, src, tabs, F_KH2)] - 1
+            kh2 = header.field(dram, src, tabs, F_KH2)
+            pb_m1 = tabs[T_PB_OF_KH2][kh2] - 1
+            pk_m1 = tabs[T_PK_OF_KH2][kh2] - 1
             cm_m1 = header.field(dram, src, tabs, F_CM_M1)
             xw_m1 = header.field(dram, src, tabs, F_XW_M1)
             xl_m1 = header.field(dram, src, tabs, F_XL_M1)
@@ -52,14 +55,15 @@ def edge(p, fire, release_slot, dram, src, slot, prm, tabs):
             l = 0
             n = 0
         elif beat == pb_m1:
-            last_col = ci == cm_m1 and w == xw_m1 and l == xl_m1 and n == xn_m1
+            pos_last = ci + pk_m1 >= cm_m1       # the position's last slot
+            last_col = pos_last and w == xw_m1 and l == xl_m1 and n == xn_m1
             full |= 1 << fill
             fill ^= 1
             beat = 0
             if last_col:
                 hdr_mode = 1
-            if ci != cm_m1:
-                ci += 1
+            if not pos_last:
+                ci += pk_m1 + 1
             else:
                 ci = 0
                 if w != xw_m1:
@@ -74,4 +78,4 @@ def edge(p, fire, release_slot, dram, src, slot, prm, tabs):
         else:
             beat += 1
     return PixelStreamer(fill, rd, full, hdr_mode, beat, pb_m1, ci, w, l, n, cm_m1, xw_m1,
-                         xl_m1, xn_m1)
+                         xl_m1, xn_m1, pk_m1)

@@ -24,7 +24,7 @@ REGISTERS = (
     ("pixel_streamer", "pb_m1", 0), ("pixel_streamer", "ci", 0), ("pixel_streamer", "w", 0),
     ("pixel_streamer", "l", 0), ("pixel_streamer", "n", 0), ("pixel_streamer", "cm_m1", 0),
     ("pixel_streamer", "xw_m1", 0), ("pixel_streamer", "xl_m1", 0),
-    ("pixel_streamer", "xn_m1", 0),
+    ("pixel_streamer", "xn_m1", 0), ("pixel_streamer", "pk_m1", 0),
     # rtl/dsf_weight_loader.sv (full: one bit per bank)
     ("weight_loader", "wr_bank", 0), ("weight_loader", "rd_bank", 0),
     ("weight_loader", "full", 0), ("weight_loader", "hdr_mode", 1),
@@ -43,6 +43,9 @@ REGISTERS = (
     ("sequencer", "s1_emit", 0), ("sequencer", "s1_last", 0), ("sequencer", "s1_kw2", 0),
     ("sequencer", "fin", 0), ("sequencer", "cfg", 0), ("sequencer", "cfg_nx", 0),
     ("sequencer", "s1_fin", 0), ("sequencer", "s1_cfg", 0),
+    # ... the column inside its pixel slot (architecture §3, §7.3)
+    ("sequencer", "sub", 0), ("sequencer", "xo", 0), ("sequencer", "pk_m1", 0),
+    ("sequencer", "pr", 0),
     # rtl/dsf_output.sv (dr_off: the twin's index of the drain register's current beat, where
     # the RTL shifts the register right by AXI_WIDTH per beat)
     ("output", "wp", 0), ("output", "rp", 0), ("output", "cnt", 0), ("output", "dr_v", 0),

@@ -6,13 +6,14 @@ the weight loader streams the next job's rows into the free bank or waits with i
 output FIFO and drain are empty. In timing-only mode none of that moves data, only counters, so
 a run of such cycles can be taken in one step whose result is what the single cycles give:
 
-* `slot_length`: inside one slot (a channel's KH beats) while the pixel streamer, weight loader
-  and skip FIFO cannot take a beat. Only the sequencer's counters move.
-* `period_length`: whole slots (channels) of the current column when the pixel channel draws
-  valid in every cycle (probability 1): each slot period of KH cycles, the streamer takes PB
-  beats (PB <= KH) into the slot released at the period's start and the sequencer uses the
-  other; the weight loader either waits or (weights drawn valid every cycle) takes one beat of
-  a data row per cycle.
+* `slot_length`: inside one slot (the KH beats of each of its up to PK channels, architecture
+  §3) while the pixel streamer, weight loader and skip FIFO cannot take a beat. Only the
+  sequencer's counters move.
+* `period_length`: whole slots (PK channels each) of the current column when the pixel channel
+  draws valid in every cycle (probability 1): each slot period of PK*KH cycles, the streamer
+  takes PB beats (PB <= PK*KH) into the slot released at the period's start and the sequencer
+  uses the other; the weight loader either waits or (weights drawn valid every cycle) takes one
+  beat of a data row per cycle.
 
 In both, the four generators step once per cycle (an M2S valid latches on a draw and waits,
 the statistics count as `dma.count` would). No jump includes a column's first beat (shift and
@@ -61,20 +62,25 @@ def slot_length(q, slot_full, bank_ready, o, busy_p, busy_w, busy_s, cycle, last
     busy_*: the channel is active and its module would accept a beat now."""
     if not _steady_mac(q, slot_full, bank_ready, o) or busy_p or busy_w or busy_s:
         return 0
-    return _bounded(2 * q.kh2 - q.kh, cycle, last_act, limit, prm)   # beats before the release
+    last = min(q.ci - q.sub + q.pk_m1, q.cm_m1)          # the slot's last column
+    n = (last - q.ci) * (2 * q.kh2 + 1) + 2 * q.kh2 - q.kh
+    return _bounded(n, cycle, last_act, limit, prm)   # beats before the release
 
 
 @jit(inline=True)
 def macs(q, n, prm):
-    """The sequencer after n MAC beats that do not end the column (sequencer.edge n times)."""
+    """The sequencer after n MAC beats that do not end the column (sequencer.edge n times).
+    A position's slots start at channels 0, PK, 2*PK, ..., so the column in its slot is
+    ci mod PK."""
     khn = 2 * q.kh2 + 1
     pos = q.ci * khn + q.kh + n
     ci = pos // khn
     kh = pos - ci * khn
     addr = (q.addr + n) & ((1 << prm[P_W_CM_M1]) - 1)
+    sub = ci % (q.pk_m1 + 1)
     return Sequencer(q.st, q.kh2, q.kw2, q.cm_m1, q.xw_m1, q.xl_m1, q.xn_m1, q.xs, kh, ci, addr,
                      q.w, q.l, q.n, q.f, 0, 1, 0, 0, 0, q.kw2, q.fin, q.cfg, q.cfg_nx, q.fin,
-                     q.cfg)
+                     q.cfg, sub, sub * q.pr, q.pk_m1, q.pr)
 
 
 @jit(inline=True)
@@ -120,49 +126,64 @@ def _weight_beats_left(wl, C, prm):
 @jit(inline=True)
 def period_length(q, p, wl, o, slot_full, bank_ready, a0, a1, busy_w, busy_s, thr, C, cycle,
                   limit, prm):
-    """Whole slot periods (channels) of the current column to jump from this cycle on (0:
-    none): the sequencer is at a slot's first beat (not the column's), the streamer about to
+    """Whole slot periods (PK channels each) of the current column to jump from this cycle on
+    (0: none): the sequencer is at a slot's first beat (not the column's), the streamer about to
     refill the other slot from a pixel channel that is valid every cycle, and the weights either
     wait or stream data-row beats valid every cycle."""
-    if not (a0 and thr[0] >= ALWAYS and q.kh == 0 and _steady_mac(q, slot_full, bank_ready, o)):
+    if not (a0 and thr[0] >= ALWAYS and q.kh == 0 and q.sub == 0
+            and _steady_mac(q, slot_full, bank_ready, o)):
         return 0
     if busy_s or p.hdr_mode != 0 or p.beat != 0 or p.fill == p.rd or p.full != (1 << p.rd):
         return 0
-    khn = 2 * q.kh2 + 1
+    pk = q.pk_m1 + 1
+    per = pk * (2 * q.kh2 + 1)               # cycles of one slot period
     pb = p.pb_m1 + 1
-    if pb > khn:
+    if pb > per:
         return 0
-    m = q.cm_m1 - q.ci                       # the column's last channel is left to the loop
-    # the streamer must not complete the job's last column (its next beat would be a header)
-    col = ((p.n * (p.xl_m1 + 1) + p.l) * (p.xw_m1 + 1) + p.w) * (p.cm_m1 + 1) + p.ci
-    last = (p.xn_m1 + 1) * (p.xl_m1 + 1) * (p.xw_m1 + 1) * (p.cm_m1 + 1) - 1
-    m = min(m, last - col, (C[0, dma.C_NB] - C[0, dma.C_IDX] - 1) // pb, (limit - cycle) // khn)
+    m = (q.cm_m1 - q.ci) // pk               # the column's last channel is left to the loop
+    # the streamer must not complete the job's last slot (its next beat would be a header)
+    slot = _slot_index(p)
+    last = (p.xn_m1 + 1) * (p.xl_m1 + 1) * (p.xw_m1 + 1) * _slots_per_position(p) - 1
+    m = min(m, last - slot, (C[0, dma.C_NB] - C[0, dma.C_IDX] - 1) // pb, (limit - cycle) // per)
     if busy_w:
         if thr[1] < ALWAYS:
             return 0
-        m = min(m, _weight_beats_left(wl, C, prm) // khn)
+        m = min(m, _weight_beats_left(wl, C, prm) // per)
     return m if m > 0 else 0
 
 
 @jit(inline=True)
+def _slots_per_position(p):
+    return (p.cm_m1 + 1 + p.pk_m1) // (p.pk_m1 + 1)
+
+
+@jit(inline=True)
+def _slot_index(p):
+    """The slot the streamer fills, counted from the job's first (architecture §3)."""
+    return (((p.n * (p.xl_m1 + 1) + p.l) * (p.xw_m1 + 1) + p.w) * _slots_per_position(p)
+            + p.ci // (p.pk_m1 + 1))
+
+
+@jit(inline=True)
 def _streamer_after(p, m, prm):
-    """The pixel streamer after m refill periods: m columns further, slots swapped m times."""
+    """The pixel streamer after m refill periods: m slots further, slots swapped m times."""
     rd = p.rd ^ (m & 1)
-    col = ((p.n * (p.xl_m1 + 1) + p.l) * (p.xw_m1 + 1) + p.w) * (p.cm_m1 + 1) + p.ci + m
-    ci = col % (p.cm_m1 + 1)
-    col //= p.cm_m1 + 1
+    cb = _slots_per_position(p)
+    col = _slot_index(p) + m
+    ci = (col % cb) * (p.pk_m1 + 1)
+    col //= cb
     w = col % (p.xw_m1 + 1)
     col //= p.xw_m1 + 1
     l = col % (p.xl_m1 + 1)
     n = (col // (p.xl_m1 + 1)) & ((1 << prm[P_W_XN_M1]) - 1)
     return PixelStreamer(rd ^ 1, rd, 1 << rd, 0, 0, p.pb_m1, ci, w, l, n, p.cm_m1, p.xw_m1,
-                         p.xl_m1, p.xn_m1)
+                         p.xl_m1, p.xn_m1, p.pk_m1)
 
 
 @jit(inline=True)
 def periods(m, q, p, wl, busy_w, s0, s1, s2, s3, wv, sv, a1, a2, a3, thr, C, cycle, prm):
     """Jump m slot periods: (q, p, wl, s0..s3, p_valid, w_valid, s_valid, last_act)."""
-    khn = 2 * q.kh2 + 1
+    khn = (q.pk_m1 + 1) * (2 * q.kh2 + 1)     # cycles of one slot period
     pb = p.pb_m1 + 1
     T = m * khn
     # the pixel channel (always valid) is counted below; the weights here unless they stream
@@ -202,7 +223,7 @@ def jump(q, p, wl, o, g, v, a, thr, C, cycle, last_act, limit, prm):
     busy_s = a3 and output.skip_tready(o)
     m = period_length(q, p, wl, o, sf, br, a0, a1, busy_w, busy_s, thr, C, cycle, limit, prm)
     if m > 0:
-        T = m * (2 * q.kh2 + 1)
+        T = m * (q.pk_m1 + 1) * (2 * q.kh2 + 1)
         q, p, wl, s0, s1, s2, s3, pv, wv, sv, last_act = periods(
             m, q, p, wl, busy_w, s0, s1, s2, s3, wv, sv, a1, a2, a3, thr, C, cycle, prm)
         return T, q, p, wl, (s0, s1, s2, s3), (pv, wv, sv), last_act
