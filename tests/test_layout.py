@@ -76,6 +76,42 @@ def test_job_streams_roundtrip(rows, cols, axi, bits, kh, kw):
     assert keep[-ob:].sum() == nbytes
 
 
+@pytest.mark.parametrize("rows,axi,bits,kh,cm", [(7, 128, 4, 1, 7), (7, 128, 4, 3, 5),
+                                                  (4, 64, 4, 1, 9), (3, 32, 2, 3, 4),
+                                                  (5, 256, 1, 5, 6), (7, 128, 8, 3, 3),
+                                                  (8, 32, 8, 3, 2)])
+def test_pixel_slots_hold_pk_columns_of_one_position(rows, axi, bits, kh, cm):
+    """Architecture §3, word by word: column ci of position (n, l, w) sits in the position's
+    slot ci // PK at bit (ci mod PK)*PR*X_BITS, a position starts a new slot, every other bit is
+    zero; PK columns fit one beat (PK > 1 only with PB = 1)."""
+    from dsf_sim.models.engine import words
+    hw = _hw(rows, 8, axi, bits, kmax=5)
+    g = JobGeometry(KH=kh, KW=1, CM=cm, XN=2, XH=rows + 2, XW=3, x_signed=False)
+    g.check(hw)
+    PR, PB, PK, CB = g.PR(hw), g.PB(hw), g.PK(hw), g.CB(hw)
+    assert PK == max(1, axi // (PR * bits)) and (PK == 1 or PB == 1)
+    assert CB == -(-cm // PK) and g.pixel_beats(hw) == 1 + 2 * g.XL(hw) * 3 * CB * PB
+    rng = np.random.default_rng(cm)
+    x = rng.integers(1, 1 << bits, size=(2, rows + 2, 3, cm))      # no zero word
+    beats, _ = pack_pixels_job(hw, g, x)
+    body = beats[1:].reshape(-1)
+    seen = np.zeros(body.size * 8, bool)
+    P = kh // 2
+    for n in range(2):
+        for l in range(g.XL(hw)):
+            for w in range(3):
+                for ci in range(cm):
+                    slot = ((n * g.XL(hw) + l) * 3 + w) * CB + ci // PK
+                    for j in range(PR):
+                        bit = slot * PB * axi + ((ci % PK) * PR + j) * bits
+                        row = l * rows + j - P
+                        want = x[n, row, w, ci] if 0 <= row < rows + 2 else 0
+                        assert words.get(body, 0, bit, bits) == want, (n, l, w, ci, j)
+                        seen[bit:bit + bits] = True
+    bitsv = np.unpackbits(body, bitorder="little").astype(bool)
+    assert not (bitsv & ~seen).any(), "a bit outside every column is set"
+
+
 @pytest.mark.parametrize("rows,cols,axi,bits", [(4, 8, 64, 4), (7, 24, 128, 8), (3, 5, 32, 2),
                                                 (7, 96, 128, 4)])
 @pytest.mark.parametrize("kw", [1, 3])
