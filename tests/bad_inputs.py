@@ -474,6 +474,12 @@ ROWS = [
     ("manifest-keys", "manifest.json without 'bundles'",
      _manifest(lambda p: open(p, "w").write(json.dumps({"hardware": {}}))),
      r"manifest.json is invalid: allowed a manifest with 'hardware' and 'bundles'"),
+    ("manifest-format", "manifest.json of an export written before pixel slots",
+     _manifest(lambda p: json.dump({k: v for k, v in json.load(open(p)).items()
+                                    if k != "stream_format"}, open(p + ".new", "w"))
+               or os.replace(p + ".new", p)),
+     r"manifest.json: stream_format = None \(missing: written before pixel slots\) is invalid: "
+     r"allowed 2"),
     ("verify-sim", "verify_inference(SIM='iverilog')", _sim(SIM="iverilog"),
      r"SIM = 'iverilog' is invalid: allowed one of"),
     ("verify-twin", "verify_inference(twin='turbo')", _sim(twin="turbo"),

@@ -129,9 +129,15 @@ class Export:
         return self.refs[-1].out.astype(np.int64)
 
 
+# The stream formats an export's files and firmware tables are written in: 2 = pixel slots of
+# PK columns (architecture §3). A folder of another format would build firmware or feed the
+# engine streams this version reads differently, so load_export refuses it by name.
+STREAM_FORMAT = 2
+
+
 def load_export(export_dir: str):
-    """(Hardware, manifest) of an export folder, with named errors for a missing, malformed or
-    foreign manifest."""
+    """(Hardware, manifest) of an export folder, with named errors for a missing, malformed,
+    foreign or out-of-date manifest."""
     from .hardware import Hardware
     path = os.path.join(export_dir, "manifest.json")
     if not os.path.exists(path):
@@ -145,6 +151,12 @@ def load_export(export_dir: str):
                        f"({e})") from None
     if not isinstance(manifest, dict) or "hardware" not in manifest or "bundles" not in manifest:
         raise DsfError(f"{path} is invalid: allowed a manifest with 'hardware' and 'bundles'")
+    fmt = manifest.get("stream_format")
+    if fmt != STREAM_FORMAT:
+        was = "missing: written before pixel slots" if fmt is None else "another dsf_sim version's"
+        raise DsfError(f"{path}: stream_format = {fmt!r} ({was}) is invalid: allowed "
+                       f"{STREAM_FORMAT}, this dsf_sim's stream formats (architecture §3); "
+                       f"export the model again")
     return Hardware.from_dict(manifest["hardware"]), manifest
 
 
@@ -679,7 +691,8 @@ def export_model(model, x_float, hw, out_dir, check=True, split="auto", post="au
         write("expected_softmax.bin", refs[-1].softmax_int, "softmax_int")
     elif refs[-1].softmax is not None:
         write("expected_softmax.bin", refs[-1].softmax, "softmax")
-    manifest = {"hardware": hw.to_dict(), "model_hash": model_hash,
+    manifest = {"hardware": hw.to_dict(), "stream_format": STREAM_FORMAT,
+                "model_hash": model_hash,
                 "config_hash": f"{chash:016x}", "bundles": []}
     descs, part_rows, pass_rows, headers = [], [], [], []
     for b, be in zip(model.bundles, exports):
