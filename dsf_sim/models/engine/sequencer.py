@@ -11,7 +11,7 @@ from collections import namedtuple
 from ..jit import jit
 from . import header, words
 from .mutations import (M_ADDR_OFF, M_SEQ_CFG_NO_TOGGLE, M_SEQ_EMIT_OFF, M_SEQ_FLUSH_COUNT,
-                        M_SEQ_SIGN)
+                        M_SEQ_SIGN, M_SEQ_SLOT_OFFSET_ZERO, M_SEQ_SLOT_RELEASE_EACH)
 from .params import (F_CM_M1, F_FINISH, F_KH2, F_KW2, F_X_SIGNED, F_XL_M1, F_XN_M1, F_XW_M1,
                      P_MUTATION, P_ROWS, P_TIMING_ONLY, P_W_CM_M1, P_W_XN_M1, P_X_BITS,
                      T_PK_OF_KH2)
@@ -41,7 +41,10 @@ def comb(q, slot_full, bank_ready, room, prm):
     go_hdr = q.st == ST_HDR and slot_full
     go_mac = q.st == ST_MAC and slot_full and bank_ready and not (emit_mac and not room)
     go_fl = q.st == ST_FLUSH and not (emit_fl and not room)
-    release_slot = go_hdr or (go_mac and kh_last and col_last)
+    if mut == M_SEQ_SLOT_RELEASE_EACH:
+        release_slot = go_hdr or (go_mac and kh_last)
+    else:
+        release_slot = go_hdr or (go_mac and kh_last and col_last)
     release_bank = go_mac and kh_last and ci_last and w_last and blk_last
     return Comb(go_hdr, go_mac, go_fl, first, emit_mac, emit_fl, f_last, kh_last, ci_last,
                 w_last, blk_last, release_slot, release_bank, col_last)
@@ -75,7 +78,8 @@ def edge(q, c, slot, rd, s1_x, prm, tabs):
         XB = prm[P_X_BITS]
         sign = xs != 0 and prm[P_MUTATION] != M_SEQ_SIGN
         for r in range(prm[P_ROWS]):
-            bit = (xo + kh + r) * XB
+            off = 0 if prm[P_MUTATION] == M_SEQ_SLOT_OFFSET_ZERO else xo
+            bit = (off + kh + r) * XB
             v = words.get(slot[rd], 0, bit, XB)
             s1_x[r] = words.signed(v, XB) if sign else v
     if c.go_hdr:                                  # the slot holds the job's header token

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from ...compiler.hardware import clog2v
+
 Signal = namedtuple("Signal", "name kind width twin rtl")
 
 SIGNALS = (
@@ -47,6 +49,9 @@ SIGNALS = (
            "u_seq.kh"),
     Signal("f", "debug", lambda h: h.header_field_width("KW2"), ("register", "sequencer", "f"),
            "u_seq.f"),
+    # the column's word offset inside its pixel slot (architecture §3, §7.3)
+    Signal("slot_xo", "debug", lambda h: clog2v(h.PB_MAX * h.AXI_WIDTH // h.X_BITS),
+           ("register", "sequencer", "xo"), "u_seq.xo"),
     Signal("pix_full", "debug", lambda h: 2, ("register", "pixel_streamer", "full"),
            "u_pix.full"),
     Signal("wb_full", "debug", lambda h: 2, ("register", "weight_loader", "full"), "u_wl.full"),
